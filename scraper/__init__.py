@@ -1,0 +1,43 @@
+"""scraper: a parallel web-scraping framework with Scrapy's spider API.
+
+Fetching runs in threads (IO-bound), parsing in worker processes (CPU-bound), joined by bounded
+queues; politeness lives in a per-host frontier. This module only re-exports the public API.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (
+    CloseSpider,
+    ConnectFailed,
+    DropItem,
+    FetchError,
+    FetchTimeout,
+    OutputError,
+    QueueClosed,
+    ResponseTooLarge,
+    ScraperError,
+    SettingsError,
+    SpiderLoadError,
+)
+from .models import Request, Response
+from .settings import Settings
+from .spider import Spider
+
+__all__ = [
+    "CloseSpider",
+    "ConnectFailed",
+    "DropItem",
+    "FetchError",
+    "FetchTimeout",
+    "OutputError",
+    "QueueClosed",
+    "Request",
+    "Response",
+    "ResponseTooLarge",
+    "ScraperError",
+    "Settings",
+    "SettingsError",
+    "Spider",
+    "SpiderLoadError",
+    "__version__",
+]

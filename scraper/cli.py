@@ -1,0 +1,180 @@
+"""``crawl SPIDER_FILE``: the command line, from arguments to exit code.
+
+Flow position: outside the flow. It loads the spider and the settings, builds the engine, runs
+it, prints the summary, and turns every expected failure into one line and a non-zero exit.
+Ctrl-C (or SIGTERM) once stops gracefully; twice exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from . import __version__
+from .engine import Crawl
+from .errors import ScraperError, SettingsError, SpiderLoadError
+from .settings import ConfigFile, Settings, build_settings, find_config
+from .spider import load_spider_class
+from .stats import render_summary
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SIGNAL_BASE = 128
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings_help = "\n".join(
+        f"  {name:<32} {default:<12} {doc}" for name, default, doc in Settings.docs()
+    )
+    parser = argparse.ArgumentParser(
+        prog="crawl",
+        description="Crawl with a spider module: threaded fetching, parsing in worker "
+        "processes, per-host politeness. Items go to output/<spider>.jsonl.",
+        epilog="settings (-s NAME=VALUE, [settings] in scrapy-like.cfg):\n" + settings_help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spider_file", metavar="SPIDER_FILE", help="path to a spider module")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="append items to PATH (format from the extension: .jsonl)",
+    )
+    out.add_argument(
+        "-O", "--overwrite-output", metavar="PATH", help="write items to PATH, replacing it"
+    )
+    parser.add_argument(
+        "-s",
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="NAME=VALUE",
+        help="set a setting",
+    )
+    parser.add_argument(
+        "-a",
+        dest="spider_args",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="NAME=VALUE",
+        help="spider argument",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="settings file (default: the nearest scrapy-like.cfg)",
+    )
+    parser.add_argument(
+        "-L", "--loglevel", metavar="LEVEL", help="log level: DEBUG, INFO, WARNING, ERROR"
+    )
+    parser.add_argument("--version", action="version", version=f"crawl {__version__}")
+    return parser
+
+
+class _SignalHandler:
+    """First signal: graceful stop. Second: exit at once (written output stays whole)."""
+
+    def __init__(self, crawl: Crawl) -> None:
+        self.crawl = crawl
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            sys.stderr.write("\ncrawl: second interrupt, exiting now\n")
+            sys.stderr.flush()
+            os._exit(EXIT_SIGNAL_BASE + signum)
+        self.received = signum
+        sys.stderr.write(
+            "\ncrawl: stopping after in-flight requests; press Ctrl-C again to exit at once\n"
+        )
+        self.crawl.stop("shutdown")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ScraperError as exc:
+        sys.stderr.write(f"crawl: error: {exc}\n")
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    spider_cls = load_spider_class(args.spider_file)
+    config_path = args.config
+    if config_path is not None and not config_path.is_file():
+        raise SettingsError(f"config file not found: {config_path}")
+    config = ConfigFile.read(config_path or find_config(), spider_cls.name)
+    overrides = dict(args.settings)
+    if args.loglevel:
+        overrides["LOG_LEVEL"] = args.loglevel
+    settings = build_settings(config, spider_cls.custom_settings, overrides)
+    logging.basicConfig(
+        level=settings.LOG_LEVEL.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s [%(name)s] %(levelname)s: %(message)s",
+    )
+    # httpx logs every request at INFO; our summary says the same once.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    spider_args = {**config.spider_args, **dict(args.spider_args)}
+    try:
+        spider = spider_cls(**spider_args)
+    except Exception as exc:
+        raise SpiderLoadError(
+            f"cannot create spider {spider_cls.__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+    target = args.output or args.overwrite_output
+    output = Path(target) if target else Path("output") / f"{spider.name}.jsonl"
+    crawl = Crawl(
+        spider,
+        spider_path=str(Path(args.spider_file).resolve()),
+        spider_args=spider_args,
+        settings=settings,
+        output=output,
+        append=bool(args.output),
+        progress=sys.stderr.isatty(),
+    )
+    handler = _SignalHandler(crawl)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = crawl.run()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    sys.stderr.write(
+        render_summary(
+            result.stats,
+            reason=result.reason,
+            output=str(output),
+            fetch_threads=settings.CONCURRENT_REQUESTS,
+            parse_workers=settings.PARSE_WORKERS,
+            queues={"response": result.response_queue, "item": result.item_queue},
+            queued_left=result.queued_left,
+        )
+        + "\n"
+    )
+    if result.fatal:
+        sys.stderr.write(f"crawl: error: {result.fatal}\n")
+        return EXIT_ERROR
+    if handler.received is not None:
+        sys.stderr.write("crawl: stopped early; run the same command again to crawl anew\n")
+        return EXIT_SIGNAL_BASE + handler.received
+    return 0

@@ -1,0 +1,78 @@
+"""Exporters: the end of the flow, where items become lines in a file.
+
+Flow position: pipelines -> **exporter** -> ``output/<spider>.jsonl`` (or ``-o PATH``).
+
+The JSON Lines exporter writes each batch of complete lines with one ``os.write`` loop on an
+unbuffered file descriptor, so whatever is in the file at any instant, even after the process
+is killed, is whole lines: a torn line would need a write to be cut mid-batch by the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import OutputError
+
+JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
+
+
+class Exporter(Protocol):
+    path: Path
+
+    def write(self, items: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _default(obj: Any) -> Any:
+    # Dates, sets, paths and the like: their text form rather than a failed export.
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", errors="replace")
+    return str(obj)
+
+
+class JsonLinesExporter:
+    """One UTF-8 JSON object per line."""
+
+    def __init__(self, path: Path, append: bool = False) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
+
+    def write(self, items: list[dict[str, Any]]) -> None:
+        data = b"".join(
+            json.dumps(item, ensure_ascii=False, default=_default).encode("utf-8") + b"\n"
+            for item in items
+        )
+        view = memoryview(data)
+        try:
+            while view:
+                assert self._fd is not None
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise OutputError(f"cannot write output file {self.path}: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_exporter(path: Path, append: bool = False) -> Exporter:
+    """The exporter for ``path``'s format, chosen by its extension."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return JsonLinesExporter(path, append=append)
+    raise OutputError(
+        f"unsupported output format {path.suffix or '(none)'!r} for {path}: "
+        f"use one of {', '.join(JSONL_SUFFIXES)}"
+    )

@@ -1,0 +1,233 @@
+"""The frontier: the crawl's to-do list, and the place where politeness lives.
+
+Flow position: spider start requests and callback output -> **frontier** -> fetch threads.
+
+Mercator's design (as Heritrix, StormCrawler's URL Frontier and Scrapy's download slots): one
+priority queue per host and a heap of hosts ordered by the time each may next be contacted.
+``next()`` hands out a request from a host whose time has come and whose concurrency is not used
+up, or says how long until one will be ready; it never sleeps, so a politeness delay never parks
+a fetch thread. Retries wait in a not-before heap and do not hold up their host's other URLs.
+
+The edge from the parse workers back into the frontier must never block (DESIGN.md section 2),
+so ``add()`` never waits; the frontier is unbounded and in-flight work is bounded instead.
+
+``Frontier`` is the small interface the SQLite and Redis stores implement; ``MemoryFrontier``
+is the reference implementation and the test fake.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .models import Request
+
+Clock = Callable[[], float]
+
+
+class Frontier(Protocol):
+    """What the engine needs from a frontier store."""
+
+    def add(self, request: Request) -> bool:
+        """Queue ``request`` unless it was seen before or is too deep. Never blocks."""
+
+    def next(self) -> Request | float | None:
+        """A request to fetch now (leased until ``release``), or seconds until one is ready,
+        or None when nothing is queued at all (more may arrive while requests are leased)."""
+
+    def release(self, request: Request, retry_at: float | None = None) -> None:
+        """The fetch of a leased request ended. With ``retry_at`` (a clock time) it is queued
+        again, not before then, without counting as a new URL."""
+
+    def defer_host(self, host: str, until: float) -> None:
+        """Contact ``host`` again no earlier than ``until`` (Retry-After, robots Crawl-delay)."""
+
+    def set_host_delay(self, host: str, delay: float) -> None:
+        """Space requests to ``host`` at least ``delay`` seconds apart (robots Crawl-delay)."""
+
+    def wait(self, timeout: float) -> None:
+        """Block until the frontier changes or ``timeout`` seconds pass."""
+
+    def close(self) -> None:
+        """Stop handing out requests; ``next()`` returns None from now on."""
+
+    @property
+    def queued(self) -> int: ...
+
+    @property
+    def leased(self) -> int: ...
+
+
+@dataclass(slots=True)
+class HostState:
+    """Per-host politeness state (Scrapy's download Slot, without a timer)."""
+
+    queue: list[tuple[int, int, Request]] = field(default_factory=list)  # (-priority, seq, req)
+    active: int = 0
+    next_time: float = 0.0
+    scheduled: float | None = None  # time of this host's live entry in the ready heap
+    delay: float | None = None  # host's own delay (robots.txt Crawl-delay), if stricter
+
+
+class MemoryFrontier:
+    """In-memory frontier. Thread-safe; every method takes one short lock."""
+
+    def __init__(
+        self,
+        *,
+        concurrency_per_host: int = 2,
+        delay: float = 0.0,
+        randomize_delay: bool = False,
+        depth_limit: int = 0,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._concurrency = concurrency_per_host
+        self._delay = delay
+        self._randomize = randomize_delay
+        self._depth_limit = depth_limit
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._hosts: dict[str, HostState] = {}
+        self._ready: list[tuple[float, int, str]] = []  # (ready time, seq, host)
+        self._delayed: list[tuple[float, int, Request]] = []  # retries: (not before, seq, req)
+        self._seen: set[int] = set()
+        self._seq = itertools.count()
+        self._queued = 0
+        self._leased = 0
+        self._closed = False
+        self._changed = threading.Condition(threading.Lock())
+        self.filtered = {"duplicate": 0, "depth": 0}
+
+    # -- adding ------------------------------------------------------------------------------
+    def add(self, request: Request) -> bool:
+        with self._changed:
+            if self._depth_limit and request.depth > self._depth_limit:
+                self.filtered["depth"] += 1
+                return False
+            # dont_filter skips the check, but the URL still counts as seen, so a start URL
+            # linked from its own pages is not fetched twice.
+            key = int.from_bytes(request.fingerprint()[:8], "big")
+            if key in self._seen and not request.dont_filter:
+                self.filtered["duplicate"] += 1
+                return False
+            self._seen.add(key)
+            self._enqueue(request)
+            self._changed.notify()
+            return True
+
+    def _enqueue(self, request: Request) -> None:
+        host = self._hosts.get(request.host)
+        if host is None:
+            host = self._hosts[request.host] = HostState()
+        heapq.heappush(host.queue, (-request.priority, next(self._seq), request))
+        self._queued += 1
+        self._schedule(request.host, host)
+
+    def _schedule(self, name: str, host: HostState) -> None:
+        """Put the host in the ready heap if it has work and a free slot (lazy deletion)."""
+        if host.queue and host.active < self._concurrency and host.scheduled != host.next_time:
+            host.scheduled = host.next_time
+            heapq.heappush(self._ready, (host.next_time, next(self._seq), name))
+
+    # -- leasing -----------------------------------------------------------------------------
+    def next(self) -> Request | float | None:
+        with self._changed:
+            if self._closed:
+                return None
+            now = self._clock()
+            while self._delayed and self._delayed[0][0] <= now:
+                _, _, request = heapq.heappop(self._delayed)
+                self._queued -= 1  # _enqueue counts it again
+                self._enqueue(request)
+            while self._ready:
+                ready_at, _, name = self._ready[0]
+                host = self._hosts[name]
+                if host.scheduled != ready_at or not host.queue or host.active >= self._concurrency:
+                    heapq.heappop(self._ready)  # stale entry
+                    if host.scheduled == ready_at:
+                        host.scheduled = None
+                    continue
+                if ready_at > now:
+                    return self._earliest(ready_at) - now
+                heapq.heappop(self._ready)
+                host.scheduled = None
+                _, _, request = heapq.heappop(host.queue)
+                host.active += 1
+                host.next_time = now + self._host_delay(host)
+                self._queued -= 1
+                self._leased += 1
+                self._schedule(name, host)
+                return request
+            if self._delayed:
+                return self._delayed[0][0] - now
+            return None
+
+    def _earliest(self, ready_at: float) -> float:
+        return min(ready_at, self._delayed[0][0]) if self._delayed else ready_at
+
+    def _host_delay(self, host: HostState) -> float:
+        delay = max(self._delay, host.delay or 0.0)
+        if self._randomize and delay:
+            # Stretch, never shorten: the configured delay is a promise to the site.
+            return delay * self._rng.uniform(1.0, 1.5)
+        return delay
+
+    def set_host_delay(self, host_name: str, delay: float) -> None:
+        with self._changed:
+            host = self._hosts.setdefault(host_name, HostState())
+            host.delay = delay
+
+    def release(self, request: Request, retry_at: float | None = None) -> None:
+        with self._changed:
+            host = self._hosts[request.host]
+            host.active -= 1
+            self._leased -= 1
+            if retry_at is not None:
+                heapq.heappush(self._delayed, (retry_at, next(self._seq), request))
+                self._queued += 1
+            self._schedule(request.host, host)
+            self._changed.notify_all()
+
+    def defer_host(self, host_name: str, until: float) -> None:
+        with self._changed:
+            host = self._hosts.get(host_name)
+            if host is None:
+                host = self._hosts[host_name] = HostState()
+            if until > host.next_time:
+                host.next_time = until
+                self._schedule(host_name, host)
+            self._changed.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self._changed:
+            if not self._closed:
+                self._changed.wait(timeout)
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    # -- introspection ---------------------------------------------------------------------
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    @property
+    def leased(self) -> int:
+        return self._leased
+
+    @property
+    def seen(self) -> int:
+        return len(self._seen)
+
+    def next_time(self, host_name: str) -> float:
+        host = self._hosts.get(host_name)
+        return host.next_time if host else 0.0

@@ -1,0 +1,238 @@
+"""Request and Response: the plain data that flows between the stages.
+
+Both cross the process boundary (fetch threads in the main process, callbacks in the parse
+workers), so they hold only picklable data: a callback travels as a method *name* and is looked
+up on the spider inside the worker, as Scrapy's ``request_from_dict`` does. Selectors and soups
+are built lazily in the worker and never pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin as _urljoin
+from urllib.parse import urlsplit
+
+import httpx
+from w3lib.encoding import html_to_unicode
+from w3lib.url import canonicalize_url
+
+if TYPE_CHECKING:
+    import parsel
+    from bs4 import BeautifulSoup
+
+Callback = str | Callable[..., Any] | None
+
+_sequence = itertools.count()
+
+
+def _callback_name(callback: Callback) -> str | None:
+    """A bound spider method becomes its name; the worker resolves it on its own spider."""
+    if callback is None or isinstance(callback, str):
+        return callback
+    name = getattr(callback, "__name__", None)
+    if name is None or getattr(callback, "__self__", None) is None:
+        raise TypeError(f"callback must be a spider method or its name, got {callback!r}")
+    return name
+
+
+class Request:
+    """One URL to fetch, with what to do with its response. Scrapy's constructor, plain data."""
+
+    __slots__ = (
+        "url",
+        "callback",
+        "method",
+        "headers",
+        "body",
+        "meta",
+        "cb_kwargs",
+        "priority",
+        "dont_filter",
+        "seq",
+        "attempts",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        callback: Callback = None,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str = b"",
+        meta: dict[str, Any] | None = None,
+        cb_kwargs: dict[str, Any] | None = None,
+        priority: int = 0,
+        dont_filter: bool = False,
+    ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"Request url must be str, got {type(url).__name__}")
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"Request url must be absolute http(s), got {url!r}")
+        self.url = url
+        self.callback = _callback_name(callback)
+        self.method = method.upper()
+        self.headers = dict(headers or {})
+        self.body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        self.meta = dict(meta or {})
+        self.cb_kwargs = dict(cb_kwargs or {})
+        self.priority = priority
+        self.dont_filter = dont_filter
+        self.seq = next(_sequence)  # FIFO tie-break among equal priorities
+        self.attempts = 0  # fetch attempts so far (retries included)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, slot) for slot in self.__slots__)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for slot, value in zip(self.__slots__, state, strict=True):
+            setattr(self, slot, value)
+
+    @property
+    def host(self) -> str:
+        """The politeness key: the host name, without port (as Scrapy's download slots)."""
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def depth(self) -> int:
+        return int(self.meta.get("depth", 0))
+
+    def fingerprint(self) -> bytes:
+        """16 bytes identifying what the request fetches (canonical URL, method, body)."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(self.method.encode())
+        digest.update(b"\0")
+        digest.update(canonicalize_url(self.url).encode())
+        digest.update(b"\0")
+        digest.update(self.body)
+        return digest.digest()
+
+    def replace(self, **changes: Any) -> Request:
+        fields = {
+            "url": self.url,
+            "callback": self.callback,
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body,
+            "meta": self.meta,
+            "cb_kwargs": self.cb_kwargs,
+            "priority": self.priority,
+            "dont_filter": self.dont_filter,
+        }
+        fields.update(changes)
+        return Request(**fields)
+
+    def __repr__(self) -> str:
+        return f"<{self.method} {self.url}>"
+
+
+class Response:
+    """A fetched page. Text decoding, selectors and the soup are computed on first use."""
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        headers: httpx.Headers | Mapping[str, str],
+        body: bytes,
+        request: Request,
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.headers = httpx.Headers(headers)
+        self.body = body
+        self.request = request
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Only the raw data crosses processes; caches are rebuilt where they are needed.
+        return {k: self.__dict__[k] for k in ("url", "status", "headers", "body", "request")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.request.meta
+
+    @cached_property
+    def encoding(self) -> str:
+        return self._decoded[0]
+
+    @cached_property
+    def text(self) -> str:
+        """Body as text: charset from the header, then BOM, then <meta>, then detection."""
+        return self._decoded[1]
+
+    @cached_property
+    def _decoded(self) -> tuple[str, str]:
+        content_type = self.headers.get("content-type")
+        return html_to_unicode(content_type, self.body)
+
+    @cached_property
+    def selector(self) -> parsel.Selector:
+        import parsel
+
+        return parsel.Selector(text=self.text, base_url=self.url)
+
+    def css(self, query: str) -> parsel.SelectorList[parsel.Selector]:
+        return self.selector.css(query)
+
+    def xpath(self, query: str, **kwargs: Any) -> parsel.SelectorList[parsel.Selector]:
+        return self.selector.xpath(query, **kwargs)
+
+    @cached_property
+    def soup(self) -> BeautifulSoup:
+        from bs4 import BeautifulSoup
+
+        return BeautifulSoup(self.body, "lxml", from_encoding=self.encoding)
+
+    def urljoin(self, url: str) -> str:
+        return _urljoin(self.url, url)
+
+    def follow(self, url: Any, callback: Callback = None, **kwargs: Any) -> Request:
+        """A Request for ``url`` (str or an <a> selector) relative to this page."""
+        href = _href(url)
+        return Request(self.urljoin(href), callback=callback, **kwargs)
+
+    def follow_all(
+        self,
+        urls: Iterable[Any] | None = None,
+        callback: Callback = None,
+        css: str | None = None,
+        xpath: str | None = None,
+        **kwargs: Any,
+    ) -> list[Request]:
+        if urls is None:
+            if css is not None:
+                urls = self.css(css)
+            elif xpath is not None:
+                urls = self.xpath(xpath)
+            else:
+                raise ValueError("follow_all needs urls, css= or xpath=")
+        requests = []
+        for url in urls:
+            href = _href(url)
+            if href and not href.startswith(("mailto:", "javascript:", "tel:", "#")):
+                requests.append(self.follow(href, callback=callback, **kwargs))
+        return requests
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.url}>"
+
+
+def _href(url: Any) -> str:
+    """Scrapy's follow() accepts a URL, an <a>/<link> selector or an attribute selector."""
+    if isinstance(url, str):
+        return url.strip()
+    root = getattr(url, "root", None)
+    if isinstance(root, str):  # attribute or text selector
+        return root.strip()
+    if root is not None and hasattr(root, "get"):
+        href = root.get("href")
+        if href is not None:
+            return str(href).strip()
+    raise ValueError(f"cannot follow {url!r}: not a URL or a link selector")

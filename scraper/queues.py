@@ -1,0 +1,100 @@
+"""BoundedQueue: the bounded, closable channel between two stages.
+
+Flow position: fetch threads -> **response queue** -> parse dispatch, and parse results ->
+**item queue** -> pipelines and exporters.
+
+Capacity is required and counted both in entries and in bytes (Scrapy's scraper slot backs out
+on bytes, trio's channels make capacity explicit). A full queue blocks ``put``: that is the
+backpressure that stops fetching when parsing falls behind. ``close()`` wakes everyone: blocked
+producers get QueueClosed, consumers drain what is left and then get QueueClosed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .errors import QueueClosed
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class QueueStats:
+    max_items: int
+    max_bytes: int
+    high_water_items: int = 0
+    high_water_bytes: int = 0
+    put_wait_seconds: float = 0.0  # time producers spent blocked: how much backpressure bit
+
+
+class BoundedQueue(Generic[T]):
+    def __init__(self, max_items: int, max_bytes: int | None = None) -> None:
+        if max_items < 1:
+            raise ValueError("max_items must be at least 1")
+        if max_bytes is not None and max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        self._entries: deque[tuple[T, int]] = deque()
+        self._bytes = 0
+        self._closed = False
+        self._lock = threading.Lock()
+        self._not_full = threading.Condition(self._lock)
+        self._not_empty = threading.Condition(self._lock)
+        self.stats = QueueStats(max_items, max_bytes if max_bytes is not None else 0)
+
+    def _has_room(self, size: int) -> bool:
+        if len(self._entries) >= self.stats.max_items:
+            return False
+        # One oversized entry may pass when the queue is empty, or it could never move.
+        return (
+            not self.stats.max_bytes
+            or not self._entries
+            or self._bytes + size <= self.stats.max_bytes
+        )
+
+    def put(self, value: T, size: int = 0) -> None:
+        """Add ``value`` (weighing ``size`` bytes); block while the queue is full."""
+        with self._not_full:
+            if not self._closed and not self._has_room(size):
+                started = time.monotonic()
+                while not self._closed and not self._has_room(size):
+                    self._not_full.wait()
+                self.stats.put_wait_seconds += time.monotonic() - started
+            if self._closed:
+                raise QueueClosed("queue is closed")
+            self._entries.append((value, size))
+            self._bytes += size
+            self.stats.high_water_items = max(self.stats.high_water_items, len(self._entries))
+            self.stats.high_water_bytes = max(self.stats.high_water_bytes, self._bytes)
+            self._not_empty.notify()
+
+    def get(self, timeout: float | None = None) -> T:
+        """Take the oldest value; block while empty. Raises QueueClosed once closed and drained,
+        TimeoutError if ``timeout`` passes first."""
+        with self._not_empty:
+            if not self._entries and not self._closed:
+                self._not_empty.wait_for(lambda: self._entries or self._closed, timeout)
+            if not self._entries:
+                if self._closed:
+                    raise QueueClosed("queue is closed")
+                raise TimeoutError
+            value, size = self._entries.popleft()
+            self._bytes -= size
+            self._not_full.notify_all()
+            return value
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._not_full.notify_all()
+            self._not_empty.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes

@@ -1,0 +1,108 @@
+"""robots.txt: fetched once per host, cached, and asked before every request.
+
+Flow position: consulted by the fetch threads between ``frontier.next()`` and the fetch, so the
+robots.txt request itself goes through the host's politeness slot like any other request.
+
+Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4xx means
+"no rules", allow all; a 5xx or a network failure means the site is unreachable, so the whole
+host is treated as disallowed for now and its requests wait, to be asked again later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from .errors import FetchError
+from .frontier import Clock
+from .models import Request
+
+MAX_ROBOTS_BYTES = 500 * 1024
+UNREACHABLE_RETRY = 30.0  # seconds before asking an unreachable host for robots.txt again
+UNREACHABLE_WAITS = 3  # times a request waits for an unreachable robots.txt before it fails
+
+
+@dataclass(slots=True)
+class RobotsEntry:
+    rules: Protego | None  # None: allow all (4xx) or unreachable (see below)
+    unreachable_until: float | None = None
+
+    @property
+    def unreachable(self) -> bool:
+        return self.unreachable_until is not None
+
+
+@dataclass(slots=True)
+class Verdict:
+    allowed: bool
+    fetched_now: bool = False  # robots.txt was fetched in this call, using the host's turn
+    retry_at: float | None = None  # unreachable: ask again at this clock time
+    reason: str = ""
+    crawl_delay: float | None = None
+
+
+def user_agent_token(user_agent: str) -> str:
+    """The product token robots.txt groups match on: 'scraper/0.1 (...)' -> 'scraper'."""
+    return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
+
+
+class RobotsCache:
+    def __init__(self, fetcher: object, user_agent: str, clock: Clock) -> None:
+        self._fetcher = fetcher
+        self._agent = user_agent_token(user_agent)
+        self._clock = clock
+        self._entries: dict[str, RobotsEntry] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock_for(self, origin: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(origin, threading.Lock())
+
+    def verdict(self, request: Request) -> Verdict:
+        parts = urlsplit(request.url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        fetched_now = False
+        entry = self._entries.get(origin)
+        if entry is None or self._stale(entry):
+            # One thread fetches; the others for the same host wait for its answer.
+            with self._lock_for(origin):
+                entry = self._entries.get(origin)
+                if entry is None or self._stale(entry):
+                    entry = self._entries[origin] = self._fetch(origin, request)
+                    fetched_now = True
+        if entry.unreachable:
+            waits = int(request.meta.get("robots_waits", 0))
+            if waits >= UNREACHABLE_WAITS:
+                return Verdict(False, fetched_now, reason="robots_unavailable")
+            request.meta["robots_waits"] = waits + 1
+            return Verdict(False, fetched_now, retry_at=entry.unreachable_until)
+        if entry.rules is None:
+            return Verdict(True, fetched_now)
+        allowed = entry.rules.can_fetch(request.url, self._agent)
+        delay = entry.rules.crawl_delay(self._agent)
+        return Verdict(
+            bool(allowed),
+            fetched_now,
+            reason="" if allowed else "robots_forbidden",
+            crawl_delay=float(delay) if delay is not None else None,
+        )
+
+    def _stale(self, entry: RobotsEntry) -> bool:
+        return entry.unreachable_until is not None and self._clock() >= entry.unreachable_until
+
+    def _fetch(self, origin: str, request: Request) -> RobotsEntry:
+        robots_request = Request(f"{origin}/robots.txt", headers=request.headers, dont_filter=True)
+        try:
+            response = self._fetcher.fetch(robots_request)  # type: ignore[attr-defined]
+        except FetchError:
+            return RobotsEntry(None, self._clock() + UNREACHABLE_RETRY)
+        if 200 <= response.status < 300:
+            text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
+            return RobotsEntry(Protego.parse(text))
+        if 400 <= response.status < 500:
+            return RobotsEntry(None)
+        return RobotsEntry(None, self._clock() + UNREACHABLE_RETRY)

@@ -1,0 +1,375 @@
+"""Settings: every knob in one typed place, with its default and what it does.
+
+Precedence, lowest to highest (Scrapy's order): the defaults below < ``scrapy-like.cfg``
+(``[settings]``, then ``[spider:NAME]``) < the spider's ``custom_settings`` < ``-s KEY=VALUE``.
+Names follow Scrapy where the concept is the same. An unknown name or a value of the wrong type
+is a ``SettingsError``, never silently ignored (Scrapy's long-standing complaint, scrapy#4302).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import SettingsError
+
+CONFIG_FILENAME = "scrapy-like.cfg"
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(slots=True)
+class Settings:
+    """All settings of one crawl. Read-only once the crawl starts."""
+
+    # --- fetching (IO-bound: threads) ---
+    CONCURRENT_REQUESTS: int = field(
+        default=32, metadata=_doc("Fetch threads; the most requests in flight over all hosts.")
+    )
+    CONCURRENT_REQUESTS_PER_DOMAIN: int = field(
+        default=2, metadata=_doc("Most requests in flight to one host at a time.")
+    )
+    DOWNLOAD_DELAY: float = field(
+        default=0.0, metadata=_doc("Seconds between the starts of two requests to the same host.")
+    )
+    DOWNLOAD_RATE: float = field(
+        default=0.0,
+        metadata=_doc(
+            "Most requests per second to one host (0 = no limit); the stricter of this and "
+            "DOWNLOAD_DELAY wins."
+        ),
+    )
+    RANDOMIZE_DOWNLOAD_DELAY: bool = field(
+        default=False,
+        metadata=_doc("Stretch each delay by a random factor in [1.0, 1.5); never shortens it."),
+    )
+    DOWNLOAD_TIMEOUT: float = field(
+        default=30.0, metadata=_doc("Seconds allowed for connecting and for each read.")
+    )
+    DOWNLOAD_MAXSIZE: int = field(
+        default=32 * 1024 * 1024,
+        metadata=_doc(
+            "Largest decoded body accepted, in bytes; bigger responses fail as too_large."
+        ),
+    )
+    USER_AGENT: str = field(
+        default="scraper/0.1 (+polite crawler)",
+        metadata=_doc("User-Agent header sent with every request."),
+    )
+    DEFAULT_REQUEST_HEADERS: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc("Headers added to every request (JSON object in the config file)."),
+    )
+    REDIRECT_ENABLED: bool = field(default=True, metadata=_doc("Follow 3xx redirects."))
+    REDIRECT_MAX_TIMES: int = field(default=20, metadata=_doc("Most redirects per request."))
+    RETRY_ENABLED: bool = field(
+        default=True, metadata=_doc("Retry transport errors and RETRY_HTTP_CODES.")
+    )
+    RETRY_TIMES: int = field(
+        default=2,
+        metadata=_doc("Retries after the first attempt (so RETRY_TIMES + 1 attempts at most)."),
+    )
+    RETRY_HTTP_CODES: list[int] = field(
+        default_factory=lambda: [500, 502, 503, 504, 522, 524, 408, 429],
+        metadata=_doc("Statuses that are retried."),
+    )
+    RETRY_BACKOFF_BASE: float = field(
+        default=0.5,
+        metadata=_doc(
+            "First retry waits about this many seconds; each later one doubles it, with jitter."
+        ),
+    )
+    RETRY_BACKOFF_MAX: float = field(default=30.0, metadata=_doc("Longest backoff, seconds."))
+    RETRY_AFTER_MAX: float = field(
+        default=300.0,
+        metadata=_doc(
+            "Cap on a server's Retry-After, seconds; the host is pushed back by at most this."
+        ),
+    )
+    ROBOTSTXT_OBEY: bool = field(
+        default=True,
+        metadata=_doc("Fetch each host's robots.txt first and skip the URLs it disallows."),
+    )
+    ROBOTSTXT_CRAWL_DELAY_MAX: float = field(
+        default=30.0, metadata=_doc("Longest robots.txt Crawl-delay honoured, seconds.")
+    )
+    HTTPERROR_ALLOWED_CODES: list[int] = field(
+        default_factory=list,
+        metadata=_doc(
+            "Non-2xx statuses still passed to callbacks (as Scrapy's handle_httpstatus_list)."
+        ),
+    )
+    DEPTH_LIMIT: int = field(
+        default=0,
+        metadata=_doc("Deepest link depth followed from a start request (0 = unlimited)."),
+    )
+
+    # --- parsing (CPU-bound: processes) ---
+    PARSE_WORKERS: int = field(
+        default_factory=lambda: os.cpu_count() or 1,
+        metadata=_doc(
+            "Parse worker processes (default: cores); 0 runs callbacks in the main process."
+        ),
+    )
+    PARSE_START_METHOD: str = field(
+        default="forkserver",
+        metadata=_doc(
+            "multiprocessing start method for the parse pool: forkserver or spawn (fork is unsafe "
+            "next to running fetch threads)."
+        ),
+    )
+
+    # --- queues between the stages ---
+    RESPONSE_QUEUE_SIZE: int = field(
+        default=64, metadata=_doc("Most fetched responses waiting for a parse worker.")
+    )
+    RESPONSE_QUEUE_BYTES: int = field(
+        default=32 * 1024 * 1024, metadata=_doc("Most body bytes waiting for a parse worker.")
+    )
+    ITEM_QUEUE_SIZE: int = field(
+        default=1000, metadata=_doc("Most items waiting for pipelines and the exporter.")
+    )
+
+    # --- items and output ---
+    ITEM_PIPELINES: dict[str, int] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Pipelines by dotted path (or class) with their order, lowest first (as Scrapy)."
+        ),
+    )
+    CLOSESPIDER_ITEMCOUNT: int = field(
+        default=0, metadata=_doc("Stop gracefully after this many items (0 = no limit).")
+    )
+    CLOSESPIDER_PAGECOUNT: int = field(
+        default=0, metadata=_doc("Stop gracefully after this many responses (0 = no limit).")
+    )
+
+    # --- runtime ---
+    LOG_LEVEL: str = field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR."))
+    SHUTDOWN_TIMEOUT: float = field(
+        default=30.0,
+        metadata=_doc(
+            "On the first Ctrl-C, seconds to let in-flight work finish before giving up on it."
+        ),
+    )
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def docs(cls) -> list[tuple[str, str, str]]:
+        """(name, default, description) for every setting, for --help and the README."""
+        rows = []
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            if f.name == "PARSE_WORKERS":
+                default = "cores"
+            rows.append(
+                (
+                    f.name,
+                    json.dumps(default) if not isinstance(default, str) else default,
+                    f.metadata.get("doc", ""),
+                )
+            )
+        return rows
+
+    def update(self, values: Mapping[str, Any], source: str) -> None:
+        """Apply ``values`` (strings from INI/CLI, or Python values from a spider) on top."""
+        hints = _hints()
+        for key, raw in values.items():
+            name = key.upper()
+            if name not in hints:
+                raise SettingsError(f"unknown setting {key!r} (from {source})")
+            setattr(self, name, _coerce(name, raw, hints[name], source))
+        self.validate()
+
+    def validate(self) -> None:
+        checks = [
+            (self.CONCURRENT_REQUESTS >= 1, "CONCURRENT_REQUESTS must be at least 1"),
+            (
+                self.CONCURRENT_REQUESTS_PER_DOMAIN >= 1,
+                "CONCURRENT_REQUESTS_PER_DOMAIN must be at least 1",
+            ),
+            (self.DOWNLOAD_DELAY >= 0, "DOWNLOAD_DELAY must not be negative"),
+            (self.DOWNLOAD_RATE >= 0, "DOWNLOAD_RATE must not be negative"),
+            (self.DOWNLOAD_TIMEOUT > 0, "DOWNLOAD_TIMEOUT must be positive"),
+            (self.RETRY_TIMES >= 0, "RETRY_TIMES must not be negative"),
+            (self.PARSE_WORKERS >= 0, "PARSE_WORKERS must not be negative"),
+            (
+                self.PARSE_START_METHOD in ("forkserver", "spawn"),
+                "PARSE_START_METHOD must be forkserver or spawn",
+            ),
+            (self.RESPONSE_QUEUE_SIZE >= 1, "RESPONSE_QUEUE_SIZE must be at least 1"),
+            (self.RESPONSE_QUEUE_BYTES >= 1, "RESPONSE_QUEUE_BYTES must be at least 1"),
+            (self.ITEM_QUEUE_SIZE >= 1, "ITEM_QUEUE_SIZE must be at least 1"),
+            (
+                self.LOG_LEVEL.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
+                "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(message)
+
+    @property
+    def host_delay(self) -> float:
+        """Seconds between request starts on one host: the stricter of delay and rate."""
+        rate_gap = 1.0 / self.DOWNLOAD_RATE if self.DOWNLOAD_RATE > 0 else 0.0
+        return max(self.DOWNLOAD_DELAY, rate_gap)
+
+
+def _hints() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, raw: Any, hint: Any, source: str) -> Any:
+    """Turn ``raw`` into the setting's type or raise a SettingsError naming the setting."""
+    origin = getattr(hint, "__origin__", hint)
+
+    def bad(expected: str) -> SettingsError:
+        return SettingsError(f"setting {name} (from {source}): expected {expected}, got {raw!r}")
+
+    if isinstance(raw, str):
+        text = raw.strip()
+        if hint is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise bad("a boolean (true/false)")
+        if hint is int:
+            try:
+                return int(text)
+            except ValueError:
+                raise bad("an integer") from None
+        if hint is float:
+            try:
+                return float(text)
+            except ValueError:
+                raise bad("a number") from None
+        if hint is str:
+            return text
+        if origin is list:
+            if text.startswith("["):
+                try:
+                    raw = json.loads(text)
+                except ValueError:
+                    raise bad("a JSON list or comma-separated values") from None
+            else:
+                raw = [part.strip() for part in text.split(",") if part.strip()]
+            item_type = hint.__args__[0]
+            try:
+                return [item_type(v) for v in raw]
+            except (TypeError, ValueError):
+                raise bad(f"a list of {item_type.__name__}") from None
+        if origin is dict:
+            try:
+                raw = json.loads(text)
+            except ValueError:
+                raise bad("a JSON object") from None
+            if not isinstance(raw, dict):
+                raise bad("a JSON object")
+            return _coerce(name, raw, hint, source)
+    # Python values (custom_settings, or parsed JSON above).
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        raise bad("a boolean")
+    if hint is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        raise bad("an integer")
+    if hint is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        raise bad("a number")
+    if hint is str:
+        if isinstance(raw, str):
+            return raw
+        raise bad("a string")
+    if origin is list:
+        if isinstance(raw, list | tuple):
+            item_type = hint.__args__[0]
+            if all(isinstance(v, item_type) and not isinstance(v, bool) for v in raw):
+                return list(raw)
+        raise bad("a list")
+    if origin is dict:
+        if isinstance(raw, dict):
+            return dict(raw)
+        raise bad("a mapping")
+    raise bad(str(hint))  # pragma: no cover - every field type is handled above
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The nearest ``scrapy-like.cfg`` in the working directory or its parents (as Scrapy)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass(slots=True)
+class ConfigFile:
+    """What ``scrapy-like.cfg`` says for one spider: settings and spider arguments.
+
+    Upper-case keys are settings; lower-case keys in ``[spider:NAME]`` are spider arguments
+    (as ``-a``), so a project can pin e.g. ``start_urls`` in its config.
+    """
+
+    path: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    spider_settings: dict[str, str] = field(default_factory=dict)
+    spider_args: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path | None, spider_name: str) -> ConfigFile:
+        if path is None:
+            return cls()
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep key case
+        try:
+            with open(path, encoding="utf-8") as fh:
+                parser.read_file(fh)
+        except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+        config = cls(path=path)
+        if parser.has_section("settings"):
+            config.settings = dict(parser.items("settings"))
+        section = f"spider:{spider_name}"
+        if parser.has_section(section):
+            for key, value in parser.items(section):
+                if key.isupper():
+                    config.spider_settings[key] = value
+                else:
+                    config.spider_args[key] = value
+        return config
+
+
+def build_settings(
+    config: ConfigFile,
+    custom_settings: Mapping[str, Any] | None,
+    overrides: Mapping[str, str],
+) -> Settings:
+    """Layer the sources in precedence order onto the defaults."""
+    settings = Settings()
+    where = str(config.path) if config.path else CONFIG_FILENAME
+    settings.update(config.settings, f"{where} [settings]")
+    settings.update(config.spider_settings, f"{where} [spider:...]")
+    settings.update(custom_settings or {}, "spider custom_settings")
+    settings.update(overrides, "-s")
+    return settings

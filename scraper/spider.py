@@ -1,0 +1,133 @@
+"""The Spider base class (Scrapy's API) and the loader that imports a spider from its file.
+
+The same spider module is imported in the main process (for its name, settings and start
+requests) and once in every parse worker (for its callbacks), under the same module name so
+objects defined in it pickle across the boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+from .errors import SpiderLoadError
+from .models import Request, Response
+
+
+class Spider:
+    """Subclass this: set ``name`` and ``start_urls`` and write callbacks.
+
+    Callbacks receive a Response and yield items (dicts or dataclasses) and Requests. They run in
+    the parse workers, so attributes they set stay in that worker; carry per-request state in
+    ``meta`` or ``cb_kwargs``.
+    """
+
+    name: ClassVar[str] = ""
+    start_urls: list[str] | tuple[str, ...] = ()
+    allowed_domains: list[str] | tuple[str, ...] = ()
+    custom_settings: ClassVar[dict[str, Any] | None] = None
+    handle_httpstatus_list: ClassVar[list[int] | tuple[int, ...]] = ()
+
+    def __init__(self, name: str | None = None, **kwargs: Any) -> None:
+        if name is not None:
+            self.name = name  # type: ignore[misc]
+        if not self.name:
+            raise ValueError(f"{type(self).__name__} must have a name")
+        # Scrapy sets -a arguments as attributes; a comma list for start_urls is a convenience.
+        for key, value in kwargs.items():
+            if key == "start_urls" and isinstance(value, str):
+                value = [u.strip() for u in value.split(",") if u.strip()]
+            setattr(self, key, value)
+        self.logger = logging.getLogger(self.name)
+        self.settings: Any = None  # set by the engine before any callback runs
+
+    def start_requests(self) -> Iterable[Request]:
+        """Runs in the main process. Override to start from something else than start_urls."""
+        for url in self.start_urls:
+            yield Request(url, dont_filter=True)
+
+    def parse(self, response: Response) -> Iterable[Any]:
+        raise NotImplementedError(f"{type(self).__name__}.parse callback is not defined")
+
+    def closed(self, reason: str) -> None:
+        """Called once in the main process when the crawl ends."""
+
+    def log(self, message: str, level: int = logging.DEBUG) -> None:
+        self.logger.log(level, message)
+
+
+def module_name_for(path: Path) -> str:
+    """A stable module name per spider file, the same in the main process and in workers."""
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
+    return f"_spider_{path.stem}_{digest}"
+
+
+def import_spider_module(path: str | Path) -> ModuleType:
+    spider_path = Path(path).resolve()
+    if not spider_path.is_file():
+        raise SpiderLoadError(f"spider file not found: {path}")
+    name = module_name_for(spider_path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, spider_path)
+    if spec is None or spec.loader is None:
+        raise SpiderLoadError(f"cannot import spider file {path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[name]
+        raise SpiderLoadError(
+            f"syntax error in spider file {path}, line {exc.lineno}: {exc.msg}"
+        ) from exc
+    except Exception as exc:
+        del sys.modules[name]
+        raise SpiderLoadError(
+            f"error importing spider file {path}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module
+
+
+def find_spider_class(module: ModuleType, path: str | Path) -> type[Spider]:
+    """The Spider subclass defined in the module (the only one, or the one named like the file)."""
+    found = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, Spider)
+        and obj is not Spider
+        and obj.__module__ == module.__name__
+    ]
+    if not found:
+        raise SpiderLoadError(f"no Spider subclass defined in {path}")
+    if len(found) > 1:
+        stem = Path(path).stem
+        named = [cls for cls in found if cls.name == stem]
+        if len(named) != 1:
+            names = ", ".join(sorted(cls.__name__ for cls in found))
+            raise SpiderLoadError(
+                f"{path} defines several spiders ({names}); keep one, or name one {stem!r}"
+            )
+        return named[0]
+    return found[0]
+
+
+def load_spider_class(path: str | Path) -> type[Spider]:
+    return find_spider_class(import_spider_module(path), path)
+
+
+def iterate_callback_output(output: Any) -> Iterator[Any]:
+    """Callbacks may return None, one object, or an iterable of items and requests."""
+    if output is None:
+        return iter(())
+    if isinstance(output, dict | Request) or not isinstance(output, Iterable):
+        return iter((output,))
+    return iter(output)

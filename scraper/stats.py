@@ -1,0 +1,172 @@
+"""Crawl statistics and the work counts that decide when a crawl is finished.
+
+Every stage reports here: fetch threads (requests, statuses, retries, busy time), the parse
+dispatch (callback errors, worker busy time, worker pids), the exporter (items). ``WorkCounts``
+is the one place that knows how much work is still open; the engine ends the crawl when it
+reaches zero, and tests assert on it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class QueueStatsLike(Protocol):
+    max_items: int
+    max_bytes: int
+    high_water_items: int
+    high_water_bytes: int
+    put_wait_seconds: float
+
+
+@dataclass(slots=True)
+class WorkCounts:
+    """Open work, updated under one lock so the engine never sees a false zero.
+
+    A request is *open* from the moment the frontier accepts it until its fetch failed for good
+    or its callback's output (new requests and items) has been handed on. An item is *open*
+    until the exporter has written it. A stage always opens the next unit of work before it
+    closes its own, so ``open_requests + open_items == 0`` means the crawl is done.
+    """
+
+    open_requests: int = 0
+    parsing: int = 0  # responses queued for, or being handled by, the parse stage
+    open_items: int = 0
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def change(self, requests: int = 0, parsing: int = 0, items: int = 0) -> None:
+        with self._lock:
+            self.open_requests += requests
+            self.parsing += parsing
+            self.open_items += items
+            if self.open_requests == 0 and self.open_items == 0:
+                self._lock.notify_all()
+
+    def finished(self) -> bool:
+        with self._lock:
+            return self.open_requests == 0 and self.open_items == 0
+
+    def wait(self, timeout: float) -> None:
+        with self._lock:
+            self._lock.wait(timeout)
+
+
+class Stats:
+    """Thread-safe counters for the summary. Cheap: one lock, plain dict updates."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.counters: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self.hosts: Counter[str] = Counter()
+        self.fetch_busy = 0.0  # thread-seconds spent waiting on the network
+        self.parse_busy = 0.0  # worker-seconds spent in callbacks
+        self.worker_pids: set[int] = set()
+
+    def inc(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counters[key] += n
+
+    def error(self, kind: str) -> None:
+        with self._lock:
+            self.errors[kind] += 1
+
+    def fetched(self, host: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.hosts[host] += 1
+            self.statuses[status] += 1
+            self.fetch_busy += seconds
+            self.counters["responses"] += 1
+
+    def fetch_failed(self, host: str, seconds: float) -> None:
+        with self._lock:
+            self.hosts[host] += 1
+            self.fetch_busy += seconds
+
+    def parsed(self, pid: int, seconds: float) -> None:
+        with self._lock:
+            self.worker_pids.add(pid)
+            self.parse_busy += seconds
+            self.counters["pages"] += 1
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+def _percent(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.0f}%" if whole > 0 else "-"
+
+
+def render_summary(
+    stats: Stats,
+    *,
+    reason: str,
+    output: str,
+    fetch_threads: int,
+    parse_workers: int,
+    queues: dict[str, QueueStatsLike],
+    queued_left: int,
+) -> str:
+    """The end-of-crawl report: what was done, what went wrong, and where the time went."""
+    elapsed = stats.elapsed
+    pages = stats.counters["pages"]
+    lines = [
+        f"Crawl {reason} in {elapsed:.1f}s: {pages} pages, {stats.counters['items']} items "
+        f"-> {output}",
+        f"  pages/s: {pages / elapsed if elapsed else 0:.1f}   responses: "
+        f"{stats.counters['responses']}   retries: {stats.counters['retries']}   "
+        f"429s seen: {stats.counters['http_429']}",
+    ]
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(stats.errors.items())) or "none"
+    lines.append(f"  errors: {errors}")
+    skipped = {
+        k: stats.counters[k]
+        for k in ("robots_forbidden", "offsite_filtered", "items_dropped")
+        if stats.counters[k]
+    }
+    if skipped:
+        lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+    if queued_left:
+        lines.append(f"  not crawled: {queued_left} requests still queued")
+    hosts = ", ".join(f"{h} {n}" for h, n in stats.hosts.most_common(10)) or "none"
+    more = len(stats.hosts) - 10
+    lines.append(f"  requests per host: {hosts}" + (f" (+{more} more hosts)" if more > 0 else ""))
+    for name, q in queues.items():
+        bound = f"{q.max_items} items" + (f" / {q.max_bytes} B" if q.max_bytes else "")
+        lines.append(
+            f"  {name} queue high-water: {q.high_water_items} items, {q.high_water_bytes} B "
+            f"(bound {bound}); producers blocked {q.put_wait_seconds:.1f}s"
+        )
+    fetch_share = stats.fetch_busy / (fetch_threads * elapsed) if elapsed else 0.0
+    fetch_busy = _percent(stats.fetch_busy, fetch_threads * elapsed)
+    lines.append(f"  fetch threads: {fetch_threads}, busy {fetch_busy} on the network")
+    if parse_workers:
+        lines.append(
+            f"  parse workers: {parse_workers} processes, busy "
+            f"{_percent(stats.parse_busy, parse_workers * elapsed)} in callbacks"
+        )
+    else:
+        lines.append(f"  parse: in the main process, {stats.parse_busy:.1f}s in callbacks")
+    response_q = queues.get("response")
+    blocked = response_q.put_wait_seconds if response_q else 0.0
+    parse_share = stats.parse_busy / (max(parse_workers, 1) * elapsed) if elapsed else 0.0
+    if parse_share > 0.7 or blocked > 0.25 * elapsed:
+        verdict = "CPU-bound: parsing is the bottleneck (more cores / PARSE_WORKERS would help)"
+    elif fetch_share > 0.7:
+        verdict = "IO-bound: the fetch threads are saturated (raise CONCURRENT_REQUESTS)"
+    else:
+        verdict = (
+            "IO-bound, limited by politeness: per-host delay and concurrency set the pace"
+            if pages
+            else "nothing parsed"
+        )
+    lines.append(f"  verdict: {verdict}")
+    return "\n".join(lines)
