@@ -124,11 +124,11 @@ class RetryPolicy:
     def from_settings(cls, settings: Settings) -> RetryPolicy:
         return cls(
             stop=tenacity.stop_after_attempt(settings.RETRY_TIMES + 1),
-            wait=tenacity.wait_exponential_jitter(
-                initial=settings.RETRY_BACKOFF_BASE,
-                max=settings.RETRY_BACKOFF_MAX,
-                jitter=settings.RETRY_BACKOFF_BASE,
-            ),
+            # Exponential backoff plus up to one base of jitter, so retries do not align.
+            wait=tenacity.wait_exponential(
+                multiplier=settings.RETRY_BACKOFF_BASE, max=settings.RETRY_BACKOFF_MAX
+            )
+            + tenacity.wait_random(0, settings.RETRY_BACKOFF_BASE),
             retry_codes=frozenset(settings.RETRY_HTTP_CODES),
             enabled=settings.RETRY_ENABLED,
         )
@@ -202,7 +202,7 @@ class FetchPool:
             got = self.frontier.next()
             if isinstance(got, Request):
                 try:
-                    self._handle(got)
+                    self.process(got)
                 except QueueClosed:
                     return
                 except Exception:  # a bug here must not silently lose the request
@@ -212,7 +212,8 @@ class FetchPool:
             else:
                 self.frontier.wait(IDLE_WAIT if got is None else got)
 
-    def _handle(self, request: Request) -> None:
+    def process(self, request: Request) -> None:
+        """Fetch one leased request and settle it: hand on, retry later, or fail."""
         if self.robots is not None and not self._robots_allow(request):
             return
         request.attempts += 1

@@ -1,0 +1,257 @@
+"""The fetch layer against respx (httpx's transport patched): retries, Retry-After, caps,
+headers, robots.txt. Time is a fake clock; nothing sleeps."""
+
+import email.utils
+import gzip
+import time
+
+import httpx
+import pytest
+import respx
+
+from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after
+from scraper.frontier import MemoryFrontier
+from scraper.models import Request, Response
+from scraper.queues import BoundedQueue
+from scraper.settings import Settings
+from scraper.stats import Stats, WorkCounts
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rig:
+    """One FetchPool wired to an in-memory frontier and a fake clock; no threads started."""
+
+    def __init__(self, **overrides: object) -> None:
+        self.settings = Settings()
+        self.settings.update({"ROBOTSTXT_OBEY": False, **overrides}, "test")
+        self.clock = FakeClock()
+        self.frontier = MemoryFrontier(clock=self.clock, delay=self.settings.host_delay)
+        self.responses: BoundedQueue[Response] = BoundedQueue(100)
+        self.stats = Stats()
+        self.work = WorkCounts()
+        self.failed: list[tuple[str, str]] = []
+        self.pool = FetchPool(
+            settings=self.settings,
+            frontier=self.frontier,
+            fetcher=Fetcher(make_client(self.settings), self.settings.DOWNLOAD_MAXSIZE),
+            responses=self.responses,
+            work=self.work,
+            stats=self.stats,
+            accept_status=lambda request, status: 200 <= status < 300,
+            on_failed=lambda request, kind: self.failed.append((request.url, kind)),
+            clock=self.clock,
+        )
+
+    def add(self, url: str) -> None:
+        self.frontier.add(Request(url))
+
+    def step(self) -> Request | float | None:
+        """Lease the next ready request and process it, as one fetch thread would."""
+        got = self.frontier.next()
+        if isinstance(got, Request):
+            self.pool.process(got)
+        return got
+
+
+@respx.mock
+def test_transport_error_is_retried_through_the_frontier_then_succeeds():
+    route = respx.get("http://a.test/page").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, text="ok")]
+    )
+    rig = Rig(RETRY_BACKOFF_BASE=1.0)
+    rig.add("http://a.test/page")
+    rig.step()
+    assert route.call_count == 1 and len(rig.responses) == 0
+    assert rig.stats.counters["retries"] == 1
+    wait = rig.frontier.next()
+    assert isinstance(wait, float) and 1.0 <= wait <= 2.0  # backoff 1 s + jitter < 1 s
+    rig.clock.now += wait
+    rig.step()
+    assert route.call_count == 2
+    assert rig.responses.get(timeout=0).body == b"ok"
+    assert rig.failed == []
+
+
+@respx.mock
+def test_503_with_retry_after_seconds_pushes_back_the_whole_host():
+    respx.get("http://a.test/busy").mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "7"})
+    )
+    respx.get(url__regex=r"http://a\.test/other.*").mock(return_value=httpx.Response(200))
+    respx.get("http://b.test/fine").mock(return_value=httpx.Response(200))
+    rig = Rig()
+    rig.add("http://a.test/busy")
+    rig.add("http://a.test/other")
+    rig.add("http://b.test/fine")
+    rig.step()  # a.test/busy -> 503
+    got = rig.step()  # a.test is deferred, so the next request comes from b.test
+    assert isinstance(got, Request) and got.host == "b.test"
+    assert rig.frontier.next() == pytest.approx(7.0)
+    rig.clock.now += 7.0
+    got = rig.step()
+    assert isinstance(got, Request) and got.host == "a.test"
+
+
+@respx.mock
+def test_429_with_retry_after_http_date_delays_host_and_is_counted():
+    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+    respx.get("http://a.test/limited").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": when}),
+            httpx.Response(200, text="late"),
+        ]
+    )
+    rig = Rig()
+    rig.add("http://a.test/limited")
+    rig.step()
+    assert rig.stats.counters["http_429"] == 1
+    wait = rig.frontier.next()
+    assert isinstance(wait, float) and 115 <= wait <= 121
+    rig.clock.now += wait
+    rig.step()
+    assert rig.responses.get(timeout=0).text == "late"
+
+
+@respx.mock
+def test_404_is_not_retried():
+    route = respx.get("http://a.test/missing").mock(return_value=httpx.Response(404))
+    rig = Rig()
+    rig.add("http://a.test/missing")
+    rig.step()
+    assert route.call_count == 1
+    assert rig.failed == [("http://a.test/missing", "http_404")]
+    assert rig.frontier.queued == 0 and rig.stats.counters["retries"] == 0
+
+
+@respx.mock
+def test_attempts_are_capped_by_retry_times():
+    route = respx.get("http://a.test/broken").mock(return_value=httpx.Response(500))
+    rig = Rig(RETRY_TIMES=3)
+    rig.add("http://a.test/broken")
+    for _ in range(10):
+        got = rig.step()
+        if got is None:
+            break
+        if isinstance(got, float):
+            rig.clock.now += got
+    assert route.call_count == 4  # the first attempt and 3 retries
+    assert rig.stats.counters["retries"] == 3
+    assert rig.failed == [("http://a.test/broken", "http_500")]
+
+
+@respx.mock
+def test_timeouts_are_retried_and_then_fail_as_timeout():
+    respx.get("http://a.test/slow").mock(side_effect=httpx.ReadTimeout("slow"))
+    rig = Rig(RETRY_TIMES=1)
+    rig.add("http://a.test/slow")
+    rig.step()
+    rig.clock.now += rig.frontier.next()  # type: ignore[operator]
+    rig.step()
+    assert rig.failed == [("http://a.test/slow", "timeout")]
+    assert rig.stats.errors["timeout"] == 1
+
+
+@respx.mock
+def test_body_over_maxsize_fails_without_retry():
+    route = respx.get("http://a.test/huge").mock(
+        return_value=httpx.Response(200, content=b"x" * 5000)
+    )
+    rig = Rig(DOWNLOAD_MAXSIZE=1000)
+    rig.add("http://a.test/huge")
+    rig.step()
+    assert route.call_count == 1
+    assert rig.failed == [("http://a.test/huge", "too_large")]
+
+
+@respx.mock
+def test_maxsize_applies_to_the_decoded_body():
+    packed = gzip.compress(b"a" * 50_000)
+    respx.get("http://a.test/bomb").mock(
+        return_value=httpx.Response(200, content=packed, headers={"Content-Encoding": "gzip"})
+    )
+    rig = Rig(DOWNLOAD_MAXSIZE=10_000)
+    assert len(packed) < 10_000
+    rig.add("http://a.test/bomb")
+    rig.step()
+    assert rig.failed == [("http://a.test/bomb", "too_large")]
+
+
+@respx.mock
+def test_gzip_is_decoded_and_user_agent_and_default_headers_are_sent():
+    route = respx.get("http://a.test/z").mock(
+        return_value=httpx.Response(
+            200,
+            content=gzip.compress("héllo".encode()),
+            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"},
+        )
+    )
+    rig = Rig(USER_AGENT="testbot/1.0", DEFAULT_REQUEST_HEADERS={"Accept-Language": "fr"})
+    rig.add("http://a.test/z")
+    rig.step()
+    assert rig.responses.get(timeout=0).text == "héllo"
+    sent = route.calls.last.request
+    assert sent.headers["user-agent"] == "testbot/1.0"
+    assert sent.headers["accept-language"] == "fr"
+
+
+@respx.mock
+def test_robots_txt_disallow_is_obeyed_and_crawl_delay_applied():
+    robots = respx.get("http://a.test/robots.txt").mock(
+        return_value=httpx.Response(
+            200, text="User-agent: *\nDisallow: /private/\nCrawl-delay: 4\n"
+        )
+    )
+    private = respx.get("http://a.test/private/x").mock(return_value=httpx.Response(200))
+    public = respx.get("http://a.test/public").mock(return_value=httpx.Response(200))
+    rig = Rig(ROBOTSTXT_OBEY=True)
+    rig.add("http://a.test/private/x")
+    rig.add("http://a.test/public")
+    rig.step()  # fetches robots.txt with this host's turn; the page goes back to wait
+    assert robots.call_count == 1 and private.call_count == 0
+    for _ in range(6):
+        got = rig.step()
+        if isinstance(got, float):
+            assert got == pytest.approx(4.0)  # Crawl-delay now spaces this host
+            rig.clock.now += got
+    assert private.call_count == 0 and public.call_count == 1 and robots.call_count == 1
+    assert rig.failed == [("http://a.test/private/x", "robots_forbidden")]
+
+
+@respx.mock
+def test_robots_txt_404_allows_everything():
+    respx.get("http://a.test/robots.txt").mock(return_value=httpx.Response(404))
+    page = respx.get("http://a.test/p").mock(return_value=httpx.Response(200))
+    rig = Rig(ROBOTSTXT_OBEY=True)
+    rig.add("http://a.test/p")
+    rig.step()
+    rig.step()
+    assert page.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("120", 120.0),
+        (" 0 ", 0.0),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("-5", None),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date():
+    now = 1_700_000_000.0
+    value = email.utils.formatdate(now + 90, usegmt=True)
+    assert parse_retry_after(value, now_wall=now) == pytest.approx(90.0)
+    assert parse_retry_after(email.utils.formatdate(now - 90, usegmt=True), now_wall=now) == 0.0

@@ -1,0 +1,75 @@
+import threading
+
+import pytest
+
+from scraper.errors import QueueClosed
+from scraper.queues import BoundedQueue
+
+
+def test_put_blocks_when_full_by_count_until_a_get():
+    q: BoundedQueue[int] = BoundedQueue(2)
+    q.put(1)
+    q.put(2)
+    done = threading.Event()
+    producer = threading.Thread(target=lambda: (q.put(3), done.set()))
+    producer.start()
+    assert not done.wait(0.2)  # blocked: the queue is full
+    assert q.get() == 1
+    assert done.wait(5)
+    producer.join(5)
+    assert [q.get(), q.get()] == [2, 3]
+    assert q.stats.high_water_items == 2
+    assert q.stats.put_wait_seconds > 0
+
+
+def test_put_blocks_when_full_by_bytes():
+    q: BoundedQueue[str] = BoundedQueue(10, max_bytes=100)
+    q.put("a", size=60)
+    done = threading.Event()
+    producer = threading.Thread(target=lambda: (q.put("b", size=60), done.set()))
+    producer.start()
+    assert not done.wait(0.2)
+    q.get()
+    assert done.wait(5)
+    producer.join(5)
+    assert q.stats.high_water_bytes == 60
+
+
+def test_an_oversized_entry_passes_an_empty_queue():
+    q: BoundedQueue[str] = BoundedQueue(10, max_bytes=10)
+    q.put("big", size=1000)  # would deadlock if it had to fit
+    assert q.get() == "big"
+
+
+def test_close_wakes_blocked_producer_and_consumer_drains_first():
+    q: BoundedQueue[int] = BoundedQueue(1)
+    q.put(1)
+    errors = []
+
+    def produce():
+        try:
+            q.put(2)
+        except QueueClosed as exc:
+            errors.append(exc)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    q.close()
+    producer.join(5)
+    assert len(errors) == 1
+    assert q.get() == 1  # what was queued before close is still delivered
+    with pytest.raises(QueueClosed):
+        q.get()
+
+
+def test_get_timeout():
+    q: BoundedQueue[int] = BoundedQueue(1)
+    with pytest.raises(TimeoutError):
+        q.get(timeout=0)
+
+
+def test_capacity_is_validated():
+    with pytest.raises(ValueError):
+        BoundedQueue(0)
+    with pytest.raises(ValueError):
+        BoundedQueue(1, max_bytes=0)
