@@ -116,16 +116,58 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _run(args: argparse.Namespace) -> int:
-    spider_cls = load_spider_class(args.spider_file)
-    config_path = args.config
+def build_crawl(
+    spider_file: str | Path,
+    *,
+    settings: dict[str, str] | None = None,
+    spider_args: dict[str, str] | None = None,
+    config_path: Path | None = None,
+    output: Path | None = None,
+    append: bool = False,
+    progress: bool = False,
+) -> Crawl:
+    """Everything ``crawl`` does before running: spider, settings in precedence order, output.
+
+    Also the programmatic entry point: ``build_crawl("spiders/news.py").run()``.
+    """
+    spider_cls = load_spider_class(spider_file)
     if config_path is not None and not config_path.is_file():
         raise SettingsError(f"config file not found: {config_path}")
     config = ConfigFile.read(config_path or find_config(), spider_cls.name)
+    resolved = build_settings(config, spider_cls.custom_settings, settings or {})
+    arguments = {**config.spider_args, **(spider_args or {})}
+    try:
+        spider = spider_cls(**arguments)
+    except Exception as exc:
+        raise SpiderLoadError(
+            f"cannot create spider {spider_cls.__name__}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return Crawl(
+        spider,
+        spider_path=str(Path(spider_file).resolve()),
+        spider_args=arguments,
+        settings=resolved,
+        output=output or Path("output") / f"{spider.name}.jsonl",
+        append=append,
+        progress=progress,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
     overrides = dict(args.settings)
     if args.loglevel:
         overrides["LOG_LEVEL"] = args.loglevel
-    settings = build_settings(config, spider_cls.custom_settings, overrides)
+    target = args.output or args.overwrite_output
+    crawl = build_crawl(
+        args.spider_file,
+        settings=overrides,
+        spider_args=dict(args.spider_args),
+        config_path=args.config,
+        output=Path(target) if target else None,
+        append=bool(args.output),
+        progress=sys.stderr.isatty(),
+    )
+    settings = crawl.settings
     logging.basicConfig(
         level=settings.LOG_LEVEL.upper(),
         stream=sys.stderr,
@@ -133,25 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     # httpx logs every request at INFO; our summary says the same once.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
-    spider_args = {**config.spider_args, **dict(args.spider_args)}
-    try:
-        spider = spider_cls(**spider_args)
-    except Exception as exc:
-        raise SpiderLoadError(
-            f"cannot create spider {spider_cls.__name__}: {type(exc).__name__}: {exc}"
-        ) from exc
-
-    target = args.output or args.overwrite_output
-    output = Path(target) if target else Path("output") / f"{spider.name}.jsonl"
-    crawl = Crawl(
-        spider,
-        spider_path=str(Path(args.spider_file).resolve()),
-        spider_args=spider_args,
-        settings=settings,
-        output=output,
-        append=bool(args.output),
-        progress=sys.stderr.isatty(),
-    )
+    output = crawl.output
     handler = _SignalHandler(crawl)
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

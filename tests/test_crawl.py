@@ -1,0 +1,273 @@
+"""End to end: real demo site on loopback, real fetch threads, real worker processes, real
+files. Each test asserts on counts, pids, queue high-water marks or the server's own log."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ROOT, TEST_SPIDERS, read_jsonl, run_cli, run_in_process
+
+
+def fanout_starts(site, hosts: int | None = None) -> str:
+    return ",".join(f"{base}/fanout/0" for base in site.base_urls[:hosts])
+
+
+def test_news_demo_crawl_exports_every_article_exactly_once(tmp_path):
+    """The README's main command, with no arguments: it serves the demo site itself."""
+    log = tmp_path / "site.log"
+    result = run_cli(str(ROOT / "spiders" / "news.py"), "-a", f"demo_log={log}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    items = read_jsonl(tmp_path / "output" / "news.jsonl")
+
+    from scraper.demo import DemoSite
+
+    with DemoSite() as reference:  # same seed: same articles, other ports
+        expected = {_key(a.url): a for a in reference.articles()}
+    got = Counter(_key(item["url"]) for item in items)
+    assert set(got) == set(expected)
+    assert all(n == 1 for n in got.values()), [k for k, n in got.items() if n > 1]
+    for item in items:
+        article = expected[_key(item["url"])]
+        assert item["title"] == article.title
+        assert item["authors"] == list(article.authors)
+        assert item["published"] == article.published
+        assert item["body"] == article.body
+        assert "pid" not in item
+    records = [line for line in log.read_text().splitlines() if line]
+    assert records and not [r for r in records if '"status": 429' in r]
+    assert not [r for r in records if "/private/" in r]  # robots.txt obeyed
+    assert "Crawl finished" in result.stderr and "429s seen: 0" in result.stderr
+
+
+def _key(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.path
+
+
+def test_parsing_runs_in_other_processes(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=8, fanout_total=41)
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 2, "ROBOTSTXT_OBEY": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 8},
+        start_urls=fanout_starts(site),
+        work_ms="20",
+    )
+    items = read_jsonl(tmp_path / "out.jsonl")
+    pids = {item["pid"] for item in items}
+    assert len(items) == 41
+    assert len(pids) >= 2 and os.getpid() not in pids
+    assert pids == result.stats.worker_pids
+
+
+def test_parse_workers_zero_runs_callbacks_in_the_main_process(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)
+    run_in_process(
+        "fanout", tmp_path / "out.jsonl", {"PARSE_WORKERS": 0}, start_urls=fanout_starts(site)
+    )
+    items = read_jsonl(tmp_path / "out.jsonl")
+    assert len(items) == 13 and {item["pid"] for item in items} == {os.getpid()}
+
+
+def test_a_raising_callback_is_counted_and_the_crawl_goes_on(tmp_path, demo_site, caplog):
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)  # nodes 4..12 are leaves
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 1},
+        start_urls=fanout_starts(site),
+        fail_on="5,9",
+    )
+    nodes = sorted(int(item["node"].split()[-1]) for item in read_jsonl(tmp_path / "out.jsonl"))
+    assert nodes == [n for n in range(13) if n not in (5, 9)]
+    assert result.stats.errors["callback_error"] == 2
+    assert result.reason == "finished"
+    failures = [r.getMessage() for r in caplog.records if "callback parse failed" in r.getMessage()]
+    assert len(failures) == 2 and all("ValueError: boom on Node" in m for m in failures)
+    assert any("/fanout/5" in m for m in failures)
+
+
+@pytest.mark.parametrize("bounded", [True, False])
+def test_backpressure_bounds_the_response_queue_and_paces_fetching(tmp_path, demo_site, bounded):
+    """One slow parse worker; the start page links 60 pages. With the bound, fetching can only
+    run a fixed number of pages ahead of parsing (server log vs parse times); without it (the
+    negative control) it races ahead and the queue grows."""
+    site = demo_site(hosts=1, rate=0, fanout=60, fanout_total=61)
+    queue_size = 2 if bounded else 1000
+    threads = 4
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {
+            "PARSE_WORKERS": 1,
+            "RESPONSE_QUEUE_SIZE": queue_size,
+            "CONCURRENT_REQUESTS": threads,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": threads,
+            "ROBOTSTXT_OBEY": False,
+        },
+        start_urls=fanout_starts(site),
+        work_ms="40",
+    )
+    items = read_jsonl(tmp_path / "out.jsonl")
+    assert len(items) == 61
+    fetched = sorted(r.start for r in site.requests() if r.path.startswith("/fanout/"))
+    parsed = sorted(item["parsed_at"] for item in items)
+    # How far fetching ran ahead of parsing at each fetch: fetched so far minus parsed so far.
+    lead = max(i + 1 - sum(p <= t for p in parsed) for i, t in enumerate(fetched))
+    parse_jobs = 2  # ParsePool.capacity for one worker
+    limit = 2 + threads + parse_jobs + 1  # what the bounded run may lead by, at most
+    high_water = result.response_queue.high_water_items
+    if bounded:
+        assert high_water <= queue_size
+        assert lead <= limit
+    else:
+        assert high_water > 2 * limit and lead > 2 * limit
+
+
+def politeness_report(site) -> tuple[float, int]:
+    """Smallest gap between request starts on one host, and most requests active at once."""
+    by_host = defaultdict(list)
+    for record in site.requests():
+        by_host[record.host].append(record)
+    gaps = [
+        b.start - a.start
+        for rs in by_host.values()
+        for a, b in zip(
+            sorted(rs, key=lambda r: r.start), sorted(rs, key=lambda r: r.start)[1:], strict=False
+        )
+    ]
+    return min(gaps), max(r.active for rs in by_host.values() for r in rs)
+
+
+def test_per_host_delay_holds_server_side(tmp_path, demo_site):
+    site = demo_site(hosts=3, rate=0, latency=0.01, fanout=15, fanout_total=16)
+    delay = 0.1
+    result = run_cli(
+        str(TEST_SPIDERS / "fanout.py"),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-a",
+        f"start_urls={fanout_starts(site)}",
+        "-s",
+        f"DOWNLOAD_DELAY={delay}",
+        "-s",
+        "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 48
+    min_gap, max_active = politeness_report(site)
+    assert min_gap >= delay - 0.015, min_gap
+    assert max_active == 1
+    assert len(site.requests()) == 3 * 17  # 16 pages and robots.txt per host, nothing twice
+
+
+def test_per_host_concurrency_holds_server_side(tmp_path, demo_site):
+    site = demo_site(hosts=2, rate=0, latency=0.15, fanout=12, fanout_total=13)
+    result = run_cli(
+        str(TEST_SPIDERS / "fanout.py"),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-a",
+        f"start_urls={fanout_starts(site)}",
+        "-s",
+        "CONCURRENT_REQUESTS_PER_DOMAIN=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 26
+    _, max_active = politeness_report(site)
+    assert max_active == 2  # used, never exceeded
+
+
+def test_negative_control_without_limits_the_checks_fail(tmp_path, demo_site):
+    """The same checks against an impolite configuration must report violations."""
+    site = demo_site(hosts=1, rate=0, latency=0.15, fanout=12, fanout_total=13)
+    result = run_cli(
+        str(TEST_SPIDERS / "fanout.py"),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-a",
+        f"start_urls={fanout_starts(site)}",
+        "-s",
+        "CONCURRENT_REQUESTS_PER_DOMAIN=16",
+        "-s",
+        "DOWNLOAD_DELAY=0",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    min_gap, max_active = politeness_report(site)
+    assert min_gap < 0.1 and max_active > 2
+
+
+def test_no_deadlock_with_wide_pages_and_tiny_queues(tmp_path, demo_site):
+    """Every page yields 50 links; queues hold one entry. The upward edge never blocks."""
+    site = demo_site(hosts=1, rate=0, fanout=50, fanout_total=500)
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {
+            "PARSE_WORKERS": 2,
+            "RESPONSE_QUEUE_SIZE": 1,
+            "RESPONSE_QUEUE_BYTES": 1,
+            "ITEM_QUEUE_SIZE": 1,
+            "CONCURRENT_REQUESTS": 8,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
+        },
+        start_urls=fanout_starts(site),
+    )
+    items = read_jsonl(tmp_path / "out.jsonl")
+    assert len(items) == 500 and len({item["url"] for item in items}) == 500
+    assert result.reason == "finished" and result.queued_left == 0
+    assert result.response_queue.high_water_items == 1
+    assert result.item_queue.high_water_items == 1
+    assert result.stats.counters["pages"] == 500
+
+
+def test_scrapy_style_spider_runs_with_only_its_import_changed(tmp_path, demo_site):
+    site = demo_site(hosts=2, rate=10)
+    result = run_cli(
+        str(TEST_SPIDERS / "scrapy_style.py"),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-a",
+        f"start_urls={','.join(site.base_urls)}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    items = read_jsonl(tmp_path / "out.jsonl")
+    originals = {a.url: a for a in site.articles() if a.near_duplicate_of is None}
+    assert sorted(item["url"] for item in items) == sorted(originals)
+    for item in items:
+        article = originals[item["url"]]
+        assert (item["title"], item["authors"], item["section"]) == (
+            article.title,
+            list(article.authors),
+            article.section,
+        )
+    assert not [r for r in site.requests() if r.status == 429]
+
+
+def test_closespider_itemcount_stops_gracefully(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=10, fanout_total=200)
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {"CLOSESPIDER_ITEMCOUNT": 20, "CONCURRENT_REQUESTS_PER_DOMAIN": 2},
+        start_urls=fanout_starts(site),
+    )
+    items = read_jsonl(tmp_path / "out.jsonl")
+    assert result.reason == "closespider_itemcount"
+    assert 20 <= len(items) < 200
+    assert result.queued_left > 0
+
+
+def test_depth_limit(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=40)  # depths 0,1,2,3 = 1,3,9,27
+    run_in_process(
+        "fanout", tmp_path / "out.jsonl", {"DEPTH_LIMIT": 2}, start_urls=fanout_starts(site)
+    )
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 13
