@@ -132,10 +132,11 @@ class Crawl:
             threading.Thread(target=self._collect_results, name="parse-results", daemon=True),
             threading.Thread(target=self._export, name="export", daemon=True),
         ]
-        self.pipelines.open()
-        for thread in threads:
-            thread.start()
         try:
+            self.parse_pool.start()
+            self.pipelines.open()
+            for thread in threads:
+                thread.start()
             for request in self.spider.start_requests():
                 self.schedule(request)
             self.fetch_pool.start()
@@ -189,15 +190,19 @@ class Crawl:
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         timeout = self.settings.SHUTDOWN_TIMEOUT
+        feed, results, export = (t if t.ident is not None else None for t in threads)
         self.fetch_pool.stop()
         self.fetch_pool.join(timeout)
         self.responses.close()
-        threads[0].join(timeout)  # parse-feed: submitted everything it took
+        if feed:
+            feed.join(timeout)  # submitted everything it took
         self.parse_pool.shutdown(wait=True)
         self._results.put(None)
-        threads[1].join(timeout)  # parse-results: handed everything on
+        if results:
+            results.join(timeout)  # handed everything on
         self.items.close()
-        threads[2].join(timeout)  # export: wrote everything
+        if export:
+            export.join(timeout)  # wrote everything
         self.exporter.close()
         self.client.close()
         self.stats.finished = time.monotonic()

@@ -5,9 +5,12 @@ Flow position: response queue -> **parse workers** -> new requests (to the front
 
 Parsing is CPU work, and the GIL lets one process run Python on one core only, so callbacks run
 in ``PARSE_WORKERS`` processes (default: one per core). The pool is created once and reused; it
-starts with forkserver or spawn, never plain fork, because fetch threads are already running.
-Each worker imports the spider module from its file once, in its initializer. Only plain data
-crosses the boundary: a Response goes in (callback by name), a ParseResult comes out.
+starts with spawn (or forkserver), never plain fork, because fetch threads are already running.
+Each worker imports the spider module from its file once, in its initializer. ``start()`` brings
+every worker up from the main thread before the crawl begins, so start-up errors surface at once
+and each worker's parent-death signal is tied to the main thread, which lives until the end.
+Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
+comes out.
 
 ``PARSE_WORKERS = 0`` runs callbacks in the calling thread of the main process (for debugging,
 and for spiders whose callbacks are too cheap to be worth the trip).
@@ -15,6 +18,7 @@ and for spiders whose callbacks are too cheap to be worth the trip).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
@@ -23,15 +27,18 @@ import signal
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import CloseSpider
+from .errors import CloseSpider, SpiderLoadError
 from .models import Request, Response
 from .settings import Settings
 from .spider import Spider, iterate_callback_output, load_spider_class
 
 log = logging.getLogger("scraper.parse")
+
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 @dataclass(slots=True)
@@ -85,8 +92,20 @@ def run_callback(spider: Spider, response: Response) -> ParseResult:
 _worker_spider: Spider | None = None
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the thread that started it goes: a crawl killed hard
+    leaves no workers behind. (Under forkserver the parent is the fork server, which outlives
+    its workers, so this only helps with spawn, the default.)"""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers exit when their pipe closes
+        pass
+
+
 def _init_worker(spider_path: str, spider_args: dict[str, Any], settings: Settings) -> None:
     global _worker_spider
+    _die_with_parent()
     # Ctrl-C reaches the whole process group; the engine decides how the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(
@@ -95,6 +114,10 @@ def _init_worker(spider_path: str, spider_args: dict[str, Any], settings: Settin
     spider = load_spider_class(spider_path)(**spider_args)
     spider.settings = settings
     _worker_spider = spider
+
+
+def _worker_pid() -> int:
+    return os.getpid()
 
 
 def _run_in_worker(response: Response) -> ParseResult:
@@ -119,6 +142,20 @@ class ParsePool:
                 initializer=_init_worker,
                 initargs=(spider_path, spider_args, settings),
             )
+
+    def start(self) -> set[int]:
+        """Start every worker now, from the calling thread; returns their pids."""
+        if self._executor is None:
+            return set()
+        # All submitted before any can finish, so the executor spawns one worker per job.
+        jobs = [self._executor.submit(_worker_pid) for _ in range(self.workers)]
+        try:
+            return {job.result() for job in jobs}
+        except BrokenProcessPool as exc:
+            raise SpiderLoadError(
+                f"parse workers failed to start (spider import or __init__ failed in a worker: "
+                f"{exc})"
+            ) from exc
 
     @property
     def capacity(self) -> int:

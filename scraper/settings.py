@@ -120,9 +120,9 @@ class Settings:
         ),
     )
     PARSE_START_METHOD: str = field(
-        default="forkserver",
+        default="spawn",
         metadata=_doc(
-            "multiprocessing start method for the parse pool: forkserver or spawn (fork is unsafe "
+            "multiprocessing start method for the parse pool: spawn or forkserver (fork is unsafe "
             "next to running fetch threads)."
         ),
     )
