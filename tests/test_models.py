@@ -1,0 +1,134 @@
+"""Request and Response: Scrapy's API, and plain data across the process boundary."""
+
+import pickle
+from dataclasses import dataclass
+
+import pytest
+
+import scraper
+from scraper import Request, Response, Spider
+from scraper.parse import run_callback
+
+PAGE = """<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head>
+<body><a class="x" href="/a?b=1">A</a> <a href="http://other.test/b">B</a>
+<a href="mailto:someone@test">mail</a><p>one</p><p>two</p></body></html>""".encode("cp1252")
+
+
+def response(body: bytes = PAGE, headers: dict | None = None, **request_kwargs) -> Response:
+    request = Request("http://site.test/dir/page.html", **request_kwargs)
+    return Response(request.url, 200, headers or {}, body, request)
+
+
+def test_text_uses_header_then_bom_then_meta():
+    assert response().text.count("Café") == 1  # from <meta charset>
+    utf8 = "<p>naïve</p>".encode()
+    assert response(utf8, {"Content-Type": "text/html; charset=utf-8"}).text == "<p>naïve</p>"
+    assert response(b"\xef\xbb\xbf<p>\xc3\xa9</p>").text == "<p>é</p>"  # BOM
+
+
+def test_selectors_soup_and_links():
+    page = response()
+    assert page.css("title::text").get() == "Café"
+    assert page.xpath("//p/text()").getall() == ["one", "two"]
+    assert page.soup.title.string == "Café"
+    assert page.urljoin("x.html") == "http://site.test/dir/x.html"
+    assert page.follow("/a").url == "http://site.test/a"
+    assert page.follow(page.css("a.x")[0]).url == "http://site.test/a?b=1"
+    assert page.follow(page.css("a.x::attr(href)")[0]).url == "http://site.test/a?b=1"
+    urls = [r.url for r in page.follow_all(css="a")]
+    assert urls == ["http://site.test/a?b=1", "http://other.test/b"]  # mailto: skipped
+
+
+def test_meta_is_the_request_meta():
+    page = response(meta={"depth": 3})
+    assert page.meta["depth"] == 3 and page.request.depth == 3
+
+
+def test_request_validates_url_and_keeps_scrapy_fields():
+    with pytest.raises(ValueError):
+        Request("/relative")
+    with pytest.raises(ValueError):
+        Request("ftp://x.test/")
+    request = Request("http://x.test/", method="post", body="a=1", headers={"X": "1"},
+                      priority=3, dont_filter=True, cb_kwargs={"k": 1}, meta={"m": 2})
+    assert (request.method, request.body, request.priority) == ("POST", b"a=1", 3)
+    assert request.replace(url="http://y.test/").meta == {"m": 2}
+
+
+class Demo(Spider):
+    name = "demo"
+
+    def parse(self, response):
+        yield {"title": response.css("title::text").get()}
+        yield response.follow("/next", callback=self.parse_next, cb_kwargs={"n": 1})
+
+    def parse_next(self, response, n):
+        yield Item(n=n, url=response.url)
+
+
+@dataclass
+class Item:
+    n: int
+    url: str
+
+
+def test_callbacks_travel_by_name_and_objects_pickle():
+    result = run_callback(Demo(), response())
+    assert result.error is None
+    assert result.items == [{"title": "Café"}]
+    [follow] = result.requests
+    assert follow.callback == "parse_next"  # a name, not a bound method
+    copy = pickle.loads(pickle.dumps(follow))
+    assert (copy.url, copy.callback, copy.cb_kwargs) == (follow.url, "parse_next", {"n": 1})
+    page = response()
+    page.css("title")  # builds the selector cache, which must not be pickled
+    again = pickle.loads(pickle.dumps(page))
+    assert again.css("title::text").get() == "Café"
+    nested = run_callback(Demo(), Response(copy.url, 200, {}, b"", copy))
+    assert nested.items == [{"n": 1, "url": "http://site.test/next"}]  # dataclass -> dict
+
+
+def test_callback_errors_are_captured_with_traceback():
+    class Broken(Spider):
+        name = "broken"
+
+        def parse(self, response):
+            yield {"ok": 1}
+            raise KeyError("missing")
+
+    result = run_callback(Broken(), response())
+    assert result.items == [{"ok": 1}]
+    assert "KeyError: 'missing'" in result.error
+
+
+def test_unsupported_yield_is_an_error():
+    class Odd(Spider):
+        name = "odd"
+
+        def parse(self, response):
+            yield 42
+
+    assert "expected a dict, a dataclass or a Request" in run_callback(Odd(), response()).error
+
+
+def test_spider_arguments_become_attributes():
+    spider = Demo(start_urls="http://a.test/, http://b.test/", limit="5")
+    assert spider.start_urls == ["http://a.test/", "http://b.test/"] and spider.limit == "5"
+
+
+def test_public_api_is_declared_and_sorted():
+    assert scraper.__all__ == sorted(scraper.__all__)
+    public = {name for name in vars(scraper) if not name.startswith("_")}
+    modules = {"cli", "engine", "errors", "export", "fetch", "frontier", "models", "parse",
+               "pipeline", "queues", "robots", "settings", "spider", "stats", "demo"}
+    assert public - modules == set(scraper.__all__) - {"__version__"}
+
+
+def test_readme_settings_table_matches_the_settings():
+    from pathlib import Path
+
+    from scraper.settings import Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name, default, doc in Settings.docs():
+        assert f"| `{name}` | `{default}` | {doc} |" in readme, name
