@@ -140,7 +140,13 @@ class ParsePool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context(settings.PARSE_START_METHOD),
                 initializer=_init_worker,
-                initargs=(spider_path, spider_args, settings),
+                # Pipelines run in the main process only, and may be classes of the spider
+                # module, which a worker cannot unpickle before its initializer imports it.
+                initargs=(
+                    spider_path,
+                    spider_args,
+                    dataclasses.replace(settings, ITEM_PIPELINES={}),
+                ),
             )
 
     def start(self) -> set[int]:

@@ -271,3 +271,20 @@ def test_depth_limit(tmp_path, demo_site):
         "fanout", tmp_path / "out.jsonl", {"DEPTH_LIMIT": 2}, start_urls=fanout_starts(site)
     )
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 13
+
+
+def test_pipelines_run_in_order_in_the_main_process(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)
+    result = run_in_process(
+        "with_pipeline",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 2},
+        start_urls=fanout_starts(site),
+    )
+    items = read_jsonl(tmp_path / "out.jsonl")
+    nodes = sorted(int(item["node"].split()[-1]) for item in items)
+    assert nodes == [n for n in range(13) if n % 2 == 0]  # DropOddPipeline ran first
+    assert sorted(item["order"] for item in items) == list(range(1, 8))  # only kept items tagged
+    assert {item["pipeline_pid"] for item in items} == {os.getpid()}
+    assert os.getpid() not in {item["pid"] for item in items}
+    assert result.stats.counters["items_dropped"] == 6

@@ -49,8 +49,16 @@ def test_request_validates_url_and_keeps_scrapy_fields():
         Request("/relative")
     with pytest.raises(ValueError):
         Request("ftp://x.test/")
-    request = Request("http://x.test/", method="post", body="a=1", headers={"X": "1"},
-                      priority=3, dont_filter=True, cb_kwargs={"k": 1}, meta={"m": 2})
+    request = Request(
+        "http://x.test/",
+        method="post",
+        body="a=1",
+        headers={"X": "1"},
+        priority=3,
+        dont_filter=True,
+        cb_kwargs={"k": 1},
+        meta={"m": 2},
+    )
     assert (request.method, request.body, request.priority) == ("POST", b"a=1", 3)
     assert request.replace(url="http://y.test/").meta == {"m": 2}
 
@@ -119,8 +127,23 @@ def test_spider_arguments_become_attributes():
 def test_public_api_is_declared_and_sorted():
     assert scraper.__all__ == sorted(scraper.__all__)
     public = {name for name in vars(scraper) if not name.startswith("_")}
-    modules = {"cli", "engine", "errors", "export", "fetch", "frontier", "models", "parse",
-               "pipeline", "queues", "robots", "settings", "spider", "stats", "demo"}
+    modules = {
+        "cli",
+        "engine",
+        "errors",
+        "export",
+        "fetch",
+        "frontier",
+        "models",
+        "parse",
+        "pipeline",
+        "queues",
+        "robots",
+        "settings",
+        "spider",
+        "stats",
+        "demo",
+    }
     assert public - modules == set(scraper.__all__) - {"__version__"}
 
 
