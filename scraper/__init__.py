@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .errors import (
     CloseSpider,
     ConnectFailed,
+    DecodeError,
     DropItem,
     FetchError,
     FetchTimeout,
@@ -18,6 +19,7 @@ from .errors import (
     ScraperError,
     SettingsError,
     SpiderLoadError,
+    Truncated,
 )
 from .models import Request, Response
 from .settings import Settings
@@ -26,6 +28,7 @@ from .spider import Spider
 __all__ = [
     "CloseSpider",
     "ConnectFailed",
+    "DecodeError",
     "DropItem",
     "FetchError",
     "FetchTimeout",
@@ -39,5 +42,6 @@ __all__ = [
     "SettingsError",
     "Spider",
     "SpiderLoadError",
+    "Truncated",
     "__version__",
 ]

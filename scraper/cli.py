@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="spider argument",
     )
     parser.add_argument(
+        "--jobdir",
+        metavar="DIR",
+        type=Path,
+        help="keep the crawl's state in DIR: it survives a crash or Ctrl-C and resumes when "
+        "the same command runs again",
+    )
+    parser.add_argument(
         "--config",
         metavar="FILE",
         type=Path,
@@ -124,6 +131,7 @@ def build_crawl(
     config_path: Path | None = None,
     output: Path | None = None,
     append: bool = False,
+    jobdir: Path | None = None,
     progress: bool = False,
 ) -> Crawl:
     """Everything ``crawl`` does before running: spider, settings in precedence order, output.
@@ -149,6 +157,7 @@ def build_crawl(
         settings=resolved,
         output=output or Path("output") / f"{spider.name}.jsonl",
         append=append,
+        jobdir=jobdir or (Path(resolved.JOBDIR) if resolved.JOBDIR else None),
         progress=progress,
     )
 
@@ -165,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         config_path=args.config,
         output=Path(target) if target else None,
         append=bool(args.output),
+        jobdir=args.jobdir,
         progress=sys.stderr.isatty(),
     )
     settings = crawl.settings
@@ -199,6 +209,11 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"crawl: error: {result.fatal}\n")
         return EXIT_ERROR
     if handler.received is not None:
-        sys.stderr.write("crawl: stopped early; run the same command again to crawl anew\n")
+        if crawl.jobdir is not None:
+            sys.stderr.write(
+                f"crawl: paused; run the same command again to resume from {crawl.jobdir}\n"
+            )
+        else:
+            sys.stderr.write("crawl: stopped early; use --jobdir DIR to be able to resume\n")
         return EXIT_SIGNAL_BASE + handler.received
     return 0

@@ -2,24 +2,27 @@
 
     spider.start_requests -> frontier -> fetch threads -> response queue -> parse workers
           ^                                                                  |   |
-          +-------------------- new requests (never blocks) ----------------+   v items
-                                                        item queue -> pipelines -> exporter
+          +-------------------- new requests (never blocks) ----------------+   v page output
+                                          item queue -> pipelines -> exporter, then ack
 
 Who runs what (all started by ``Crawl.run`` and stopped by it):
-- the calling (main) thread seeds the start requests, then waits for the end, printing progress;
+- the calling (main) thread seeds the start requests, then waits for the end, printing progress
+  and killing parse workers stuck past the hard timeout;
 - ``fetch-N`` threads (``FetchPool``): lease from the frontier, fetch, put on the response queue
-  (blocks when full: backpressure);
+  (blocks when full: backpressure), or settle the request (retry, redirect, failure);
 - ``parse-feed``: takes responses off the queue and submits them to the parse pool, never more
   than ``ParsePool.capacity`` at once;
 - ``parse-results``: hands each callback's output on: requests to the frontier (never blocks),
-  items to the item queue (blocks when full);
-- ``export``: runs pipelines and writes items;
+  the page's items to the item queue (blocks when full);
+- ``export``: runs pipelines, writes items, then acknowledges their pages to the frontier
+  (write before ack: with a job folder, a crash never loses an item);
 - ``PARSE_WORKERS`` processes: run callbacks.
 
-The crawl ends when ``WorkCounts`` says nothing is open. Shutdown flows downstream: fetch
+The crawl ends when ``WorkCounts`` says no request is open. Shutdown flows downstream: fetch
 threads stop and are joined, the response queue closes, parse-feed ends, the pool drains,
-parse-results ends, the item queue closes, the exporter flushes and closes. A graceful ``stop()``
-(first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight work run to the end of the flow.
+parse-results ends, the item queue closes, the exporter flushes, the output is finalised. A
+graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight work reach
+the end of the flow, for at most SHUTDOWN_TIMEOUT seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,21 +41,30 @@ from typing import Any
 import httpx
 
 from .errors import DropItem, OutputError, QueueClosed
-from .export import Exporter, open_exporter
+from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
-from .frontier import Clock, MemoryFrontier
+from .frontier import Clock, Frontier, MemoryFrontier
+from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
-from .queues import BoundedQueue
+from .queues import BoundedQueue, QueueStats
 from .settings import Settings
 from .spider import Spider
 from .stats import Stats, WorkCounts
 
 log = logging.getLogger("scraper.engine")
 
-EXPORT_BATCH = 500  # items written per os.write at most
+EXPORT_BATCH = 200  # pages written per batch at most
 PROGRESS_INTERVAL = 0.5
+
+
+@dataclass(slots=True)
+class PageOutput:
+    """What one parsed page hands to the export stage: its items, keyed, and its request."""
+
+    request: Request
+    items: list[tuple[str, dict[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -59,10 +72,16 @@ class CrawlResult:
     reason: str  # "finished", "shutdown", "closespider_itemcount", ...
     stats: Stats
     output: Path
+    failures: Path
     queued_left: int  # requests still in the frontier (non-zero after a graceful stop)
-    response_queue: Any
-    item_queue: Any
+    response_queue: QueueStats
+    item_queue: QueueStats
     fatal: str | None = None  # an error that ended the crawl early (e.g. output not writable)
+
+
+def failures_path(output: Path) -> Path:
+    """``output/news.jsonl`` -> ``output/news.failures.jsonl``."""
+    return output.with_name(f"{output.stem}.failures.jsonl")
 
 
 class Crawl:
@@ -75,6 +94,7 @@ class Crawl:
         settings: Settings,
         output: Path,
         append: bool = False,
+        jobdir: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock = time.monotonic,
         progress: bool = False,
@@ -82,48 +102,61 @@ class Crawl:
         self.spider = spider
         self.settings = settings
         self.output = output
+        self.jobdir = jobdir
         self.stats = Stats()
         self.work = WorkCounts()
-        self.clock = clock
         self._progress = progress
         self._reason: str | None = None
         self._fatal: str | None = None
         self._stopped = threading.Event()
         spider.settings = settings
 
-        self.exporter: Exporter = open_exporter(output, append=append)
+        frontier_options: dict[str, Any] = {
+            "concurrency_per_host": settings.CONCURRENT_REQUESTS_PER_DOMAIN,
+            "delay": settings.host_delay,
+            "randomize_delay": settings.RANDOMIZE_DOWNLOAD_DELAY,
+            "depth_limit": settings.DEPTH_LIMIT,
+            "clock": clock,
+        }
+        self.journal: ItemJournal | None = None
+        self.exporter: JsonLinesExporter | None = None
+        if jobdir is not None:
+            jobdir.mkdir(parents=True, exist_ok=True)
+            self.frontier: Frontier = SQLiteFrontier(jobdir / "frontier.sqlite", **frontier_options)
+            self.journal = ItemJournal(jobdir / "items.jsonl")
+        else:
+            self.frontier = MemoryFrontier(**frontier_options)
+            self.exporter = open_exporter(output, append=append)
+        self.failures = JsonLinesExporter(failures_path(output), append=jobdir is not None)
+        self._failures_lock = threading.Lock()
         self.pipelines = Pipelines(settings, spider)
-        self.frontier = MemoryFrontier(
-            concurrency_per_host=settings.CONCURRENT_REQUESTS_PER_DOMAIN,
-            delay=settings.host_delay,
-            randomize_delay=settings.RANDOMIZE_DOWNLOAD_DELAY,
-            depth_limit=settings.DEPTH_LIMIT,
-            clock=clock,
-        )
         self.responses: BoundedQueue[Response] = BoundedQueue(
             settings.RESPONSE_QUEUE_SIZE, settings.RESPONSE_QUEUE_BYTES
         )
-        self.items: BoundedQueue[dict[str, Any]] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
+        self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.client = make_client(settings, transport)
         self.fetch_pool = FetchPool(
             settings=settings,
             frontier=self.frontier,
-            fetcher=Fetcher(self.client, settings.DOWNLOAD_MAXSIZE),
+            fetcher=Fetcher(self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
             accept_status=self._accept_status,
             on_failed=self._request_failed,
+            on_redirect=self._redirected,
             clock=clock,
         )
         self.parse_pool = ParsePool(
             spider=spider, spider_path=spider_path, spider_args=spider_args, settings=settings
         )
-        self._results: queue.SimpleQueue[tuple[Response, Future[ParseResult]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._results: queue.SimpleQueue[tuple[Response, Future[ParseResult], int, object] | None]
+        self._results = queue.SimpleQueue()
         self._parse_slots = threading.Semaphore(self.parse_pool.capacity)
-        self._allowed = tuple(d.lower().lstrip(".") for d in spider.allowed_domains)
+        self._allowed = tuple(
+            d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
+        )
+        self._item_key = getattr(spider, "item_key", None)
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> CrawlResult:
@@ -137,8 +170,7 @@ class Crawl:
             self.pipelines.open()
             for thread in threads:
                 thread.start()
-            for request in self.spider.start_requests():
-                self.schedule(request)
+            self._seed()
             self.fetch_pool.start()
             self._wait_until_done()
         finally:
@@ -147,11 +179,25 @@ class Crawl:
             reason=self._reason or "finished",
             stats=self.stats,
             output=self.output,
+            failures=failures_path(self.output),
             queued_left=self.frontier.queued,
             response_queue=self.responses.stats,
             item_queue=self.items.stats,
             fatal=self._fatal,
         )
+
+    def _seed(self) -> None:
+        resumed = isinstance(self.frontier, SQLiteFrontier) and self.frontier.get_meta("seeded")
+        for request in self.spider.start_requests():
+            # On resume the start requests are already in the saved frontier (or done); the
+            # spider's start_requests still runs, for whatever it sets up.
+            if not resumed:
+                self.schedule(request)
+        if isinstance(self.frontier, SQLiteFrontier):
+            if resumed:
+                log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
+                self.work.change(requests=self.frontier.resumed)
+            self.frontier.set_meta("seeded", "1")
 
     def stop(self, reason: str) -> None:
         """Graceful stop: no new fetches; what is in flight runs to the end of the flow."""
@@ -165,12 +211,20 @@ class Crawl:
         if not self._stopped.is_set():
             return self.work.finished()
         # Leasing has stopped, so these only fall; read them in flow order.
-        return self.frontier.leased == 0 and self.work.parsing == 0 and self.work.open_items == 0
+        return self.frontier.leased == 0 and self.work.parsing == 0 and self.work.exporting == 0
 
     def _wait_until_done(self) -> None:
         last = 0.0
+        stop_deadline: float | None = None
         while not self._drained():
             self.work.wait(PROGRESS_INTERVAL)
+            if self._stopped.is_set():
+                stop_deadline = stop_deadline or time.monotonic() + self.settings.SHUTDOWN_TIMEOUT
+                if time.monotonic() > stop_deadline:
+                    log.warning("in-flight work did not finish within SHUTDOWN_TIMEOUT")
+                    break
+            if self.parse_pool.kill_overdue(2 * self.settings.PARSE_TIMEOUT):
+                self.stats.inc("parse_workers_killed")
             if self._progress and time.monotonic() - last >= PROGRESS_INTERVAL:
                 last = time.monotonic()
                 self._print_progress()
@@ -189,34 +243,54 @@ class Crawl:
         sys.stderr.flush()
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
-        timeout = self.settings.SHUTDOWN_TIMEOUT
+        # After a graceful drain every join returns at once; after a timed-out one they are
+        # bounded, and work still in flight stays unacknowledged (a job folder redoes it).
+        timeout = 2.0 if self._stopped.is_set() else self.settings.SHUTDOWN_TIMEOUT
         feed, results, export = (t if t.ident is not None else None for t in threads)
         self.fetch_pool.stop()
         self.fetch_pool.join(timeout)
         self.responses.close()
         if feed:
-            feed.join(timeout)  # submitted everything it took
-        self.parse_pool.shutdown(wait=True)
+            feed.join(timeout)
+        self.parse_pool.shutdown(wait=not self._stopped.is_set() or self.work.parsing == 0)
         self._results.put(None)
         if results:
-            results.join(timeout)  # handed everything on
+            results.join(timeout)
         self.items.close()
         if export:
-            export.join(timeout)  # wrote everything
-        self.exporter.close()
+            export.join(timeout)
         self.client.close()
-        self.stats.finished = time.monotonic()
         try:
-            self.pipelines.close()
+            self._finalise()
         finally:
-            self.spider.closed(self._reason or "finished")
+            self.stats.finished = time.monotonic()
+            try:
+                self.pipelines.close()
+            finally:
+                self.spider.closed(self._reason or "finished")
+
+    def _finalise(self) -> None:
+        self.failures.close()
+        if self.exporter is not None:
+            self.exporter.close()
+        if self.journal is not None:
+            self.journal.close()
+            try:
+                self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
+            except OutputError as exc:
+                self._fatal = self._fatal or str(exc)
+        if isinstance(self.frontier, SQLiteFrontier):
+            self.frontier.shutdown()
 
     # -- scheduling (the upward edge: never blocks) -------------------------------------------
     def schedule(self, request: Request, parent: Response | None = None) -> bool:
         if parent is not None:
             request.meta["depth"] = parent.request.depth + 1
-        if self._allowed and not self._on_site(request.host):
-            self.stats.inc("offsite_filtered")
+            request.meta.setdefault("referer", parent.url)
+            request.headers.setdefault("Referer", parent.url)
+        reason = self._refuse(request)
+        if reason:
+            self.stats.inc(reason)
             return False
         # Open the work first so a fast failure elsewhere cannot make the count touch zero.
         self.work.change(requests=1)
@@ -224,6 +298,16 @@ class Crawl:
             return True
         self.work.change(requests=-1)
         return False
+
+    def _refuse(self, request: Request) -> str | None:
+        """Why a request is not crawled at all, or None."""
+        if not request.url.startswith(("http://", "https://")):
+            return "scheme_filtered"
+        if len(request.url) > self.settings.URLLENGTH_LIMIT:
+            return "url_too_long"
+        if self._allowed and not self._on_site(request.host):
+            return "offsite_filtered"
+        return None
 
     def _on_site(self, host: str) -> bool:
         host = host.lower()
@@ -240,7 +324,29 @@ class Crawl:
             or status in self.settings.HTTPERROR_ALLOWED_CODES
         )
 
-    def _request_failed(self, request: Request, kind: str) -> None:
+    def _request_failed(self, request: Request, kind: str, detail: str) -> None:
+        """A request ended without a page to parse: record it, then acknowledge it."""
+        if kind != "shutdown":  # not a failure: a job folder will redo it
+            record = {
+                "url": request.url,
+                "reason": kind,
+                "detail": detail[:500],
+                "attempts": request.attempts,
+                "referer": request.meta.get("referer"),
+            }
+            with self._failures_lock:
+                try:
+                    self.failures.write([record])
+                except OutputError as exc:
+                    self._fatal = self._fatal or str(exc)
+                    self.stop("output_error")
+            self.frontier.ack(request)
+        self.work.change(requests=-1)
+
+    def _redirected(self, request: Request, target: Request) -> None:
+        self.stats.inc("redirects")
+        self.schedule(target)  # before the ack: the redirect must not be lost in between
+        self.frontier.ack(request)
         self.work.change(requests=-1)
 
     # -- parse stage ----------------------------------------------------------------------------
@@ -251,28 +357,67 @@ class Crawl:
             except QueueClosed:
                 return
             self._parse_slots.acquire()
-            future = self.parse_pool.submit(response)
-            future.add_done_callback(lambda f, r=response: self._results.put((r, f)))
+            self._submit(response)
+
+    def _submit(self, response: Response) -> None:
+        future, job, generation = self.parse_pool.submit(response)
+        future.add_done_callback(lambda f: self._results.put((response, f, job, generation)))
 
     def _collect_results(self) -> None:
         while (entry := self._results.get()) is not None:
-            response, future = entry
+            response, future, job, generation = entry
             try:
-                self._hand_on(response, future)
+                if self._parse_failed(response, future, job, generation):
+                    continue  # resubmitted, still holding its slot, or recorded as failed
+                self._hand_on(response, future.result())
             except QueueClosed:
-                pass  # hard shutdown: the item queue is gone
-            finally:
-                self._parse_slots.release()
+                pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
+            except Exception:  # a bug here must not leave the crawl waiting forever
+                log.exception("error handling the output of %s", response.url)
                 self.work.change(requests=-1, parsing=-1)
+            self._parse_slots.release()
 
-    def _hand_on(self, response: Response, future: Future[ParseResult]) -> None:
-        try:
-            result = future.result()
-        except Exception as exc:  # the worker died; the pool is unusable for this job
-            self.stats.error("worker_died")
-            log.error("parse worker failed on %s: %s: %s", response.url, type(exc).__name__, exc)
-            return
+    def _parse_failed(
+        self, response: Response, future: Future[ParseResult], job: int, generation: object
+    ) -> bool:
+        """Deal with a worker that died or a callback that timed out. True if handled here."""
+        error = future.exception()
+        timed_out = error is None and future.result().timed_out
+        if error is None and not timed_out:
+            return False
+        if isinstance(error, BrokenProcessPool):
+            dead = self.parse_pool.recover(generation)
+            if job not in dead:  # an innocent bystander of another page's crash: run again
+                self._submit(response)
+                return True
+            kind = "worker_died"
+        elif timed_out:
+            kind = "parse_timeout"
+        else:
+            kind = "parse_error"
+            log.error("parse job for %s failed: %r", response.url, error)
+        meta = response.request.meta
+        meta["parse_attempts"] = int(meta.get("parse_attempts", 0)) + 1
+        if meta["parse_attempts"] <= self.settings.PARSE_RETRY_TIMES and kind != "parse_error":
+            self.stats.inc("parse_retries")
+            self._submit(response)
+            return True
+        self.stats.error(kind)
+        log.error(
+            "giving up on %s after %d parse attempts: %s",
+            response.url,
+            meta["parse_attempts"],
+            kind,
+        )
+        self.work.change(parsing=-1)
+        self._request_failed(response.request, kind, f"{kind} in a parse worker")
+        self._parse_slots.release()
+        return True
+
+    def _hand_on(self, response: Response, result: ParseResult) -> None:
         self.stats.parsed(result.pid, result.seconds)
+        if result.replaced_chars:
+            self.stats.inc("decode_replacements", result.replaced_chars)
         if result.error:
             self.stats.error("callback_error")
             log.error(
@@ -281,17 +426,35 @@ class Crawl:
                 response.url,
                 result.error.rstrip(),
             )
+            with self._failures_lock:
+                self.failures.write(
+                    [
+                        {
+                            "url": response.url,
+                            "reason": "callback_error",
+                            "detail": result.error.strip().splitlines()[-1][:500],
+                            "attempts": response.request.attempts,
+                            "referer": response.request.meta.get("referer"),
+                        }
+                    ]
+                )
         for request in result.requests:
             self.schedule(request, parent=response)
-        if result.items:
-            self.work.change(items=len(result.items))
-            for item in result.items:
-                self.items.put(item)
+        prefix = response.request.fingerprint().hex()[:20]
+        keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(result.items)]
+        self.work.change(parsing=-1, exporting=1)
+        self.items.put(PageOutput(response.request, keyed))
         if result.close_reason:
             self.stop(result.close_reason)
         limit = self.settings.CLOSESPIDER_PAGECOUNT
         if limit and self.stats.counters["pages"] >= limit:
             self.stop("closespider_pagecount")
+
+    def _key(self, prefix: str, position: int, item: dict[str, Any]) -> str:
+        """A stable item key: the spider's natural key field, else request and position."""
+        if self._item_key and item.get(self._item_key) is not None:
+            return f"{self._item_key}:{item[self._item_key]}"
+        return f"{prefix}:{position}"
 
     # -- export stage ---------------------------------------------------------------------------
     def _export(self) -> None:
@@ -305,31 +468,41 @@ class Crawl:
                     batch.append(self.items.get(timeout=0))
                 except (TimeoutError, QueueClosed):
                     break
+            written = False
             try:
-                self._write(batch)
+                written = self._write(batch)
             finally:
-                self.work.change(items=-len(batch))
+                for page in batch:
+                    if written:
+                        self.frontier.ack(page.request)
+                    self.work.change(requests=-1, exporting=-1)
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
-        kept = []
-        for item in batch:
-            try:
-                kept.append(self.pipelines.process(item))
-            except DropItem as exc:
-                self.stats.inc("items_dropped")
-                log.debug("dropped item: %s", exc)
-            except Exception:
-                self.stats.error("pipeline_error")
-                log.exception("pipeline failed on an item; item dropped")
-        if not kept or self._fatal:
-            return
+    def _write(self, batch: list[PageOutput]) -> bool:
+        """Pipelines, then the exporter. False if the output could not be written."""
+        kept: list[tuple[str, dict[str, Any]]] = []
+        for page in batch:
+            for key, item in page.items:
+                try:
+                    kept.append((key, self.pipelines.process(item)))
+                except DropItem as exc:
+                    self.stats.inc("items_dropped")
+                    log.debug("dropped item: %s", exc)
+                except Exception:
+                    self.stats.error("pipeline_error")
+                    log.exception("pipeline failed on an item; item dropped")
+        if self._fatal:
+            return False
         try:
-            self.exporter.write(kept)
+            if self.journal is not None:
+                self.journal.write(kept)
+            elif self.exporter is not None and kept:
+                self.exporter.write([item for _, item in kept])
         except OutputError as exc:
             self._fatal = str(exc)
             self.stop("output_error")
-            return
+            return False
         self.stats.inc("items", len(kept))
         limit = self.settings.CLOSESPIDER_ITEMCOUNT
         if limit and self.stats.counters["items"] >= limit:
             self.stop("closespider_itemcount")
+        return True

@@ -7,7 +7,9 @@
     ├── FetchError               a request could not be turned into a complete response
     │   ├── FetchTimeout         connect/read/total deadline exceeded
     │   ├── ConnectFailed        DNS, refused, reset before a response
-    │   └── ResponseTooLarge     body over DOWNLOAD_MAXSIZE (decoded size)
+    │   ├── Truncated            the body ended early (reset, short Content-Length, bad chunks)
+    │   ├── ResponseTooLarge     body over DOWNLOAD_MAXSIZE (decoded size)
+    │   └── DecodeError          a Content-Encoding that cannot be decoded
     └── QueueClosed              put/get on a closed BoundedQueue (shutdown in progress)
 
 Control-flow exceptions a spider or pipeline may raise, as in Scrapy:
@@ -48,8 +50,16 @@ class ConnectFailed(FetchError):
     kind = "connect_error"
 
 
+class Truncated(FetchError):
+    kind = "truncated"
+
+
 class ResponseTooLarge(FetchError):
     kind = "too_large"
+
+
+class DecodeError(FetchError):
+    kind = "decode_error"
 
 
 class QueueClosed(ScraperError):

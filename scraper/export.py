@@ -22,7 +22,9 @@ JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
 class Exporter(Protocol):
     path: Path
 
-    def write(self, items: list[dict[str, Any]]) -> None: ...
+    def write(self, items: list[dict[str, Any]]) -> None:
+        assert self._fd is not None
+        write_all(self._fd, b"".join(encode_line(item) for item in items), self.path)
 
     def close(self) -> None: ...
 
@@ -34,6 +36,20 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return obj.decode("utf-8", errors="replace")
     return str(obj)
+
+
+def encode_line(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, default=_default).encode("utf-8") + b"\n"
+
+
+def write_all(fd: int, data: bytes, path: Path) -> None:
+    """Write every byte, or raise OutputError naming the file (a full disk, say)."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
 
 
 class JsonLinesExporter:

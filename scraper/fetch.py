@@ -21,11 +21,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import tenacity
+from w3lib.url import canonicalize_url
 
-from .errors import ConnectFailed, FetchError, FetchTimeout, QueueClosed, ResponseTooLarge
+from .decode import make_decoder
+from .errors import (
+    ConnectFailed,
+    DecodeError,
+    FetchError,
+    FetchTimeout,
+    QueueClosed,
+    ResponseTooLarge,
+    Truncated,
+)
 from .frontier import Clock, Frontier
 from .models import Request, Response
 from .queues import BoundedQueue
@@ -49,19 +60,24 @@ def make_client(settings: Settings, transport: httpx.BaseTransport | None = None
             max_connections=settings.CONCURRENT_REQUESTS,
             max_keepalive_connections=settings.CONCURRENT_REQUESTS,
         ),
-        follow_redirects=settings.REDIRECT_ENABLED,
-        max_redirects=settings.REDIRECT_MAX_TIMES,
+        # Redirects go back through the frontier, so the target's politeness applies.
+        follow_redirects=False,
     )
 
 
 class Fetcher:
-    """One request, one complete response: streams the body under the size cap, maps errors."""
+    """One request, one complete response: streams and decodes the body under the size cap and
+    the total deadline, and maps httpx errors to ours. Redirects are not followed here: they go
+    back through the frontier (see ``FetchPool``)."""
 
-    def __init__(self, client: httpx.Client, max_size: int) -> None:
+    def __init__(self, client: httpx.Client, max_size: int, timeout: float) -> None:
         self.client = client
         self.max_size = max_size
+        self.timeout = timeout
 
     def fetch(self, request: Request) -> Response:
+        deadline = time.monotonic() + self.timeout
+        in_body = False
         try:
             with self.client.stream(
                 request.method,
@@ -69,27 +85,37 @@ class Fetcher:
                 headers=request.headers,
                 content=request.body or None,
             ) as reply:
+                in_body = True
                 declared = reply.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_size:
+                encoding = reply.headers.get("content-encoding")
+                if not encoding and declared.isdigit() and int(declared) > self.max_size:
                     raise ResponseTooLarge(f"Content-Length {declared} over DOWNLOAD_MAXSIZE")
-                chunks, total = [], 0
-                # iter_bytes() yields decoded bytes, so the cap also stops compression bombs.
-                for chunk in reply.iter_bytes():
-                    total += len(chunk)
-                    if total > self.max_size:
-                        raise ResponseTooLarge(f"body over DOWNLOAD_MAXSIZE ({self.max_size} B)")
-                    chunks.append(chunk)
+                decoder = make_decoder(encoding)
+                chunks: list[bytes] = []
+                total = 0
+                for raw in reply.iter_raw():
+                    # A per-read timeout never ends a body that trickles in; this does.
+                    if time.monotonic() > deadline:
+                        raise FetchTimeout(f"no complete response within {self.timeout}s")
+                    for chunk in decoder.feed(raw):
+                        total += len(chunk)
+                        if total > self.max_size:
+                            raise ResponseTooLarge(
+                                f"body over DOWNLOAD_MAXSIZE ({self.max_size} B) once decoded"
+                            )
+                        chunks.append(chunk)
+                chunks.extend(decoder.flush())
                 return Response(
                     str(reply.url), reply.status_code, reply.headers, b"".join(chunks), request
                 )
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.ConnectError, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            if in_body:
+                raise Truncated(f"body cut short: {type(exc).__name__}: {exc}") from exc
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
-        except httpx.TooManyRedirects as exc:
-            error = FetchError(str(exc))
-            error.kind = "too_many_redirects"
-            raise error from exc
+        except (httpx.ConnectError, httpx.NetworkError) as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -135,7 +161,8 @@ class RetryPolicy:
 
     def retryable(self, response: Response | None, error: FetchError | None) -> bool:
         if error is not None:
-            return not isinstance(error, ResponseTooLarge)
+            # A body too large or in an unknown encoding will be the same next time.
+            return not isinstance(error, ResponseTooLarge | DecodeError)
         return response is not None and response.status in self.retry_codes
 
     def backoff(self, attempts: int) -> float | None:
@@ -147,6 +174,57 @@ class RetryPolicy:
         if self.stop(state):
             return None
         return float(self.wait(state))
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+REDIRECT_PRIORITY_ADJUST = 2  # as Scrapy: finish a redirect chain before starting new pages
+CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+class RedirectRefused(FetchError):
+    """A redirect that is not followed; ``kind`` says why."""
+
+
+def redirect_request(request: Request, response: Response, max_times: int) -> Request:
+    """The request for a 3xx response's Location, or RedirectRefused."""
+    target = response.urljoin(response.headers["location"].strip())
+    refused = RedirectRefused(f"{response.status} to {target[:200]}")
+    if urlsplit(target).scheme not in ("http", "https"):
+        refused.kind = "redirect_scheme"
+        raise refused
+    times = int(request.meta.get("redirect_times", 0)) + 1
+    chain = [*request.meta.get("redirect_urls", []), request.url]
+    if times > max_times:
+        refused.kind = "too_many_redirects"
+        raise refused
+    if canonicalize_url(target) in {canonicalize_url(u) for u in chain}:
+        refused.kind = "redirect_loop"
+        raise refused
+    method, body = request.method, request.body
+    headers = dict(request.headers)
+    if (
+        response.status == 303
+        and method != "HEAD"
+        or (response.status in (301, 302) and method == "POST")
+    ):
+        method, body = "GET", b""
+        headers = {
+            k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")
+        }
+    if urlsplit(target).hostname != urlsplit(request.url).hostname:
+        # Credentials meant for one host must not leak to another.
+        headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+    meta = {**request.meta, "redirect_times": times, "redirect_urls": chain}
+    new = request.replace(
+        url=target,
+        method=method,
+        body=body,
+        headers=headers,
+        meta=meta,
+        priority=request.priority + REDIRECT_PRIORITY_ADJUST,
+    )
+    new.attempts = 0
+    return new
 
 
 class FetchPool:
@@ -162,7 +240,8 @@ class FetchPool:
         work: WorkCounts,
         stats: Stats,
         accept_status: Callable[[Request, int], bool],
-        on_failed: Callable[[Request, str], None],
+        on_failed: Callable[[Request, str, str], None],
+        on_redirect: Callable[[Request, Request], None],
         clock: Clock = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -173,6 +252,7 @@ class FetchPool:
         self.stats = stats
         self.accept_status = accept_status
         self.on_failed = on_failed
+        self.on_redirect = on_redirect
         self.clock = clock
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
@@ -207,8 +287,7 @@ class FetchPool:
                     return
                 except Exception:  # a bug here must not silently lose the request
                     log.exception("fetch thread error on %s", got.url)
-                    self.frontier.release(got)
-                    self.on_failed(got, "internal_error")
+                    self._fail(got, "internal_error", "see the log")
             else:
                 self.frontier.wait(IDLE_WAIT if got is None else got)
 
@@ -240,10 +319,18 @@ class FetchPool:
             self.stats.inc("retries_exhausted")
         if error is not None:
             log.warning("failed %s after %d attempt(s): %s", request.url, request.attempts, error)
-            self._fail(request, error.kind)
+            self._fail(request, error.kind, str(error))
+        elif response is not None and self._should_redirect(request, response):
+            try:
+                target = redirect_request(request, response, self.settings.REDIRECT_MAX_TIMES)
+            except RedirectRefused as refused:
+                self._fail(request, refused.kind, str(refused))
+            else:
+                self.frontier.release(request)
+                self.on_redirect(request, target)
         elif response is not None and not self.accept_status(request, response.status):
             log.info("ignoring response %s: HTTP status not handled", response)
-            self._fail(request, f"http_{response.status}")
+            self._fail(request, f"http_{response.status}", f"HTTP {response.status}")
         elif response is not None:
             # Open the parse work before releasing the request: the work count never dips to 0.
             self.work.change(parsing=1)
@@ -251,8 +338,18 @@ class FetchPool:
             try:
                 self.responses.put(response, size=max(len(response.body), 1024))
             except QueueClosed:
-                self.work.change(requests=-1, parsing=-1)
+                self.work.change(parsing=-1)
+                self.on_failed(request, "shutdown", "stopped before parsing")
                 raise
+
+    def _should_redirect(self, request: Request, response: Response) -> bool:
+        return (
+            self.settings.REDIRECT_ENABLED
+            and response.status in REDIRECT_STATUSES
+            and "location" in response.headers
+            and not request.meta.get("dont_redirect")
+            and not self.accept_status(request, response.status)
+        )
 
     def _host_pushback(self, request: Request, response: Response | None, now: float) -> float:
         """Honour Retry-After on 429/503 for the whole host; returns the seconds (0 if none)."""
@@ -267,10 +364,10 @@ class FetchPool:
         self.frontier.defer_host(request.host, now + seconds)
         return seconds
 
-    def _fail(self, request: Request, kind: str) -> None:
+    def _fail(self, request: Request, kind: str, detail: str) -> None:
         self.stats.error(kind)
         self.frontier.release(request)
-        self.on_failed(request, kind)
+        self.on_failed(request, kind, detail)
 
     def _robots_allow(self, request: Request) -> bool:
         """False when robots.txt settles the request (dropped, or deferred until reachable)."""
@@ -288,5 +385,5 @@ class FetchPool:
         self.stats.inc(verdict.reason)
         log.debug("%s: %s", verdict.reason, request.url)
         self.frontier.release(request)
-        self.on_failed(request, verdict.reason)
+        self.on_failed(request, verdict.reason, "robots.txt")
         return False

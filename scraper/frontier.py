@@ -41,6 +41,10 @@ class Frontier(Protocol):
         """A request to fetch now (leased until ``release``), or seconds until one is ready,
         or None when nothing is queued at all (more may arrive while requests are leased)."""
 
+    def ack(self, request: Request) -> None:
+        """The request is finished for good: its output (items, new requests) is safe, or it
+        failed. A store that survives crashes forgets it only now."""
+
     def release(self, request: Request, retry_at: float | None = None) -> None:
         """The fetch of a leased request ended. With ``retry_at`` (a clock time) it is queued
         again, not before then, without counting as a new URL."""
@@ -102,7 +106,7 @@ class MemoryFrontier:
         self._queued = 0
         self._leased = 0
         self._closed = False
-        self._changed = threading.Condition(threading.Lock())
+        self._changed = threading.Condition(threading.RLock())
         self.filtered = {"duplicate": 0, "depth": 0}
 
     # -- adding ------------------------------------------------------------------------------
@@ -194,6 +198,9 @@ class MemoryFrontier:
                 self._queued += 1
             self._schedule(request.host, host)
             self._changed.notify_all()
+
+    def ack(self, request: Request) -> None:
+        """Nothing to forget in memory: a released request is already gone."""
 
     def defer_host(self, host_name: str, until: float) -> None:
         with self._changed:

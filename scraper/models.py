@@ -9,7 +9,6 @@ are built lazily in the worker and never pickled.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from bs4 import BeautifulSoup
 
 Callback = str | Callable[..., Any] | None
-
-_sequence = itertools.count()
 
 
 def _callback_name(callback: Callback) -> str | None:
@@ -52,8 +49,8 @@ class Request:
         "cb_kwargs",
         "priority",
         "dont_filter",
-        "seq",
         "attempts",
+        "store_id",
     )
 
     def __init__(
@@ -70,9 +67,9 @@ class Request:
     ) -> None:
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
-        scheme = urlsplit(url).scheme
-        if scheme not in ("http", "https"):
-            raise ValueError(f"Request url must be absolute http(s), got {url!r}")
+        parts = urlsplit(url)
+        if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
+            raise ValueError(f"Request url must be absolute, got {url!r}")
         self.url = url
         self.callback = _callback_name(callback)
         self.method = method.upper()
@@ -82,8 +79,8 @@ class Request:
         self.cb_kwargs = dict(cb_kwargs or {})
         self.priority = priority
         self.dont_filter = dont_filter
-        self.seq = next(_sequence)  # FIFO tie-break among equal priorities
         self.attempts = 0  # fetch attempts so far (retries included)
+        self.store_id: int | None = None  # the frontier store's handle (SQLite row, Redis id)
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, slot) for slot in self.__slots__)

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import itertools
 import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,6 +43,10 @@ log = logging.getLogger("scraper.parse")
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
+class ParseTimeout(Exception):
+    """The callback ran past PARSE_TIMEOUT (raised inside the worker by SIGALRM)."""
+
+
 @dataclass(slots=True)
 class ParseResult:
     """What one callback produced, as plain data."""
@@ -50,6 +56,8 @@ class ParseResult:
     requests: list[Request] = field(default_factory=list)
     error: str | None = None  # formatted traceback when the callback raised
     close_reason: str | None = None  # set when the callback raised CloseSpider
+    timed_out: bool = False  # the callback ran past PARSE_TIMEOUT
+    replaced_chars: int = 0  # undecodable bytes turned into U+FFFD in response.text
     pid: int = 0
     seconds: float = 0.0  # CPU time of the callback in the worker
 
@@ -82,14 +90,29 @@ def run_callback(spider: Spider, response: Response) -> ParseResult:
                 result.items.append(to_item(obj))
     except CloseSpider as exc:
         result.close_reason = exc.reason
+    except ParseTimeout:
+        result.timed_out = True
+        result.error = traceback.format_exc()
     except Exception:
         result.error = traceback.format_exc()
+    if "text" in vars(response):  # only if the callback decoded the body
+        result.replaced_chars = response.text.count("\ufffd") - response.body.count(
+            "\ufffd".encode()
+        )
     result.seconds = time.process_time() - started
     return result
 
 
 # -- worker process side ---------------------------------------------------------------------
-_worker_spider: Spider | None = None
+@dataclass(slots=True)
+class _WorkerState:
+    spider: Spider
+    board: Any  # shared array: per worker slot, [pid, running job id, start time in ms]
+    slot: int
+    timeout: float
+
+
+_worker: _WorkerState | None = None
 
 
 def _die_with_parent() -> None:
@@ -103,58 +126,104 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker(spider_path: str, spider_args: dict[str, Any], settings: Settings) -> None:
-    global _worker_spider
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise ParseTimeout("callback ran past PARSE_TIMEOUT")
+
+
+def _init_worker(
+    spider_path: str, spider_args: dict[str, Any], settings: Settings, board: Any, counter: Any
+) -> None:
+    global _worker
     _die_with_parent()
     # Ctrl-C reaches the whole process group; the engine decides how the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, _on_alarm)
     logging.basicConfig(
         level=settings.LOG_LEVEL.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s"
     )
+    with counter.get_lock():
+        slot = counter.value
+        counter.value += 1
+    board[3 * slot] = os.getpid()
     spider = load_spider_class(spider_path)(**spider_args)
     spider.settings = settings
-    _worker_spider = spider
+    _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT)
 
 
 def _worker_pid() -> int:
     return os.getpid()
 
 
-def _run_in_worker(response: Response) -> ParseResult:
-    assert _worker_spider is not None, "worker initializer did not run"
-    return run_callback(_worker_spider, response)
+def _run_in_worker(job: int, response: Response) -> ParseResult:
+    state = _worker
+    assert state is not None, "worker initializer did not run"
+    base = 3 * state.slot
+    # Posted before the callback runs, so the engine can tell which job a dead worker held.
+    state.board[base + 1] = job
+    state.board[base + 2] = int(time.monotonic() * 1000)
+    if state.timeout:
+        signal.setitimer(signal.ITIMER_REAL, state.timeout)
+    try:
+        return run_callback(state.spider, response)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        state.board[base + 1] = 0
 
 
 # -- main process side -----------------------------------------------------------------------
+@dataclass(slots=True)
+class _Generation:
+    """One executor and its shared board; replaced when a worker dies."""
+
+    executor: ProcessPoolExecutor
+    board: Any
+    dead_jobs: set[int] | None = None  # filled when this generation broke
+
+
 class ParsePool:
-    """Runs callbacks: in worker processes, or inline when ``workers == 0``."""
+    """Runs callbacks: in worker processes, or inline when ``workers == 0``.
+
+    A worker that dies (segfault, ``os._exit``, out of memory, killed for running past the
+    hard timeout) breaks the executor; ``recover()`` builds a new one and says which job the
+    dead worker was running, so only that page is charged an attempt.
+    """
 
     def __init__(
         self, *, spider: Spider, spider_path: str, spider_args: dict[str, Any], settings: Settings
     ) -> None:
         self.workers = settings.PARSE_WORKERS
         self._spider = spider
-        self._executor: ProcessPoolExecutor | None = None
-        if self.workers:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context(settings.PARSE_START_METHOD),
-                initializer=_init_worker,
-                # Pipelines run in the main process only, and may be classes of the spider
-                # module, which a worker cannot unpickle before its initializer imports it.
-                initargs=(
-                    spider_path,
-                    spider_args,
-                    dataclasses.replace(settings, ITEM_PIPELINES={}),
-                ),
-            )
+        self._context = multiprocessing.get_context(settings.PARSE_START_METHOD)
+        # Pipelines run in the main process only, and may be classes of the spider module,
+        # which a worker cannot unpickle before its initializer imports it.
+        self._initargs = (
+            spider_path,
+            spider_args,
+            dataclasses.replace(settings, ITEM_PIPELINES={}),
+        )
+        self._timeout = settings.PARSE_TIMEOUT
+        self._jobs = itertools.count(1)
+        self._lock = threading.Lock()
+        self._current: _Generation | None = self._new_generation() if self.workers else None
+        self.restarts = 0
+
+    def _new_generation(self) -> _Generation:
+        board = self._context.Array("q", 3 * self.workers, lock=False)
+        counter = self._context.Value("i", 0)
+        executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self._context,
+            initializer=_init_worker,
+            initargs=(*self._initargs, board, counter),
+        )
+        return _Generation(executor, board)
 
     def start(self) -> set[int]:
         """Start every worker now, from the calling thread; returns their pids."""
-        if self._executor is None:
+        if self._current is None:
             return set()
         # All submitted before any can finish, so the executor spawns one worker per job.
-        jobs = [self._executor.submit(_worker_pid) for _ in range(self.workers)]
+        jobs = [self._current.executor.submit(_worker_pid) for _ in range(self.workers)]
         try:
             return {job.result() for job in jobs}
         except BrokenProcessPool as exc:
@@ -168,13 +237,71 @@ class ParsePool:
         """How many jobs may be outstanding: enough to keep every worker fed, no more."""
         return max(1, 2 * self.workers)
 
-    def submit(self, response: Response) -> Future[ParseResult]:
-        if self._executor is None:
+    def submit(self, response: Response) -> tuple[Future[ParseResult], int, object]:
+        """Run the response's callback. Returns the future, its job id and its generation."""
+        if self._current is None:
             future: Future[ParseResult] = Future()
             future.set_result(run_callback(self._spider, response))
-            return future
-        return self._executor.submit(_run_in_worker, response)
+            return future, 0, None
+        with self._lock:
+            generation = self._current
+        job = next(self._jobs)
+        try:
+            return generation.executor.submit(_run_in_worker, job, response), job, generation
+        except BrokenProcessPool as exc:
+            future = Future()
+            future.set_exception(exc)
+            return future, job, generation
+
+    def recover(self, generation: object) -> set[int]:
+        """After ``generation`` broke: make sure a fresh pool runs, and return the jobs that
+        were running in workers that died."""
+        assert isinstance(generation, _Generation)
+        with self._lock:
+            if generation.dead_jobs is None:
+                board = generation.board
+                generation.dead_jobs = {
+                    board[3 * i + 1]
+                    for i in range(self.workers)
+                    if board[3 * i + 1] and not _alive(board[3 * i])
+                }
+                generation.executor.shutdown(wait=False, cancel_futures=True)
+                self._current = self._new_generation()
+                self.restarts += 1
+                log.warning("a parse worker died; parse pool restarted (%d so far)", self.restarts)
+            return generation.dead_jobs
+
+    def kill_overdue(self, limit: float) -> int:
+        """Kill workers whose callback has run longer than ``limit`` seconds (stuck in C code,
+        where the in-worker alarm cannot interrupt it). Returns how many were killed."""
+        if self._current is None or not limit:
+            return 0
+        board, now_ms, killed = self._current.board, time.monotonic() * 1000, 0
+        for i in range(self.workers):
+            pid, job, started = board[3 * i], board[3 * i + 1], board[3 * i + 2]
+            if job and pid and now_ms - started > limit * 1000:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+        return killed
 
     def shutdown(self, wait: bool = True) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=wait, cancel_futures=not wait)
+        with self._lock:
+            if self._current is not None:
+                self._current.executor.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a dead child not yet reaped is a zombie, which kill(0) still reaches
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -107,6 +107,16 @@ class Settings:
             "Non-2xx statuses still passed to callbacks (as Scrapy's handle_httpstatus_list)."
         ),
     )
+    URLLENGTH_LIMIT: int = field(
+        default=2083, metadata=_doc("Longest URL followed; longer ones are skipped (as Scrapy).")
+    )
+    ALLOWED_DOMAINS: list[str] = field(
+        default_factory=list,
+        metadata=_doc(
+            "Domains the crawl may visit, with their subdomains, besides the spider's "
+            "allowed_domains (empty = anywhere)."
+        ),
+    )
     DEPTH_LIMIT: int = field(
         default=0,
         metadata=_doc("Deepest link depth followed from a start request (0 = unlimited)."),
@@ -124,6 +134,21 @@ class Settings:
         metadata=_doc(
             "multiprocessing start method for the parse pool: spawn or forkserver (fork is unsafe "
             "next to running fetch threads)."
+        ),
+    )
+
+    PARSE_TIMEOUT: float = field(
+        default=60.0,
+        metadata=_doc(
+            "Seconds a callback may run before it is interrupted (0 = no limit); past twice that, "
+            "its worker is killed and the pool rebuilt."
+        ),
+    )
+    PARSE_RETRY_TIMES: int = field(
+        default=2,
+        metadata=_doc(
+            "Times a page whose callback timed out or killed its worker is tried again before it "
+            "is recorded as failed."
         ),
     )
 
@@ -150,6 +175,14 @@ class Settings:
     )
     CLOSESPIDER_PAGECOUNT: int = field(
         default=0, metadata=_doc("Stop gracefully after this many responses (0 = no limit).")
+    )
+
+    JOBDIR: str = field(
+        default="",
+        metadata=_doc(
+            "Folder keeping the crawl's state (frontier, seen URLs, items) so it survives a crash "
+            "and resumes when run again; same as --jobdir."
+        ),
     )
 
     # --- runtime ---

@@ -27,28 +27,29 @@ class QueueStatsLike(Protocol):
 class WorkCounts:
     """Open work, updated under one lock so the engine never sees a false zero.
 
-    A request is *open* from the moment the frontier accepts it until its fetch failed for good
-    or its callback's output (new requests and items) has been handed on. An item is *open*
-    until the exporter has written it. A stage always opens the next unit of work before it
-    closes its own, so ``open_requests + open_items == 0`` means the crawl is done.
+    A request is *open* from the moment the frontier accepts it until it is acknowledged: its
+    fetch failed for good, or its callback's new requests are in the frontier and its items are
+    written. A stage always opens the next unit of work before it closes its own, so
+    ``open_requests == 0`` means the crawl is done. ``parsing`` and ``exporting`` say where the
+    open requests are, for a graceful stop and for the progress line.
     """
 
     open_requests: int = 0
     parsing: int = 0  # responses queued for, or being handled by, the parse stage
-    open_items: int = 0
+    exporting: int = 0  # parsed pages whose items wait for pipelines and the exporter
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
-    def change(self, requests: int = 0, parsing: int = 0, items: int = 0) -> None:
+    def change(self, requests: int = 0, parsing: int = 0, exporting: int = 0) -> None:
         with self._lock:
             self.open_requests += requests
             self.parsing += parsing
-            self.open_items += items
-            if self.open_requests == 0 and self.open_items == 0:
+            self.exporting += exporting
+            if self.open_requests == 0:
                 self._lock.notify_all()
 
     def finished(self) -> bool:
         with self._lock:
-            return self.open_requests == 0 and self.open_items == 0
+            return self.open_requests == 0
 
     def wait(self, timeout: float) -> None:
         with self._lock:

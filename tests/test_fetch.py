@@ -37,15 +37,21 @@ class Rig:
         self.stats = Stats()
         self.work = WorkCounts()
         self.failed: list[tuple[str, str]] = []
+        self.redirects: list[tuple[Request, Request]] = []
         self.pool = FetchPool(
             settings=self.settings,
             frontier=self.frontier,
-            fetcher=Fetcher(make_client(self.settings), self.settings.DOWNLOAD_MAXSIZE),
+            fetcher=Fetcher(
+                make_client(self.settings),
+                self.settings.DOWNLOAD_MAXSIZE,
+                self.settings.DOWNLOAD_TIMEOUT,
+            ),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
             accept_status=lambda request, status: 200 <= status < 300,
-            on_failed=lambda request, kind: self.failed.append((request.url, kind)),
+            on_failed=lambda request, kind, detail: self.failed.append((request.url, kind)),
+            on_redirect=lambda request, target: self.redirects.append((request, target)),
             clock=self.clock,
         )
 

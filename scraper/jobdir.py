@@ -1,0 +1,194 @@
+"""The job folder (``--jobdir DIR``): a crawl that survives crashes and resumes.
+
+Flow position: beside the frontier and the exporter. ``SQLiteFrontier`` journals every frontier
+transition to ``DIR/frontier.sqlite`` (WAL), and ``ItemJournal`` keeps every exported item with
+a stable key in ``DIR/items.jsonl``; the output file is rebuilt from the journal.
+
+Exactly once, across any number of crashes:
+- a request is a row: queued -> leased -> deleted (done), each step one transaction; on start,
+  leased rows go back to queued, so work in flight at a crash is done again;
+- a page's items are written to the journal before its request is acknowledged, so nothing
+  written is lost and nothing acknowledged is missing;
+- a page done twice writes its items twice under the same keys (request fingerprint and position,
+  or the spider's ``item_key`` field), and finalising keeps the first line of each key;
+- a line torn by a crash is cut off when the journal is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputError, ScraperError
+from .export import encode_line, write_all
+from .frontier import MemoryFrontier
+from .models import Request
+
+QUEUED, LEASED = 0, 1
+
+
+class SQLiteFrontier(MemoryFrontier):
+    """The in-memory frontier, with every transition journaled to SQLite in the same lock."""
+
+    def __init__(self, path: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript("""
+                CREATE TABLE IF NOT EXISTS requests (
+                    id INTEGER PRIMARY KEY, state INTEGER NOT NULL, data BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS seen (fp INTEGER PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+            """)
+        except sqlite3.Error as exc:
+            raise ScraperError(f"cannot open job state {path}: {exc}") from exc
+        self.resumed = self._restore()
+
+    def _restore(self) -> int:
+        """Load the saved state; leased requests go back to the queue. Returns requests loaded."""
+        with self._changed:
+            self._seen.update(fp % (1 << 64) for (fp,) in self._db.execute("SELECT fp FROM seen"))
+            self._db.execute("UPDATE requests SET state = ? WHERE state = ?", (QUEUED, LEASED))
+            rows = self._db.execute("SELECT id, data FROM requests ORDER BY id").fetchall()
+            for row_id, data in rows:
+                request: Request = pickle.loads(data)
+                request.store_id = row_id
+                self._enqueue(request)
+            return len(rows)
+
+    def _fingerprint_seen(self, key: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO seen (fp) VALUES (?)", (_signed(key),))
+
+    def add(self, request: Request) -> bool:
+        with self._changed:
+            if not super().add(request):
+                return False
+            self._db.execute("BEGIN")
+            self._fingerprint_seen(int.from_bytes(request.fingerprint()[:8], "big"))
+            cursor = self._db.execute(
+                "INSERT INTO requests (state, data) VALUES (?, ?)", (QUEUED, pickle.dumps(request))
+            )
+            self._db.execute("COMMIT")
+            request.store_id = cursor.lastrowid
+            return True
+
+    def next(self) -> Request | float | None:
+        with self._changed:
+            got = super().next()
+            if isinstance(got, Request):
+                self._db.execute(
+                    "UPDATE requests SET state = ? WHERE id = ?", (LEASED, got.store_id)
+                )
+            return got
+
+    def release(self, request: Request, retry_at: float | None = None) -> None:
+        with self._changed:
+            super().release(request, retry_at)
+            if retry_at is not None:  # queued again, with its attempt count
+                self._db.execute(
+                    "UPDATE requests SET state = ?, data = ? WHERE id = ?",
+                    (QUEUED, pickle.dumps(request), request.store_id),
+                )
+
+    def ack(self, request: Request) -> None:
+        with self._changed:
+            self._db.execute("DELETE FROM requests WHERE id = ?", (request.store_id,))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def count(self, state: int) -> int:
+        return self._db.execute(
+            "SELECT COUNT(*) FROM requests WHERE state = ?", (state,)
+        ).fetchone()[0]
+
+    def shutdown(self) -> None:
+        with self._changed:
+            self._db.close()
+
+
+def _signed(key: int) -> int:
+    """SQLite integers are signed 64-bit."""
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+class ItemJournal:
+    """Append-only ``{"key": ..., "item": ...}`` lines; the source of the final output."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._repair()
+        try:
+            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write item journal {path}: {exc.strerror}") from exc
+
+    def _repair(self) -> None:
+        """Cut a last line torn by a crash (everything after the last newline)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            tail_start = max(0, size - (1 << 20))
+            while True:
+                fh.seek(tail_start)
+                tail = fh.read(size - tail_start)
+                cut = tail.rfind(b"\n")
+                if cut >= 0 or tail_start == 0:
+                    break
+                tail_start = max(0, tail_start - (1 << 20))
+            keep = tail_start + cut + 1 if cut >= 0 else 0
+            if keep < size:
+                fh.truncate(keep)
+
+    def write(self, keyed: list[tuple[str, dict[str, Any]]]) -> None:
+        assert self._fd is not None
+        data = b"".join(encode_line({"key": key, "item": item}) for key, item in keyed)
+        write_all(self._fd, data, self.path)
+
+    def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                entry = json.loads(line)
+                yield entry["key"], entry["item"]
+
+    def finalise(self, output: Path) -> int:
+        """Write every item once (first line of each key wins) to ``output``, atomically."""
+        temp = output.with_name(output.name + ".tmp")
+        seen: set[str] = set()
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                batch: list[bytes] = []
+                for key, item in self.entries():
+                    if key not in seen:
+                        seen.add(key)
+                        batch.append(encode_line(item))
+                        if len(batch) >= 1000:
+                            write_all(fd, b"".join(batch), output)
+                            batch.clear()
+                write_all(fd, b"".join(batch), output)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, output)
+        except OSError as exc:
+            raise OutputError(f"cannot write output file {output}: {exc.strerror}") from exc
+        return len(seen)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
