@@ -116,6 +116,11 @@ class Crawl:
             "delay": settings.host_delay,
             "randomize_delay": settings.RANDOMIZE_DOWNLOAD_DELAY,
             "depth_limit": settings.DEPTH_LIMIT,
+            "throttle_start": (
+                max(settings.AUTOTHROTTLE_START_DELAY, settings.host_delay)
+                if settings.AUTOTHROTTLE_ENABLED
+                else 0.0
+            ),
             "clock": clock,
         }
         self.journal: ItemJournal | None = None

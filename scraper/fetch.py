@@ -43,6 +43,7 @@ from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
 from .stats import Stats, WorkCounts
+from .throttle import AutoThrottle
 
 log = logging.getLogger("scraper.fetch")
 
@@ -256,8 +257,17 @@ class FetchPool:
         self.clock = clock
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
-            RobotsCache(fetcher, settings.USER_AGENT, clock) if (settings.ROBOTSTXT_OBEY) else None
+            RobotsCache(
+                fetcher,
+                settings.USER_AGENT,
+                clock,
+                retry_delay=settings.ROBOTSTXT_RETRY_DELAY,
+                retry_times=settings.ROBOTSTXT_RETRY_TIMES,
+            )
+            if settings.ROBOTSTXT_OBEY
+            else None
         )
+        self.throttle = AutoThrottle(settings) if settings.AUTOTHROTTLE_ENABLED else None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -308,6 +318,11 @@ class FetchPool:
             self.stats.fetched(request.host, response.status, now - started)
         else:
             self.stats.fetch_failed(request.host, now - started)
+        if self.throttle is not None:
+            delay = self.throttle.observe(
+                request.host, now - started, response.status if response is not None else None
+            )
+            self.frontier.set_host_delay(request.host, delay, throttle=True)
 
         retry_after = self._host_pushback(request, response, now)
         if self.policy.retryable(response, error):

@@ -52,8 +52,9 @@ class Frontier(Protocol):
     def defer_host(self, host: str, until: float) -> None:
         """Contact ``host`` again no earlier than ``until`` (Retry-After, robots Crawl-delay)."""
 
-    def set_host_delay(self, host: str, delay: float) -> None:
-        """Space requests to ``host`` at least ``delay`` seconds apart (robots Crawl-delay)."""
+    def set_host_delay(self, host: str, delay: float, throttle: bool = False) -> None:
+        """Space requests to ``host`` at least ``delay`` seconds apart: its robots.txt
+        Crawl-delay, or (``throttle``) the adaptive throttle's current delay."""
 
     def wait(self, timeout: float) -> None:
         """Block until the frontier changes or ``timeout`` seconds pass."""
@@ -77,6 +78,7 @@ class HostState:
     next_time: float = 0.0
     scheduled: float | None = None  # time of this host's live entry in the ready heap
     delay: float | None = None  # host's own delay (robots.txt Crawl-delay), if stricter
+    throttle: float = 0.0  # the adaptive throttle's current delay for this host
 
 
 class MemoryFrontier:
@@ -89,6 +91,7 @@ class MemoryFrontier:
         delay: float = 0.0,
         randomize_delay: bool = False,
         depth_limit: int = 0,
+        throttle_start: float = 0.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -96,6 +99,7 @@ class MemoryFrontier:
         self._delay = delay
         self._randomize = randomize_delay
         self._depth_limit = depth_limit
+        self._throttle_start = throttle_start
         self._clock = clock
         self._rng = rng or random.Random()
         self._hosts: dict[str, HostState] = {}
@@ -127,12 +131,16 @@ class MemoryFrontier:
             return True
 
     def _enqueue(self, request: Request) -> None:
-        host = self._hosts.get(request.host)
-        if host is None:
-            host = self._hosts[request.host] = HostState()
+        host = self._host(request.host)
         heapq.heappush(host.queue, (-request.priority, next(self._seq), request))
         self._queued += 1
         self._schedule(request.host, host)
+
+    def _host(self, name: str) -> HostState:
+        host = self._hosts.get(name)
+        if host is None:
+            host = self._hosts[name] = HostState(throttle=self._throttle_start)
+        return host
 
     def _schedule(self, name: str, host: HostState) -> None:
         """Put the host in the ready heap if it has work and a free slot (lazy deletion)."""
@@ -177,16 +185,19 @@ class MemoryFrontier:
         return min(ready_at, self._delayed[0][0]) if self._delayed else ready_at
 
     def _host_delay(self, host: HostState) -> float:
-        delay = max(self._delay, host.delay or 0.0)
+        delay = max(self._delay, host.delay or 0.0, host.throttle)
         if self._randomize and delay:
             # Stretch, never shorten: the configured delay is a promise to the site.
             return delay * self._rng.uniform(1.0, 1.5)
         return delay
 
-    def set_host_delay(self, host_name: str, delay: float) -> None:
+    def set_host_delay(self, host_name: str, delay: float, throttle: bool = False) -> None:
         with self._changed:
-            host = self._hosts.setdefault(host_name, HostState())
-            host.delay = delay
+            host = self._host(host_name)
+            if throttle:
+                host.throttle = delay
+            else:
+                host.delay = delay
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
         with self._changed:
@@ -204,9 +215,7 @@ class MemoryFrontier:
 
     def defer_host(self, host_name: str, until: float) -> None:
         with self._changed:
-            host = self._hosts.get(host_name)
-            if host is None:
-                host = self._hosts[host_name] = HostState()
+            host = self._host(host_name)
             if until > host.next_time:
                 host.next_time = until
                 self._schedule(host_name, host)

@@ -115,7 +115,7 @@ class _WorkerState:
 _worker: _WorkerState | None = None
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Ask Linux to kill this worker when the thread that started it goes: a crawl killed hard
     leaves no workers behind. (Under forkserver the parent is the fork server, which outlives
     its workers, so this only helps with spawn, the default.)"""
@@ -124,6 +124,8 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: workers exit when their pipe closes
         pass
+    if os.getppid() != parent:  # the crawl died while this worker was starting
+        os._exit(1)
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -131,10 +133,16 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 
 def _init_worker(
-    spider_path: str, spider_args: dict[str, Any], settings: Settings, board: Any, counter: Any
+    spider_path: str,
+    spider_args: dict[str, Any],
+    settings: Settings,
+    parent: int,
+    board: Any,
+    counter: Any,
 ) -> None:
     global _worker
-    _die_with_parent()
+    if settings.PARSE_START_METHOD == "spawn":
+        _die_with_parent(parent)
     # Ctrl-C reaches the whole process group; the engine decides how the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -200,6 +208,7 @@ class ParsePool:
             spider_path,
             spider_args,
             dataclasses.replace(settings, ITEM_PIPELINES={}),
+            os.getpid(),
         )
         self._timeout = settings.PARSE_TIMEOUT
         self._jobs = itertools.count(1)
@@ -270,6 +279,12 @@ class ParsePool:
                 self.restarts += 1
                 log.warning("a parse worker died; parse pool restarted (%d so far)", self.restarts)
             return generation.dead_jobs
+
+    def pids(self) -> list[int]:
+        """The current workers' pids."""
+        if self._current is None:
+            return []
+        return [pid for pid in self._current.board[0::3] if pid]
 
     def kill_overdue(self, limit: float) -> int:
         """Kill workers whose callback has run longer than ``limit`` seconds (stuck in C code,

@@ -5,13 +5,15 @@ robots.txt request itself goes through the host's politeness slot like any other
 
 Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4xx means
 "no rules", allow all; a 5xx or a network failure means the site is unreachable, so the whole
-host is treated as disallowed for now and its requests wait, to be asked again later.
+host is treated as disallowed for now and its requests wait, to be asked again later. Up to
+five redirects are followed.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -20,9 +22,11 @@ from .errors import FetchError
 from .frontier import Clock
 from .models import Request
 
+if TYPE_CHECKING:
+    from .fetch import Fetcher
+
 MAX_ROBOTS_BYTES = 500 * 1024
-UNREACHABLE_RETRY = 30.0  # seconds before asking an unreachable host for robots.txt again
-UNREACHABLE_WAITS = 3  # times a request waits for an unreachable robots.txt before it fails
+MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
 
 
 @dataclass(slots=True)
@@ -50,8 +54,18 @@ def user_agent_token(user_agent: str) -> str:
 
 
 class RobotsCache:
-    def __init__(self, fetcher: object, user_agent: str, clock: Clock) -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        user_agent: str,
+        clock: Clock,
+        *,
+        retry_delay: float = 30.0,
+        retry_times: int = 3,
+    ) -> None:
         self._fetcher = fetcher
+        self._retry_delay = retry_delay
+        self._retry_times = retry_times
         self._agent = user_agent_token(user_agent)
         self._clock = clock
         self._entries: dict[str, RobotsEntry] = {}
@@ -76,7 +90,7 @@ class RobotsCache:
                     fetched_now = True
         if entry.unreachable:
             waits = int(request.meta.get("robots_waits", 0))
-            if waits >= UNREACHABLE_WAITS:
+            if waits >= self._retry_times:
                 return Verdict(False, fetched_now, reason="robots_unavailable")
             request.meta["robots_waits"] = waits + 1
             return Verdict(False, fetched_now, retry_at=entry.unreachable_until)
@@ -95,14 +109,22 @@ class RobotsCache:
         return entry.unreachable_until is not None and self._clock() >= entry.unreachable_until
 
     def _fetch(self, origin: str, request: Request) -> RobotsEntry:
-        robots_request = Request(f"{origin}/robots.txt", headers=request.headers, dont_filter=True)
-        try:
-            response = self._fetcher.fetch(robots_request)  # type: ignore[attr-defined]
-        except FetchError:
-            return RobotsEntry(None, self._clock() + UNREACHABLE_RETRY)
-        if 200 <= response.status < 300:
-            text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
-            return RobotsEntry(Protego.parse(text))
-        if 400 <= response.status < 500:
-            return RobotsEntry(None)
-        return RobotsEntry(None, self._clock() + UNREACHABLE_RETRY)
+        url = f"{origin}/robots.txt"
+        for _ in range(MAX_REDIRECTS + 1):
+            robots_request = Request(url, headers=request.headers, dont_filter=True)
+            try:
+                response = self._fetcher.fetch(robots_request)
+            except FetchError:
+                break
+            location = response.headers.get("location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                url = response.urljoin(location)
+                continue
+            if 200 <= response.status < 300:
+                text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
+                return RobotsEntry(Protego.parse(text))
+            if 400 <= response.status < 500:
+                return RobotsEntry(None)  # RFC 9309: "unavailable", so no rules
+            break
+        # 5xx, network failure or too many redirects: "unreachable", so disallow for now.
+        return RobotsEntry(None, self._clock() + self._retry_delay)

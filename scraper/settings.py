@@ -101,6 +101,30 @@ class Settings:
     ROBOTSTXT_CRAWL_DELAY_MAX: float = field(
         default=30.0, metadata=_doc("Longest robots.txt Crawl-delay honoured, seconds.")
     )
+    ROBOTSTXT_RETRY_DELAY: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds before asking again for a robots.txt that answered 5xx or could not be "
+            "fetched; meanwhile the host counts as disallowed."
+        ),
+    )
+    ROBOTSTXT_RETRY_TIMES: int = field(
+        default=3,
+        metadata=_doc("Times a request waits for an unreachable robots.txt before it fails."),
+    )
+    AUTOTHROTTLE_ENABLED: bool = field(
+        default=False,
+        metadata=_doc("Adapt each host's delay to its latency (Scrapy's AutoThrottle)."),
+    )
+    AUTOTHROTTLE_START_DELAY: float = field(
+        default=5.0, metadata=_doc("AutoThrottle's first delay per host, seconds.")
+    )
+    AUTOTHROTTLE_MAX_DELAY: float = field(
+        default=60.0, metadata=_doc("AutoThrottle's highest delay, seconds.")
+    )
+    AUTOTHROTTLE_TARGET_CONCURRENCY: float = field(
+        default=1.0, metadata=_doc("Requests AutoThrottle aims to have in flight per host.")
+    )
     HTTPERROR_ALLOWED_CODES: list[int] = field(
         default_factory=list,
         metadata=_doc(
@@ -237,6 +261,10 @@ class Settings:
             (self.DOWNLOAD_TIMEOUT > 0, "DOWNLOAD_TIMEOUT must be positive"),
             (self.RETRY_TIMES >= 0, "RETRY_TIMES must not be negative"),
             (self.PARSE_WORKERS >= 0, "PARSE_WORKERS must not be negative"),
+            (
+                self.AUTOTHROTTLE_TARGET_CONCURRENCY > 0,
+                "AUTOTHROTTLE_TARGET_CONCURRENCY must be positive",
+            ),
             (
                 self.PARSE_START_METHOD in ("forkserver", "spawn"),
                 "PARSE_START_METHOD must be forkserver or spawn",

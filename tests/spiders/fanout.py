@@ -1,7 +1,8 @@
 """Test spider for the demo site's /fanout/ tree: one item per node, follows every link.
 
 Spider arguments: start_urls; work_ms (CPU burned per page, to make parsing the bottleneck);
-fail_on (comma list of node ids whose callback raises).
+fail_on (comma list of node ids whose callback raises); exit_on (node ids whose callback kills
+its worker process); stall_on (node ids whose callback loops forever).
 """
 
 import os
@@ -14,6 +15,8 @@ class FanoutSpider(Spider):
     name = "fanout"
     work_ms = "0"
     fail_on = ""
+    exit_on = ""
+    stall_on = ""
 
     def parse(self, response):
         parsed_at = time.monotonic()  # system-wide clock: comparable with the site's log
@@ -21,7 +24,12 @@ class FanoutSpider(Spider):
         while time.process_time() < deadline:
             pass
         node = response.css("h1::text").get()
-        if node and node.split()[-1] in self.fail_on.split(","):
+        number = node.split()[-1] if node else ""
+        if number in self.fail_on.split(","):
             raise ValueError(f"boom on {node}")
+        if number in self.exit_on.split(","):
+            os._exit(3)
+        while number in self.stall_on.split(","):
+            pass
         yield {"url": response.url, "node": node, "pid": os.getpid(), "parsed_at": parsed_at}
         yield from response.follow_all(css="a")

@@ -1,0 +1,190 @@
+"""Article metadata: title, authors, dates, section, language and canonical URL.
+
+Flow position: parse worker -> article -> **metadata** (after jsonld) -> item fields.
+
+Each field takes the strongest evidence the page offers, in this order: the JSON-LD article node
+that describes this page (``jsonld.article_node`` checks that), then OpenGraph and other meta
+tags, then what a reader sees (``<h1>``, ``<time>``, bylines), and for dates htmldate's search of
+the whole page as a last resort. Dates come out as ISO 8601; a value that cannot be read as a
+date is dropped rather than passed on as free text.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from lxml.html import HtmlElement
+
+from . import jsonld
+
+PUBLISHED_META = (
+    "article:published_time",
+    "og:article:published_time",
+    "datePublished",
+    "pubdate",
+    "publishdate",
+    "parsely-pub-date",
+    "sailthru.date",
+    "dc.date.issued",
+    "dcterms.created",
+    "date",
+)
+MODIFIED_META = ("article:modified_time", "og:updated_time", "dateModified", "dcterms.modified")
+AUTHOR_META = ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator")
+BYLINE_XPATH = (
+    '//*[@rel="author"]',
+    '//*[@itemprop="author"]//*[@itemprop="name"]',
+    '//*[@itemprop="author"]',
+    '//*[contains(concat(" ", normalize-space(@class), " "), " byline ")]',
+)
+# "By Jane Doe", "Von Jana Muster", "Par Jean Dupont": the byline word is not part of the name.
+BYLINE_WORD = re.compile(r"^\s*(?:by|von|par|por|di|door|av|af)\s+", re.IGNORECASE)
+NAME_SEPARATORS = re.compile(r"\s*(?:,|;|\band\b|\bund\b|\bet\b|\by\b|&)\s*")
+MAX_NAME_WORDS = 6  # a longer "name" is a sentence that happens to sit in a byline element
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    title: str
+    authors: list[str]
+    published: str | None
+    modified: str | None
+    section: str | None
+    language: str | None
+    canonical_url: str
+
+
+def extract_metadata(
+    root: HtmlElement, tags: dict[str, str], node: dict[str, Any], canonical: str
+) -> Metadata:
+    """The page's metadata; ``node`` is the JSON-LD article node describing it (or ``{}``),
+    ``tags`` its ``meta_tags`` and ``canonical`` its ``canonical_url``."""
+    return Metadata(
+        title=_title(root, tags, node),
+        authors=_authors(root, tags, node),
+        published=_published(root, tags, node),
+        modified=iso_date(jsonld.first_text(node.get("dateModified")))
+        or iso_date(_first(tags, MODIFIED_META)),
+        section=jsonld.first_text(node.get("articleSection")) or tags.get("article:section"),
+        language=_language(root, tags, node),
+        canonical_url=canonical,
+    )
+
+
+def meta_tags(root: HtmlElement) -> dict[str, str]:
+    """``<meta>`` contents by lower-cased property, name, itemprop or http-equiv; first wins."""
+    tags: dict[str, str] = {}
+    for element in root.iter("meta"):
+        content = " ".join((element.get("content") or "").split())
+        for attribute in ("property", "name", "itemprop", "http-equiv"):
+            key = element.get(attribute)
+            if key and content:
+                tags.setdefault(key.strip().lower(), content)
+    return tags
+
+
+def _first(tags: dict[str, str], names: tuple[str, ...]) -> str | None:
+    return next((tags[name.lower()] for name in names if name.lower() in tags), None)
+
+
+def headlines(root: HtmlElement, tags: dict[str, str]) -> list[str]:
+    """What the page calls itself: OpenGraph and Twitter titles, ``<h1>``s and ``<title>``."""
+    found = [
+        tags.get("og:title"),
+        tags.get("twitter:title"),
+        *(_text(h1) for h1 in root.iter("h1")),
+        *(_text(title) for title in root.iter("title")),
+    ]
+    return [headline for headline in found if headline]
+
+
+def canonical_url(root: HtmlElement, tags: dict[str, str], url: str) -> str:
+    """The page's declared canonical URL; ``url`` itself when it declares none, or one that
+    differs only in scheme, fragment or trailing slash (so "canonical is elsewhere" means it)."""
+    hrefs = root.xpath('//link[@rel="canonical"]/@href')
+    href = next((h.strip() for h in hrefs if h.strip()), None) or tags.get("og:url")
+    canonical = urljoin(url, href) if href else url
+    return url if jsonld.url_key(canonical) == jsonld.url_key(url) else canonical
+
+
+def _text(element: HtmlElement) -> str:
+    return " ".join(element.text_content().split())
+
+
+def _title(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str:
+    headline = jsonld.first_text(node.get("headline")) or jsonld.first_text(node.get("name"))
+    if headline:
+        return " ".join(headline.split())
+    found = headlines(root, tags)
+    return found[0] if found else ""
+
+
+def _authors(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> list[str]:
+    names = jsonld.names(node.get("author"))
+    if not names:
+        value = _first(tags, AUTHOR_META)
+        # article:author is often a profile URL, which names nobody.
+        if value and not value.startswith(("http://", "https://", "/")):
+            names = NAME_SEPARATORS.split(value)
+    if not names:
+        for xpath in BYLINE_XPATH:
+            texts = [BYLINE_WORD.sub("", _text(element)) for element in root.xpath(xpath)]
+            names = [name for text in texts for name in NAME_SEPARATORS.split(text)]
+            if any(names):
+                break
+    cleaned = (" ".join(name.split()) for name in names)
+    unique = dict.fromkeys(n for n in cleaned if n and len(n.split()) <= MAX_NAME_WORDS)
+    return list(unique)
+
+
+def _published(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str | None:
+    for value in (
+        jsonld.first_text(node.get("datePublished")),
+        _first(tags, PUBLISHED_META),
+        *root.xpath('//*[@itemprop="datePublished"]/@datetime'),
+        *root.xpath("//time/@datetime")[:1],
+    ):
+        if (found := iso_date(value)) is not None:
+            return found
+    from htmldate import find_date  # last resort: slow, so imported only when needed
+
+    # htmldate prunes the tree it searches; the caller still needs this one.
+    return iso_date(find_date(copy.deepcopy(root), extensive_search=False, original_date=True))
+
+
+def _language(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str | None:
+    value = (
+        root.get("lang")
+        or root.get("xml:lang")
+        or tags.get("content-language")
+        or tags.get("og:locale")
+        or jsonld.first_text(node.get("inLanguage"))
+    )
+    if not value or not value.strip():
+        return None
+    # BCP 47 spelling: "en_US" and "EN-us" are both "en-US".
+    primary, *rest = value.strip().replace("_", "-").split("-")
+    return "-".join([primary.lower(), *(part.upper() if len(part) == 2 else part for part in rest)])
+
+
+def iso_date(value: str | None) -> str | None:
+    """``value`` as ISO 8601 (a date, or a date and time with its offset when given)."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        return datetime.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    try:  # RFC 2822, as in RSS and HTTP headers
+        return parsedate_to_datetime(text).isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
