@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from .errors import DropItem, OutputError, QueueClosed
+from .errors import DropItem, OutputError, QueueClosed, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
@@ -193,11 +193,14 @@ class Crawl:
 
     def _seed(self) -> None:
         resumed = isinstance(self.frontier, SQLiteFrontier) and self.frontier.get_meta("seeded")
-        for request in self.spider.start_requests():
-            # On resume the start requests are already in the saved frontier (or done); the
-            # spider's start_requests still runs, for whatever it sets up.
-            if not resumed:
-                self.schedule(request)
+        try:
+            for request in self.spider.start_requests():
+                # On resume the start requests are already in the saved frontier (or done);
+                # the spider's start_requests still runs, for whatever it sets up.
+                if not resumed:
+                    self.schedule(request)
+        except (ValueError, TypeError) as exc:  # a bad start URL or argument
+            raise SpiderLoadError(f"start requests of spider {self.spider.name!r}: {exc}") from exc
         if isinstance(self.frontier, SQLiteFrontier):
             if resumed:
                 log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
@@ -339,6 +342,8 @@ class Crawl:
                 "attempts": request.attempts,
                 "referer": request.meta.get("referer"),
             }
+            if "redirect_urls" in request.meta:  # where the chain began
+                record["redirected_from"] = request.meta["redirect_urls"]
             with self._failures_lock:
                 try:
                     self.failures.write([record])

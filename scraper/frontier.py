@@ -79,6 +79,7 @@ class HostState:
     scheduled: float | None = None  # time of this host's live entry in the ready heap
     delay: float | None = None  # host's own delay (robots.txt Crawl-delay), if stricter
     throttle: float = 0.0  # the adaptive throttle's current delay for this host
+    last_start: float | None = None  # when the latest request to this host was handed out
 
 
 class MemoryFrontier:
@@ -172,6 +173,7 @@ class MemoryFrontier:
                 host.scheduled = None
                 _, _, request = heapq.heappop(host.queue)
                 host.active += 1
+                host.last_start = now
                 host.next_time = now + self._host_delay(host)
                 self._queued -= 1
                 self._leased += 1
@@ -198,6 +200,11 @@ class MemoryFrontier:
                 host.throttle = delay
             else:
                 host.delay = delay
+            # A stricter delay learnt mid-flight (robots.txt fetched with this host's turn)
+            # applies to the request that comes next, too.
+            if host.last_start is not None and host.last_start + delay > host.next_time:
+                host.next_time = host.last_start + delay
+                self._schedule(host_name, host)
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
         with self._changed:

@@ -167,13 +167,17 @@ class Response:
     @cached_property
     def _decoded(self) -> tuple[str, str]:
         content_type = self.headers.get("content-type")
-        return html_to_unicode(content_type, self.body)
+        return html_to_unicode(content_type, self.body, auto_detect_fun=_detect_encoding)
 
     @cached_property
     def selector(self) -> parsel.Selector:
         import parsel
 
-        return parsel.Selector(text=self.text, base_url=self.url)
+        # As Scrapy's HtmlResponse / XmlResponse: the type follows the Content-Type, so a JSON
+        # or text body still gets an (HTML) selector rather than a JSON one.
+        content_type = self.headers.get("content-type", "").lower()
+        kind = "xml" if "xml" in content_type and "html" not in content_type else "html"
+        return parsel.Selector(text=self.text, type=kind, base_url=self.url)
 
     def css(self, query: str) -> parsel.SelectorList[parsel.Selector]:
         return self.selector.css(query)
@@ -219,6 +223,15 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<{self.status} {self.url}>"
+
+
+def _detect_encoding(body: bytes) -> str:
+    """No declared charset: UTF-8 if it decodes, else windows-1252, as browsers fall back."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
 
 
 def _href(url: Any) -> str:

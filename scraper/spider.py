@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import inspect
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -43,7 +44,8 @@ class Spider:
         # Scrapy sets -a arguments as attributes; a comma list for start_urls is a convenience.
         for key, value in kwargs.items():
             if key == "start_urls" and isinstance(value, str):
-                value = [u.strip() for u in value.split(",") if u.strip()]
+                # Split only where the next URL begins: a comma inside a URL stays.
+                value = [u.strip() for u in re.split(r",(?=\s*https?://)", value) if u.strip()]
             setattr(self, key, value)
         self.logger = logging.getLogger(self.name)
         self.settings: Any = None  # set by the engine before any callback runs

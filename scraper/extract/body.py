@@ -33,9 +33,9 @@ AGREEMENT = 0.9
 PROSE_MIN_CHARS = 400
 PROSE_MIN_PARAGRAPHS = 3
 BLOCK_TAGS = {"p", "head", "item", "row", "code", "quote"}
-CONTAINER_TAGS = {"list", "table", "quote", "div"}
+CONTAINER_TAGS = {"list", "table", "quote"}
 SPACED_TAGS = {"cell", "item", "list", "p", "head", "quote"}
-PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+LINE_BREAK = re.compile(r"\s*\n\s*")  # a line of a declared articleBody is a paragraph
 
 
 def article_paragraphs(
@@ -45,7 +45,7 @@ def article_paragraphs(
     extracted = extracted_paragraphs(root, url, headlines)
     if not declared or not declared.strip():
         return extracted
-    declared_paragraphs = [_clean(p) for p in PARAGRAPH_BREAK.split(declared) if p.strip()]
+    declared_paragraphs = [_clean(p) for p in LINE_BREAK.split(declared) if p.strip()]
     declared_shingles = shingles(declared)
     extracted_shingles = shingles(" ".join(extracted))
     if (
@@ -76,7 +76,7 @@ def extracted_paragraphs(root: HtmlElement, url: str, headlines: list[str]) -> l
     )
     if document is None or document.body is None:
         return []
-    blocks = list(_blocks(document.body))
+    blocks = _blocks(document.body)
     titles = [[t.casefold() for t in tokens(headline)] for headline in headlines]
     while blocks and _is_headline(blocks[0][0], titles):
         blocks.pop(0)

@@ -1,0 +1,279 @@
+"""The misbehaving server (tests/mockserver.py), route by route: each fault gets its documented
+treatment, and every good page of the same crawl is still exported."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
+from mockserver import ENCODING_EXPECTED, MockServer
+
+SPIDER = str(TEST_SPIDERS / "follow.py")
+GOOD = [f"/page/good{i}" for i in range(5)]
+MAXSIZE = 8 * 1024 * 1024
+
+# route -> reason in the failures file (None: the page must be exported)
+FAULTS: dict[str, str | None] = {
+    "/status/500": "http_500",
+    "/status/404": "http_404",
+    "/flaky/500/1/once": None,
+    "/retry-after/503/1/wait": None,
+    "/retry-after/429/soon/badvalue": None,  # an invalid Retry-After: default backoff
+    "/hang?seconds=30": "timeout",
+    "/trickle/20": "timeout",  # every read is quick; only the total deadline ends it
+    "/reset-mid-body": "truncated",
+    "/short-content-length": "truncated",
+    "/broken-chunked": "truncated",
+    "/reset-before-response": "connect_error",
+    "/gzip-bomb": "too_large",
+    "/deflate-bomb": "too_large",
+    "/br-bomb": "too_large",
+    "/zstd-bomb": "too_large",
+    "/redirect/3": None,
+    "/redirect/30": "too_many_redirects",
+    "/redirect-loop/la": "redirect_loop",
+    "/redirect-to?url=" + quote("ftp://127.0.0.2/file", safe=""): "redirect_scheme",
+    **{f"/encoding/{kind}": None for kind in ENCODING_EXPECTED},
+}
+
+
+@pytest.fixture(scope="module")
+def fault_crawl(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("faults")
+    with MockServer(hosts=2) as server:
+        to = ",".join([*GOOD, *FAULTS])
+        start = server.url(f"/page/start?to={quote(to, safe='/')}")
+        auth = server.url("/redirect-to?url=" + quote(server.url("/echo-headers", host=1), safe=""))
+        process = popen_cli(
+            SPIDER,
+            "-O",
+            str(tmp / "out.jsonl"),
+            "-a",
+            f"start_urls={start}",
+            "-a",
+            f"auth_url={auth}",
+            "-a",
+            "allowed_domains=",
+            "-s",
+            "DOWNLOAD_TIMEOUT=1.5",
+            "-s",
+            "RETRY_TIMES=2",
+            "-s",
+            "RETRY_BACKOFF_BASE=0.2",
+            "-s",
+            "REDIRECT_MAX_TIMES=5",
+            "-s",
+            f"DOWNLOAD_MAXSIZE={MAXSIZE}",
+            "-s",
+            "CONCURRENT_REQUESTS_PER_DOMAIN=8",
+            "-s",
+            "PARSE_WORKERS=1",
+            cwd=tmp,
+        )
+        peak_kb = 0
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            peak_kb = max(peak_kb, _vm_hwm_kb(process.pid))
+            time.sleep(0.05)
+        _, stderr = process.communicate(timeout=30)
+        yield {
+            "returncode": process.returncode,
+            "stderr": stderr,
+            "log": server.log(),
+            "items": read_jsonl(tmp / "out.jsonl"),
+            "failures": read_jsonl(tmp / "out.failures.jsonl"),
+            "peak_kb": peak_kb,
+            "server": server,
+        }
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _path(url: str) -> str:
+    return "/" + url.split("/", 3)[3]
+
+
+def test_crawl_completes(fault_crawl):
+    assert fault_crawl["returncode"] == 0, fault_crawl["stderr"]
+
+
+def test_every_good_page_is_exported_exactly_once(fault_crawl):
+    paths = [_path(item["url"]) for item in fault_crawl["items"]]
+    assert len(paths) == len(set(paths))
+    assert set(GOOD) <= set(paths)
+
+
+@pytest.mark.parametrize("route", list(FAULTS))
+def test_fault_route(fault_crawl, route):
+    reason = FAULTS[route]
+    failed = {_path(f.get("redirected_from", [f["url"]])[0]): f for f in fault_crawl["failures"]}
+    exported = {_path(item["url"]) for item in fault_crawl["items"]}
+    if reason is None:
+        assert route not in failed
+        if route.startswith("/redirect/"):
+            assert "/page/redirected" in exported
+        else:
+            assert route in exported
+    else:
+        assert route in failed, failed.keys()
+        assert failed[route]["reason"] == reason
+        assert route not in exported  # never parsed as if it were complete
+        assert "/page/start?" in failed[route]["referer"]
+
+
+def test_retried_faults_were_attempted_retry_times_plus_one(fault_crawl):
+    failed = {_path(f["url"]): f for f in fault_crawl["failures"]}
+    for route in ("/status/500", "/reset-mid-body", "/hang?seconds=30"):
+        assert failed[route]["attempts"] == 3, route
+    for route in ("/status/404", "/gzip-bomb"):  # not worth retrying
+        assert failed[route]["attempts"] == 1, route
+    hits = [r for r in fault_crawl["log"] if r["path"] == "/flaky/500/1/once"]
+    assert [r["status"] for r in hits] == [500, 200]
+
+
+def test_retry_after_holds_the_host_back(fault_crawl):
+    log = fault_crawl["log"]
+    first = next(r for r in log if r["path"] == "/retry-after/503/1/wait")
+    # Requests already on their way when the 503 came back may land just after it; after
+    # that, nothing reaches the host until Retry-After has passed.
+    held = [
+        r
+        for r in log
+        if r["host"] == first["host"] and first["end"] + 0.05 < r["start"] < first["end"] + 0.95
+    ]
+    assert held == []
+    assert any(r["start"] >= first["end"] + 0.95 for r in log if r["host"] == first["host"])
+
+
+def test_decoded_text(fault_crawl):
+    texts = {_path(item["url"]): item["text"] for item in fault_crawl["items"]}
+    for kind, expected in ENCODING_EXPECTED.items():
+        assert expected in texts[f"/encoding/{kind}"], kind
+    assert "\ufffd" in texts["/encoding/invalid-utf8"]  # invalid bytes replaced, not fatal
+
+
+def test_bombs_stop_at_the_limit_with_memory_bounded(fault_crawl):
+    assert 0 < fault_crawl["peak_kb"] < 300 * 1024, fault_crawl["peak_kb"]
+
+
+def test_credentials_are_dropped_across_hosts(fault_crawl):
+    echo = [r for r in fault_crawl["log"] if r["path"] == "/echo-headers"]
+    assert len(echo) == 1
+    assert "authorization" not in echo[0]["headers"] and "cookie" not in echo[0]["headers"]
+    first = next(r for r in fault_crawl["log"] if r["path"].startswith("/redirect-to?url=http"))
+    assert first["headers"]["authorization"] == "Bearer secret"  # sent where it was meant for
+
+
+def test_only_http_is_followed_and_redirect_targets_obey_politeness(fault_crawl):
+    assert not [r for r in fault_crawl["log"] if r["path"] == "/file"]
+
+
+# -- robots.txt (RFC 9309) and Retry-After, each in a small crawl of its own ----------------------
+def _crawl(server: MockServer, tmp_path: Path, start: str, *settings: str):
+    result = run_cli(
+        SPIDER,
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-a",
+        f"start_urls={start}",
+        "-s",
+        "RETRY_BACKOFF_BASE=0.2",
+        *settings,
+        cwd=tmp_path,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    return read_jsonl(tmp_path / "out.jsonl"), read_jsonl(tmp_path / "out.failures.jsonl")
+
+
+@pytest.mark.parametrize("mode", ["500", "timeout", "reset", "redirect-loop"])
+def test_unreachable_robots_txt_means_no_page_of_that_host(tmp_path, mode):
+    with MockServer(hosts=1) as server:
+        server.set_robots(mode)
+        items, failures = _crawl(
+            server,
+            tmp_path,
+            server.url("/page/a?links=b,c"),
+            "-s",
+            "DOWNLOAD_TIMEOUT=1",
+            "-s",
+            "ROBOTSTXT_RETRY_DELAY=0.3",
+            "-s",
+            "ROBOTSTXT_RETRY_TIMES=2",
+        )
+        paths = {r["path"] for r in server.log()}
+    assert items == []
+    assert not [p for p in paths if p.startswith("/page/")]
+    assert [f["reason"] for f in failures] == ["robots_unavailable"]
+
+
+@pytest.mark.parametrize(
+    "mode, private_fetched",
+    [
+        ("404", True),
+        ("allow", True),
+        ("disallow-private", False),
+        ("redirect", False),
+        ("agent-specific", False),
+        ("huge", True),  # the rule past 500 KiB is never read
+    ],
+)
+def test_robots_txt_rules(tmp_path, mode, private_fetched):
+    with MockServer(hosts=1) as server:
+        server.set_robots(mode)
+        items, failures = _crawl(server, tmp_path, server.url("/page/a?links=b&to=/private/secret"))
+        fetched = {r["path"] for r in server.log()}
+    assert "/page/a?links=b&to=/private/secret" in fetched and "/page/b" in fetched
+    assert ("/private/secret" in fetched) is private_fetched
+    if not private_fetched:
+        assert [f["reason"] for f in failures] == ["robots_forbidden"]
+    assert len(items) == 2 + private_fetched
+
+
+def test_robots_crawl_delay_spaces_requests(tmp_path):
+    with MockServer(hosts=1) as server:
+        server.set_robots("crawl-delay-2")
+        items, _ = _crawl(server, tmp_path, server.url("/page/a?links=b,c"))
+        starts = sorted(r["start"] for r in server.log())
+    assert len(items) == 3
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) == 3 and min(gaps) >= 2.0 - 0.05  # robots.txt + 3 pages
+
+
+def test_429_retry_after_pauses_only_that_host(tmp_path):
+    with MockServer(hosts=2) as server:
+        slow = server.url("/retry-after/429/3/k", host=0)
+        busy = server.url("/page/y0?links=" + ",".join(f"y{i}" for i in range(1, 12)), host=1)
+        items, _ = _crawl(
+            server,
+            tmp_path,
+            f"{slow},{busy}",
+            "-s",
+            "DOWNLOAD_DELAY=0.2",
+            "-s",
+            "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+        )
+        log = server.log()
+    assert len(items) == 1 + 12
+    limited = next(r for r in log if r["status"] == 429)
+    host0_after = [
+        r["start"] for r in log if r["host"] == limited["host"] and r["start"] > limited["start"]
+    ]
+    assert min(host0_after) - limited["start"] >= 3.0 - 0.05
+    others = [
+        r
+        for r in log
+        if r["host"] != limited["host"] and limited["start"] < r["start"] < limited["start"] + 3.0
+    ]
+    assert len(others) >= 5  # the other host kept being fetched meanwhile
