@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
             output=str(output),
             fetch_threads=settings.CONCURRENT_REQUESTS,
             parse_workers=settings.PARSE_WORKERS,
-            queues={"response": result.response_queue, "item": result.item_queue},
+            queues={"response": result.response_queue, "parsed-page": result.item_queue},
             queued_left=result.queued_left,
         )
         + "\n"

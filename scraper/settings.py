@@ -184,7 +184,8 @@ class Settings:
         default=32 * 1024 * 1024, metadata=_doc("Most body bytes waiting for a parse worker.")
     )
     ITEM_QUEUE_SIZE: int = field(
-        default=1000, metadata=_doc("Most items waiting for pipelines and the exporter.")
+        default=256,
+        metadata=_doc("Most parsed pages whose items wait for pipelines and the exporter."),
     )
 
     # --- items and output ---
@@ -238,6 +239,13 @@ class Settings:
                 )
             )
         return rows
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        """The settings table of README.md (a test keeps the two the same)."""
+        rows = ["| Setting | Default | What it does |", "|---|---|---|"]
+        rows += [f"| `{name}` | `{default}` | {doc} |" for name, default, doc in cls.docs()]
+        return "\n".join(rows)
 
     def update(self, values: Mapping[str, Any], source: str) -> None:
         """Apply ``values`` (strings from INI/CLI, or Python values from a spider) on top."""

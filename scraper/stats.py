@@ -141,10 +141,11 @@ def render_summary(
     more = len(stats.hosts) - 10
     lines.append(f"  requests per host: {hosts}" + (f" (+{more} more hosts)" if more > 0 else ""))
     for name, q in queues.items():
-        bound = f"{q.max_items} items" + (f" / {q.max_bytes} B" if q.max_bytes else "")
+        size = f", {q.high_water_bytes} B" if q.max_bytes else ""
+        bound = f"{q.max_items}" + (f" / {q.max_bytes} B" if q.max_bytes else "")
         lines.append(
-            f"  {name} queue high-water: {q.high_water_items} items, {q.high_water_bytes} B "
-            f"(bound {bound}); producers blocked {q.put_wait_seconds:.1f}s"
+            f"  {name} queue high-water: {q.high_water_items}{size} (bound {bound}); "
+            f"producers blocked {q.put_wait_seconds:.1f}s"
         )
     fetch_share = stats.fetch_busy / (fetch_threads * elapsed) if elapsed else 0.0
     fetch_busy = _percent(stats.fetch_busy, fetch_threads * elapsed)

@@ -47,7 +47,9 @@ def run_in_process(
     return crawl.run()
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 90, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The real command, as a user runs it (``python -m scraper`` is the ``crawl`` script)."""
     return subprocess.run(
         [sys.executable, "-m", "scraper", *args],
@@ -55,7 +57,7 @@ def run_cli(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedP
         text=True,
         capture_output=True,
         timeout=timeout,
-        env=_env(),
+        env={**_env(), **(env or {})},
     )
 
 

@@ -214,6 +214,10 @@ def test_rate_limit_answers_429_and_logs_it(tmp_path: Path) -> None:
         assert status == 429 and headers["Retry-After"] == "1"
         time.sleep(0.25)
         assert fetch(url)[0] == 200
+        # The server logs a request just after the response is sent: wait for the record.
+        deadline = time.monotonic() + 5
+        while len(demo.requests()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
         records = demo.requests()
     assert [r.status for r in records] == [200, 429, 200]
     assert all(isinstance(r, RequestRecord) and r.host == "127.0.0.2" for r in records)

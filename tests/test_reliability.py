@@ -175,3 +175,26 @@ def test_killing_a_worker_mid_crawl_loses_nothing(tmp_path, demo_site):
     assert victim not in crawl.parse_pool.pids()
     assert crawl.parse_pool.restarts == 1
     assert read_jsonl(results[0].failures) == []
+
+
+def test_full_disk_is_one_clear_error_and_resume_loses_nothing(tmp_path, demo_site):
+    total = 60
+    site = demo_site(hosts=2, rate=0, fanout=4, fanout_total=total)
+    env = {
+        "PYTHONPATH": str(Path(__file__).parent / "faults"),
+        "SCRAPER_TEST_ENOSPC": "items.jsonl",
+        "SCRAPER_TEST_ENOSPC_AFTER": "4000",
+    }
+    full = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path, env=env)
+    assert full.returncode == 1
+    errors = [line for line in full.stderr.splitlines() if line.startswith("crawl: error:")]
+    assert errors == [
+        f"crawl: error: cannot write output file {tmp_path / 'job' / 'items.jsonl'}"
+        ": No space left on device"
+    ]
+    assert "Traceback" not in full.stderr
+    written = (tmp_path / "job" / "items.jsonl").read_text()
+    assert 0 < written.count("\n") < 2 * total  # some items made it before the disk filled
+    again = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path)  # space is back
+    assert again.returncode == 0, again.stderr
+    assert_exactly_once(tmp_path, site, total)

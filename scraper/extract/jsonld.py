@@ -10,6 +10,7 @@ page's visible headline. A node that says nothing either way is trusted when it 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -114,7 +115,7 @@ def _same_headline(value: Any, headlines: list[str]) -> bool:
 def names(value: Any) -> list[str]:
     """Person or organisation names from a string, a node, or a list of either."""
     if isinstance(value, str):
-        return [value.strip()] if value.strip() else []
+        return [text] if (text := _unescape(value)) else []
     if isinstance(value, dict):
         return names(value.get("name"))
     if isinstance(value, list):
@@ -126,4 +127,9 @@ def first_text(value: Any) -> str | None:
     """A schema.org text property that may be a string or a list of strings."""
     if isinstance(value, list):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return (_unescape(value) or None) if isinstance(value, str) else None
+
+
+def _unescape(text: str) -> str:
+    # JSON needs no HTML escapes, but CMSs often put their HTML-escaped titles in JSON-LD.
+    return html.unescape(text).strip()

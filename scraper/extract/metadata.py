@@ -47,6 +47,12 @@ BYLINE_XPATH = (
 BYLINE_WORD = re.compile(r"^\s*(?:by|von|par|por|di|door|av|af)\s+", re.IGNORECASE)
 NAME_SEPARATORS = re.compile(r"\s*(?:,|;|\band\b|\bund\b|\bet\b|\by\b|&)\s*")
 MAX_NAME_WORDS = 6  # a longer "name" is a sentence that happens to sit in a byline element
+# Lower-case words that belong in names ("Ludwig van Beethoven", "Ana de la Cruz").
+NAME_PARTICLES = frozenset(
+    {"van", "von", "de", "da", "del", "der", "den", "di", "du", "la", "le", "bin", "ibn", "al"}
+)
+# The web has no news from before it; a page dated 0001-01-01 means "no date".
+EARLIEST_YEAR = 1990
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,21 +132,33 @@ def _title(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str
 
 
 def _authors(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> list[str]:
-    names = jsonld.names(node.get("author"))
-    if not names:
-        value = _first(tags, AUTHOR_META)
-        # article:author is often a profile URL, which names nobody.
-        if value and not value.startswith(("http://", "https://", "/")):
-            names = NAME_SEPARATORS.split(value)
-    if not names:
-        for xpath in BYLINE_XPATH:
-            texts = [BYLINE_WORD.sub("", _text(element)) for element in root.xpath(xpath)]
-            names = [name for text in texts for name in NAME_SEPARATORS.split(text)]
-            if any(names):
-                break
-    cleaned = (" ".join(name.split()) for name in names)
-    unique = dict.fromkeys(n for n in cleaned if n and len(n.split()) <= MAX_NAME_WORDS)
-    return list(unique)
+    """JSON-LD names as declared; else names from meta tags or bylines, which also hold dates,
+    roles and sentences, so only what looks like a name is kept."""
+    declared = [" ".join(name.split()) for name in jsonld.names(node.get("author"))]
+    if declared:
+        return list(dict.fromkeys(declared))
+    value = _first(tags, AUTHOR_META)
+    # article:author is often a profile URL, which names nobody.
+    texts = [value] if value and not value.startswith(("http://", "https://", "/")) else []
+    for xpath in BYLINE_XPATH:
+        if texts:
+            break
+        texts = [BYLINE_WORD.sub("", _text(element)) for element in root.xpath(xpath)]
+    names = (" ".join(name.split()) for text in texts for name in NAME_SEPARATORS.split(text))
+    return list(dict.fromkeys(name for name in names if _is_name(name)))
+
+
+def _is_name(text: str) -> bool:
+    """Capitalised words (or words of a script without case), no digits: what a byline's
+    names look like, unlike the dates and sentences that share byline elements."""
+    words = text.split()
+    return (
+        0 < len(words) <= MAX_NAME_WORDS
+        and not any(ch.isdigit() for ch in text)
+        and all(
+            w[0].isupper() or w[0].lower() == w[0].upper() or w in NAME_PARTICLES for w in words
+        )
+    )
 
 
 def _published(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str | None:
@@ -178,13 +196,12 @@ def iso_date(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
     text = value.strip()
+    moment: date | None = None
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text).isoformat()
-        return datetime.fromisoformat(text).isoformat()
+        moment = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
-        pass
-    try:  # RFC 2822, as in RSS and HTTP headers
-        return parsedate_to_datetime(text).isoformat()
-    except (TypeError, ValueError, IndexError):
-        return None
+        try:  # RFC 2822, as in RSS and HTTP headers
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return moment.isoformat() if moment.year >= EARLIEST_YEAR else None
