@@ -261,3 +261,15 @@ def test_parse_retry_after_http_date():
     value = email.utils.formatdate(now + 90, usegmt=True)
     assert parse_retry_after(value, now_wall=now) == pytest.approx(90.0)
     assert parse_retry_after(email.utils.formatdate(now - 90, usegmt=True), now_wall=now) == 0.0
+
+
+@respx.mock
+def test_a_huge_retry_after_is_capped_and_the_request_deferred():
+    respx.get("http://a.test/later").mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "86400"})
+    )
+    rig = Rig(RETRY_AFTER_MAX=60)
+    rig.add("http://a.test/later")
+    rig.step()
+    assert rig.frontier.next() == pytest.approx(60.0)  # deferred, no thread asleep
+    assert rig.frontier.queued == 1 and rig.failed == []

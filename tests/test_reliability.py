@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli, run_in_process
 
 from scraper.cli import build_crawl
@@ -76,7 +77,7 @@ def test_sigkill_at_random_moments_then_resume_gives_exactly_once(tmp_path, demo
     assert len(set(keys)) == 2 * total  # a page done again wrote the same keys
 
 
-def _stop_with_sigint(tmp_path: Path, site, twice: bool) -> int:
+def _stop_with_signal(tmp_path: Path, site, twice: bool, signum: int = signal.SIGINT) -> int:
     process = popen_cli(*crawl_args(site, tmp_path), cwd=tmp_path)
     journal = tmp_path / "job" / "items.jsonl"
     deadline = time.monotonic() + 30
@@ -84,19 +85,20 @@ def _stop_with_sigint(tmp_path: Path, site, twice: bool) -> int:
         journal.exists() and journal.read_text().count("\n") >= 5
     ):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     if twice:
         time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert "resume" in stderr or twice, stderr
     return process.returncode
 
 
-def test_sigint_then_resume(tmp_path, demo_site):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_then_resume(tmp_path, demo_site, signum, status):
     total = 80
     site = demo_site(hosts=2, rate=0, latency=0.05, fanout=4, fanout_total=total)
-    assert _stop_with_sigint(tmp_path, site, twice=False) == 130
+    assert _stop_with_signal(tmp_path, site, twice=False, signum=signum) == status
     partial = read_jsonl(tmp_path / "out.jsonl")  # the output so far is already usable
     assert 0 < len(partial) < 2 * total
     result = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path, timeout=120)
@@ -108,7 +110,7 @@ def test_sigint_then_resume(tmp_path, demo_site):
 def test_double_sigint_then_resume(tmp_path, demo_site):
     total = 80
     site = demo_site(hosts=2, rate=0, latency=0.05, fanout=4, fanout_total=total)
-    assert _stop_with_sigint(tmp_path, site, twice=True) == 130
+    assert _stop_with_signal(tmp_path, site, twice=True) == 130
     result = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert_exactly_once(tmp_path, site, total)
