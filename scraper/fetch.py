@@ -75,8 +75,11 @@ class Fetcher:
         self.client = client
         self.max_size = max_size
         self.timeout = timeout
+        self.before_send: Callable[[Request], None] | None = None
 
     def fetch(self, request: Request) -> Response:
+        if self.before_send is not None:
+            self.before_send(request)
         deadline = time.monotonic() + self.timeout
         in_body = False
         try:
@@ -255,6 +258,7 @@ class FetchPool:
         self.on_failed = on_failed
         self.on_redirect = on_redirect
         self.clock = clock
+        fetcher.before_send = lambda request: frontier.mark_sent(request.host)
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
             RobotsCache(

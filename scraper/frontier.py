@@ -49,6 +49,10 @@ class Frontier(Protocol):
         """The fetch of a leased request ended. With ``retry_at`` (a clock time) it is queued
         again, not before then, without counting as a new URL."""
 
+    def mark_sent(self, host: str) -> None:
+        """A request to ``host`` is being sent now. The delay counts from here, not from the
+        lease, so a request held up on its way out cannot bring the next one closer to it."""
+
     def defer_host(self, host: str, until: float) -> None:
         """Contact ``host`` again no earlier than ``until`` (Retry-After, robots Crawl-delay)."""
 
@@ -216,6 +220,15 @@ class MemoryFrontier:
                 self._queued += 1
             self._schedule(request.host, host)
             self._changed.notify_all()
+
+    def mark_sent(self, host_name: str) -> None:
+        with self._changed:
+            host = self._host(host_name)
+            sent_at = self._clock()
+            host.last_start = sent_at
+            if sent_at + self._host_delay(host) > host.next_time:
+                host.next_time = sent_at + self._host_delay(host)
+                self._schedule(host_name, host)
 
     def ack(self, request: Request) -> None:
         """Nothing to forget in memory: a released request is already gone."""

@@ -142,43 +142,38 @@ def politeness_report(site) -> tuple[float, int]:
     return min(gaps), max(r.active for rs in by_host.values() for r in rs)
 
 
-def test_per_host_delay_holds_server_side(tmp_path, demo_site):
-    site = demo_site(hosts=3, rate=0, latency=0.01, fanout=15, fanout_total=16)
-    delay = 0.1
+def crawl_fanout_cli(site, tmp_path, **settings: object) -> list[dict]:
+    """Run the fanout spider over ``site`` with the real command; returns the items."""
+    options = [arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")]
     result = run_cli(
         str(TEST_SPIDERS / "fanout.py"),
         "-O",
         str(tmp_path / "out.jsonl"),
         "-a",
         f"start_urls={fanout_starts(site)}",
-        "-s",
-        f"DOWNLOAD_DELAY={delay}",
-        "-s",
-        "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+        *options,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert len(read_jsonl(tmp_path / "out.jsonl")) == 48
+    return read_jsonl(tmp_path / "out.jsonl")
+
+
+def test_per_host_delay_holds_server_side(tmp_path, demo_site):
+    site = demo_site(hosts=3, rate=0, latency=0.01, fanout=11, fanout_total=12)
+    delay = 0.25
+    items = crawl_fanout_cli(site, tmp_path, DOWNLOAD_DELAY=delay, CONCURRENT_REQUESTS_PER_DOMAIN=1)
+    assert len(items) == 36
     min_gap, max_active = politeness_report(site)
-    assert min_gap >= delay - 0.015, min_gap
+    # The server stamps a request when its handler thread runs, which a loaded machine can
+    # delay by some milliseconds; the crawler's own spacing is exact (see test_frontier).
+    assert min_gap >= delay - 0.025, min_gap
     assert max_active == 1
-    assert len(site.requests()) == 3 * 17  # 16 pages and robots.txt per host, nothing twice
+    assert len(site.requests()) == 3 * 13  # 12 pages and robots.txt per host, nothing twice
 
 
 def test_per_host_concurrency_holds_server_side(tmp_path, demo_site):
     site = demo_site(hosts=2, rate=0, latency=0.15, fanout=12, fanout_total=13)
-    result = run_cli(
-        str(TEST_SPIDERS / "fanout.py"),
-        "-O",
-        str(tmp_path / "out.jsonl"),
-        "-a",
-        f"start_urls={fanout_starts(site)}",
-        "-s",
-        "CONCURRENT_REQUESTS_PER_DOMAIN=2",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert len(read_jsonl(tmp_path / "out.jsonl")) == 26
+    assert len(crawl_fanout_cli(site, tmp_path, CONCURRENT_REQUESTS_PER_DOMAIN=2)) == 26
     _, max_active = politeness_report(site)
     assert max_active == 2  # used, never exceeded
 
@@ -186,19 +181,7 @@ def test_per_host_concurrency_holds_server_side(tmp_path, demo_site):
 def test_negative_control_without_limits_the_checks_fail(tmp_path, demo_site):
     """The same checks against an impolite configuration must report violations."""
     site = demo_site(hosts=1, rate=0, latency=0.15, fanout=12, fanout_total=13)
-    result = run_cli(
-        str(TEST_SPIDERS / "fanout.py"),
-        "-O",
-        str(tmp_path / "out.jsonl"),
-        "-a",
-        f"start_urls={fanout_starts(site)}",
-        "-s",
-        "CONCURRENT_REQUESTS_PER_DOMAIN=16",
-        "-s",
-        "DOWNLOAD_DELAY=0",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    crawl_fanout_cli(site, tmp_path, CONCURRENT_REQUESTS_PER_DOMAIN=16, DOWNLOAD_DELAY=0)
     min_gap, max_active = politeness_report(site)
     assert min_gap < 0.1 and max_active > 2
 
