@@ -192,7 +192,13 @@ class Crawl:
         )
 
     def _seed(self) -> None:
-        resumed = isinstance(self.frontier, SQLiteFrontier) and self.frontier.get_meta("seeded")
+        resumed = False
+        if isinstance(self.frontier, SQLiteFrontier):
+            # Requests saved by an earlier run are open work from the start.
+            self.work.change(requests=self.frontier.resumed)
+            resumed = bool(self.frontier.get_meta("seeded"))
+            if resumed:
+                log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
         try:
             for request in self.spider.start_requests():
                 # On resume the start requests are already in the saved frontier (or done);
@@ -202,9 +208,6 @@ class Crawl:
         except (ValueError, TypeError) as exc:  # a bad start URL or argument
             raise SpiderLoadError(f"start requests of spider {self.spider.name!r}: {exc}") from exc
         if isinstance(self.frontier, SQLiteFrontier):
-            if resumed:
-                log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
-                self.work.change(requests=self.frontier.resumed)
             self.frontier.set_meta("seeded", "1")
 
     def stop(self, reason: str) -> None:
