@@ -51,6 +51,7 @@ class Request:
         "dont_filter",
         "attempts",
         "store_id",
+        "_fingerprint",
     )
 
     def __init__(
@@ -81,6 +82,7 @@ class Request:
         self.dont_filter = dont_filter
         self.attempts = 0  # fetch attempts so far (retries included)
         self.store_id: int | None = None  # the frontier store's handle (SQLite row, Redis id)
+        self._fingerprint: bytes | None = None
 
     def __getstate__(self) -> tuple[Any, ...]:
         return tuple(getattr(self, slot) for slot in self.__slots__)
@@ -99,14 +101,17 @@ class Request:
         return int(self.meta.get("depth", 0))
 
     def fingerprint(self) -> bytes:
-        """16 bytes identifying what the request fetches (canonical URL, method, body)."""
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(self.method.encode())
-        digest.update(b"\0")
-        digest.update(canonicalize_url(self.url).encode())
-        digest.update(b"\0")
-        digest.update(self.body)
-        return digest.digest()
+        """16 bytes identifying what the request fetches (canonical URL, method, body).
+        Computed once: URL canonicalisation is the costly part, and several stages ask."""
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update(self.method.encode())
+            digest.update(b"\0")
+            digest.update(canonicalize_url(self.url).encode())
+            digest.update(b"\0")
+            digest.update(self.body)
+            self._fingerprint = digest.digest()
+        return self._fingerprint
 
     def replace(self, **changes: Any) -> Request:
         fields = {
