@@ -259,11 +259,3 @@ class MemoryFrontier:
     @property
     def leased(self) -> int:
         return self._leased
-
-    @property
-    def seen(self) -> int:
-        return len(self._seen)
-
-    def next_time(self, host_name: str) -> float:
-        host = self._hosts.get(host_name)
-        return host.next_time if host else 0.0

@@ -108,11 +108,6 @@ class SQLiteFrontier(MemoryFrontier):
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def count(self, state: int) -> int:
-        return self._db.execute(
-            "SELECT COUNT(*) FROM requests WHERE state = ?", (state,)
-        ).fetchone()[0]
-
     def shutdown(self) -> None:
         with self._changed:
             self._db.close()

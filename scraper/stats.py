@@ -126,6 +126,8 @@ def render_summary(
         f"{stats.counters['responses']}   retries: {stats.counters['retries']}   "
         f"429s seen: {stats.counters['http_429']}",
     ]
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(stats.statuses.items())) or "none"
+    lines.append(f"  HTTP statuses: {statuses}")
     errors = ", ".join(f"{k} {v}" for k, v in sorted(stats.errors.items())) or "none"
     lines.append(f"  errors: {errors}")
     skipped = {
