@@ -21,7 +21,7 @@ from .errors import (
     SpiderLoadError,
     Truncated,
 )
-from .models import Request, Response
+from .models import Headers, Request, Response
 from .settings import Settings
 from .spider import Spider
 
@@ -32,6 +32,7 @@ __all__ = [
     "DropItem",
     "FetchError",
     "FetchTimeout",
+    "Headers",
     "OutputError",
     "QueueClosed",
     "Request",

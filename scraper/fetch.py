@@ -38,7 +38,7 @@ from .errors import (
     Truncated,
 )
 from .frontier import Clock, Frontier
-from .models import Request, Response
+from .models import Headers, Request, Response
 from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
@@ -110,7 +110,11 @@ class Fetcher:
                         chunks.append(chunk)
                 chunks.extend(decoder.flush())
                 return Response(
-                    str(reply.url), reply.status_code, reply.headers, b"".join(chunks), request
+                    str(reply.url),
+                    reply.status_code,
+                    Headers(reply.headers.multi_items()),
+                    b"".join(chunks),
+                    request,
                 )
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc

@@ -219,7 +219,9 @@ class MemoryFrontier:
                 heapq.heappush(self._delayed, (retry_at, next(self._seq), request))
                 self._queued += 1
             self._schedule(request.host, host)
-            self._changed.notify_all()
+            # One slot came free: one waiting thread is enough to take it (waking all of them
+            # costs the main process more than the fetching does, on fast sites).
+            self._changed.notify()
 
     def mark_sent(self, host_name: str) -> None:
         with self._changed:
@@ -236,10 +238,9 @@ class MemoryFrontier:
     def defer_host(self, host_name: str, until: float) -> None:
         with self._changed:
             host = self._host(host_name)
-            if until > host.next_time:
+            if until > host.next_time:  # only ever later: no waiting thread needs waking
                 host.next_time = until
                 self._schedule(host_name, host)
-            self._changed.notify_all()
 
     def wait(self, timeout: float) -> None:
         with self._changed:

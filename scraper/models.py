@@ -9,13 +9,12 @@ are built lazily in the worker and never pickled.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin as _urljoin
 from urllib.parse import urlsplit
 
-import httpx
 from w3lib.encoding import html_to_unicode
 from w3lib.url import canonicalize_url
 
@@ -132,6 +131,56 @@ class Request:
         return f"<{self.method} {self.url}>"
 
 
+class Headers:
+    """Case-insensitive HTTP headers, repeated names kept: plain data, so a Response pickles
+    cheaply and the parse workers never import the HTTP client."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        self._items = [(str(name), str(value)) for name, value in pairs]
+
+    def getlist(self, name: str) -> list[str]:
+        wanted = name.lower()
+        return [value for key, value in self._items if key.lower() == wanted]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """All values of ``name`` joined by ", " (as HTTP allows), or ``default``."""
+        values = self.getlist(name)
+        return ", ".join(values) if values else default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.getlist(name))
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def keys(self) -> list[str]:
+        return [key for key, _ in self._items]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getstate__(self) -> list[tuple[str, str]]:
+        return self._items
+
+    def __setstate__(self, state: list[tuple[str, str]]) -> None:
+        self._items = state
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
 class Response:
     """A fetched page. Text decoding, selectors and the soup are computed on first use."""
 
@@ -139,13 +188,13 @@ class Response:
         self,
         url: str,
         status: int,
-        headers: httpx.Headers | Mapping[str, str],
+        headers: Headers | Mapping[str, str] | Iterable[tuple[str, str]],
         body: bytes,
         request: Request,
     ) -> None:
         self.url = url
         self.status = status
-        self.headers = httpx.Headers(headers)
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.body = body
         self.request = request
 

@@ -62,6 +62,7 @@ class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.started = time.monotonic()
+        self.cpu_started = time.process_time()  # CPU of this (the main) process, all threads
         self.finished: float | None = None
         self.counters: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
@@ -159,11 +160,19 @@ def render_summary(
         )
     else:
         lines.append(f"  parse: in the main process, {stats.parse_busy:.1f}s in callbacks")
+    main_share = (time.process_time() - stats.cpu_started) / elapsed if elapsed else 0.0
+    lines.append(f"  main process: {100 * main_share:.0f}% of a core (fetching, hand-off, export)")
     response_q = queues.get("response")
-    blocked = response_q.put_wait_seconds if response_q else 0.0
+    # Time the average fetch thread spent blocked on a full response queue.
+    blocked = response_q.put_wait_seconds / fetch_threads if response_q else 0.0
     parse_share = stats.parse_busy / (max(parse_workers, 1) * elapsed) if elapsed else 0.0
     if parse_share > 0.7 or blocked > 0.25 * elapsed:
         verdict = "CPU-bound: parsing is the bottleneck (more cores / PARSE_WORKERS would help)"
+    elif main_share > 0.85:
+        verdict = (
+            "bound by the main process: fetching and hand-off fill a core (for cheap "
+            "callbacks try PARSE_WORKERS=0; fewer fetch threads cost less)"
+        )
     elif fetch_share > 0.7:
         verdict = "IO-bound: the fetch threads are saturated (raise CONCURRENT_REQUESTS)"
     else:
