@@ -1,0 +1,133 @@
+"""The benchmark scenarios: the site, how it is served, and each runner's settings.
+
+Settings are the same for our framework and Scrapy wherever the concept is the same (total
+concurrency, per-host concurrency, per-host pacing, timeout, retries, no robots.txt), and
+Scrapy's extras that would only cost it time are off (telnet console, cookies, AutoThrottle,
+randomized delays). Scrapy keeps its default asyncio reactor. See README.md for the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .sites import SiteSpec, articles_for_pages_per_host
+
+COMMON_OURS = {
+    "LOG_LEVEL": "WARNING",
+    "ROBOTSTXT_OBEY": "false",
+    "DOWNLOAD_TIMEOUT": "10",
+    "RETRY_TIMES": "2",
+}
+COMMON_SCRAPY = {
+    "LOG_LEVEL": "WARNING",
+    "ROBOTSTXT_OBEY": "False",
+    "TELNETCONSOLE_ENABLED": "False",
+    "AUTOTHROTTLE_ENABLED": "False",
+    "RANDOMIZE_DOWNLOAD_DELAY": "False",
+    "COOKIES_ENABLED": "False",
+    "DOWNLOAD_TIMEOUT": "10",
+    "RETRY_TIMES": "2",
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    site: SiteSpec
+    work: str  # "heavy" or "light" (benchmarks.workload)
+    ours: dict[str, str]
+    scrapy: dict[str, str]
+    delay: float = 0.0  # server latency per response
+    rate: float = 0.0  # server-side per-host limit (requests/s), 429 above it
+    burst: int = 0
+    faults: bool = False  # served by the Python fault server
+    naive_rate: float = 0.0
+    variants: dict[str, dict[str, str]] = field(default_factory=dict)  # extra "ours" runners
+    timeout: float = 600.0
+    repeat_cap: int = 0  # 0 = as asked; the scale run is long, so once by default
+    note: str = ""
+
+
+def _both(**kw: str) -> tuple[dict[str, str], dict[str, str]]:
+    return {**COMMON_OURS, **kw}, {**COMMON_SCRAPY, **kw}
+
+
+def build(scale: float = 1.0) -> dict[str, Scenario]:
+    def n(x: int, floor: int) -> int:
+        return max(floor, round(x * scale))
+
+    ours, scrapy = _both(CONCURRENT_REQUESTS="16", CONCURRENT_REQUESTS_PER_DOMAIN="8")
+    heavy = Scenario(
+        "heavy",
+        SiteSpec(hosts=2, articles=n(1500, 6), page_bytes=90_000, per_listing=100, seed=11),
+        "heavy",
+        {**ours, "PARSE_WORKERS": "2"},
+        scrapy,
+        note="CPU-bound: BeautifulSoup(lxml), visible text, top-20 terms, simhash",
+    )
+    ours, scrapy = _both(CONCURRENT_REQUESTS="16", CONCURRENT_REQUESTS_PER_DOMAIN="16")
+    fast = Scenario(
+        "fast",
+        SiteSpec(hosts=1, articles=n(5000, 6), page_bytes=10_000, per_listing=100, seed=12),
+        "light",
+        {**ours, "PARSE_WORKERS": "2"},
+        scrapy,
+        variants={"ours-pw0": {"PARSE_WORKERS": "0"}},
+        note="light pages, one host, no delay",
+    )
+    ours, scrapy = _both(CONCURRENT_REQUESTS="160", CONCURRENT_REQUESTS_PER_DOMAIN="8")
+    slow = Scenario(
+        "slow",
+        SiteSpec(hosts=20, articles=n(2000, 20), page_bytes=10_000, per_listing=100, seed=13),
+        "light",
+        {**ours, "PARSE_WORKERS": "2"},
+        scrapy,
+        delay=0.2,
+        variants={"ours-pw0": {"PARSE_WORKERS": "0"}},
+        note="IO-bound: every response 200 ms late, 20 hosts",
+    )
+    per_host = articles_for_pages_per_host(n(50, 3), per_listing=100)
+    ours, scrapy = _both(CONCURRENT_REQUESTS="40", CONCURRENT_REQUESTS_PER_DOMAIN="2")
+    polite = Scenario(
+        "polite",
+        SiteSpec(hosts=20, articles=20 * per_host, page_bytes=10_000, per_listing=100, seed=14),
+        "light",
+        {**ours, "DOWNLOAD_RATE": "5", "PARSE_WORKERS": "2"},
+        {**scrapy, "DOWNLOAD_DELAY": "0.2"},
+        rate=5.0,
+        burst=1,
+        naive_rate=5.0,
+        note="20 hosts, each limited server-side to 5 requests/s (429 above)",
+    )
+    ours, scrapy = _both(
+        CONCURRENT_REQUESTS="32", CONCURRENT_REQUESTS_PER_DOMAIN="8", DOWNLOAD_TIMEOUT="2"
+    )
+    faults = Scenario(
+        "faults",
+        SiteSpec(
+            hosts=4,
+            articles=n(1000, 40),
+            page_bytes=10_000,
+            per_listing=100,
+            seed=15,
+            fault_rate=0.01,
+        ),  # fmt: skip
+        "light",
+        {**ours, "PARSE_WORKERS": "2"},
+        scrapy,
+        faults=True,
+        note="1% of articles each: 500 once, 503+Retry-After:1 for 1 s, reset, hang, truncate",
+    )
+    scale_ = replace(
+        fast,
+        name="scale",
+        site=replace(fast.site, articles=n(50_000, 60), seed=16),
+        variants={},
+        timeout=1800.0,
+        repeat_cap=1,
+        note="the fast site at 10x: memory growth",
+    )
+    return {s.name: s for s in (heavy, fast, slow, polite, faults, scale_)}
+
+
+ORDER = ("heavy", "fast", "slow", "polite", "faults", "scale")

@@ -1,0 +1,136 @@
+"""The benchmark harness cannot rot: every scenario's code path, on a tiny site.
+
+Correctness only, no timing. Uses the Python site server (no nginx needed; the nginx config
+gets its own check when nginx is installed), needs no bench-only package (psutil, Scrapy): the
+Scrapy runner runs only when scrapy is importable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run as bench
+from benchmarks.scenarios import build
+from benchmarks.servers import NginxServer, ServerConfig, nginx_available, read_log
+from benchmarks.sites import SiteSpec, generate
+from benchmarks.workload import heavy, light
+
+TINY = 0.004  # scale: a handful of pages per scenario
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    scenarios = build(TINY)
+    # Fewer processes to start, so it stays quick: two parse workers for heavy, one for fast and
+    # faults, callbacks in the main process (PARSE_WORKERS=0, a path of its own) for the rest.
+    workers = {"heavy": "2", "fast": "1", "faults": "1"}
+    for name, sc in scenarios.items():
+        ours = {**sc.ours, "PARSE_WORKERS": workers.get(name, "0")}
+        scenarios[name] = dataclasses.replace(sc, ours=ours)
+    # Keep the fault scenario quick: a short timeout, short backoffs, room for a loaded machine.
+    faults = scenarios["faults"]
+    scenarios["faults"] = dataclasses.replace(
+        faults,
+        ours={
+            **faults.ours,
+            "DOWNLOAD_TIMEOUT": "1",
+            "RETRY_BACKOFF_BASE": "0.05",
+            "RETRY_TIMES": "4",
+        },
+    )
+    # The runs share the machine (they run at once, below): allow a little arrival jitter.
+    scenarios["polite"] = dataclasses.replace(scenarios["polite"], burst=3)
+    return scenarios, tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def runs(tiny):
+    """Every (scenario, runner) of the smoke test, run at once: the crawls are mostly start-up
+    and waiting, so together they take a few seconds instead of twenty."""
+    scenarios, work = tiny
+    jobs = [(name, "ours") for name in SCENARIOS] + [("fast", "naive")]
+    if bench.scrapy_available():
+        jobs.append(("fast", "scrapy"))
+
+    def one(job: tuple[str, str]):
+        name, runner = job
+        sc = scenarios[name]
+        site = generate(sc.site, work / "sites" / f"{name}-{runner}")
+        rundir = work / "runs" / f"{name}-{runner}"
+        r = bench.run_one(sc, site, runner, 0, rundir, server_kind="python", naive_budget=10)
+        return job, (sc, site, r, rundir)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return dict(pool.map(one, jobs))
+
+
+SCENARIOS = ["heavy", "fast", "slow", "polite", "faults", "scale"]
+
+
+def test_workload_is_deterministic_and_finds_articles(tmp_path: Path) -> None:
+    site = generate(SiteSpec(hosts=1, articles=3, page_bytes=20_000, seed=3), tmp_path / "s")
+    again = generate(SiteSpec(hosts=1, articles=3, page_bytes=20_000, seed=3), tmp_path / "t")
+    page = (tmp_path / "s" / site.addrs[0] / "a" / "1.html").read_text()
+    assert page == (tmp_path / "t" / again.addrs[0] / "a" / "1.html").read_text()
+    item, links = heavy("http://h/a/1.html", page)
+    assert item and len(item["top_terms"]) == 20 and len(item["simhash"]) == 16
+    assert heavy("http://h/a/1.html", page)[0] == item  # stable simhash
+    assert "http://h/index.html" in links
+    litem, llinks = light("http://h/a/1.html", page)
+    assert litem and litem["title"] == item["title"] and llinks == links
+    index = (tmp_path / "s" / site.addrs[0] / "index.html").read_text()
+    assert light("http://h/index.html", index)[0] is None
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_with_our_framework(tiny, runs, name: str) -> None:
+    scenarios, _ = tiny
+    sc, site, r, rundir = runs[(name, "ours")]
+    stderr = (rundir / "stderr.txt").read_text()
+    assert r.returncode == 0, stderr
+    assert r.unique_items == site.articles, stderr  # every article, faults included
+    assert r.duplicates == 0
+    assert r.pages == site.pages
+    assert r.n429 == 0
+    if sc.faults:
+        log = read_log(rundir / "server" / "access.log")
+        assert set(log.faults) == {"reset", "hang", "truncate"}  # each tripped once
+        assert log.status.get(500) and log.status.get(503)
+    rows = bench.summarize([r], scenarios, {name: site})
+    assert rows and rows[0]["pages"] == site.pages
+    bench.render(rows, bench.targets(rows, {name: site}), {
+        "machine": bench.machine(), "started": "now", "scale": TINY, "repeat": 1,
+        "server": "python", "framework": "tree"})  # fmt: skip
+
+
+@pytest.mark.parametrize("runner", ["naive", "scrapy"])
+def test_other_runners(runs, runner: str) -> None:
+    if runner == "scrapy" and not bench.scrapy_available():
+        pytest.skip("scrapy is a bench-only dependency (pip install -e '.[bench]')")
+    sc, site, r, rundir = runs[("fast", runner)]
+    assert r.returncode == 0, (rundir / "stderr.txt").read_text()
+    assert r.unique_items == site.articles and r.duplicates == 0
+    items = [json.loads(line) for line in (rundir / "items.jsonl").read_text().splitlines()]
+    assert {"url", "title", "links"} <= set(items[0])
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx not installed (the Python server is used)")
+def test_nginx_config_serves_paces_and_logs(tmp_path: Path) -> None:
+    site = generate(SiteSpec(hosts=2, articles=2, page_bytes=2_000, seed=5), tmp_path / "s")
+    config = ServerConfig(root=site.root, addrs=site.addrs, delay=0.05, rate=2.0, burst=0)
+    server = NginxServer(config, tmp_path / "nginx")
+    with server:
+        url = server.urls()[0]
+        assert urllib.request.urlopen(url, timeout=5).status == 200
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=5)  # second within 0.5 s: over the limit
+        assert caught.value.code == 429
+    log = read_log(server.log_path)
+    assert log.requests == 2 and log.n429 == 1 and log.unique_ok == 1
