@@ -16,6 +16,9 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__
+from .distributed import merge_parts, parts_dir
+from .distributed.connection import connect
+from .distributed.status import read_status, render_status
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
 from .settings import ConfigFile, Settings, build_settings, find_config
@@ -45,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="settings (-s NAME=VALUE, [settings] in scrapy-like.cfg):\n" + settings_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("spider_file", metavar="SPIDER_FILE", help="path to a spider module")
+    parser.add_argument(
+        "spider_file",
+        metavar="SPIDER_FILE",
+        nargs="?",
+        help="path to a spider module (optional with --status and --merge)",
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument(
         "-o",
@@ -81,6 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="keep the crawl's state in DIR: it survives a crash or Ctrl-C and resumes when "
         "the same command runs again",
+    )
+    parser.add_argument(
+        "--frontier",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: share the crawl with every process started with the same "
+        "URL and crawl name (FRONTIER_URL)",
+    )
+    parser.add_argument(
+        "--crawl-name",
+        metavar="NAME",
+        help="name of the shared crawl in Redis (CRAWL_NAME; default: the spider name)",
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "--status",
+        action="store_true",
+        help="print what the shared crawl (--frontier, --crawl-name) is doing, and exit",
+    )
+    action.add_argument(
+        "--merge",
+        action="store_true",
+        help="write the output (-O PATH) once from the part files of a shared crawl, and exit",
     )
     parser.add_argument(
         "--config",
@@ -162,10 +192,44 @@ def build_crawl(
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
     overrides = dict(args.settings)
     if args.loglevel:
         overrides["LOG_LEVEL"] = args.loglevel
+    if args.frontier:
+        overrides["FRONTIER_URL"] = args.frontier
+    if args.crawl_name:
+        overrides["CRAWL_NAME"] = args.crawl_name
+    return overrides
+
+
+def _status_or_merge(args: argparse.Namespace) -> int:
+    """``--status`` and ``--merge``: the spider file only names the crawl and the output."""
+    spider_cls = load_spider_class(args.spider_file) if args.spider_file else None
+    name = spider_cls.name if spider_cls else ""
+    config = ConfigFile.read(args.config or find_config(), name)
+    custom = spider_cls.custom_settings if spider_cls else None
+    settings = build_settings(config, custom, _overrides(args))
+    if args.merge:
+        target = args.output or args.overwrite_output or (name and f"output/{name}.jsonl")
+        if not target:
+            raise SettingsError("--merge needs the output: -O PATH (or a SPIDER_FILE)")
+        count = merge_parts(Path(target))
+        sys.stderr.write(f"crawl: merged {count} items from {parts_dir(Path(target))}\n")
+        return 0
+    crawl_name = settings.CRAWL_NAME or name
+    if not settings.FRONTIER_URL or not crawl_name:
+        raise SettingsError("--status needs --frontier URL and --crawl-name NAME (or SPIDER_FILE)")
+    print(render_status(read_status(connect(settings.FRONTIER_URL), crawl_name)))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.status or args.merge:
+        return _status_or_merge(args)
+    if not args.spider_file:
+        raise SettingsError("SPIDER_FILE is required (see crawl --help)")
+    overrides = _overrides(args)
     target = args.output or args.overwrite_output
     crawl = build_crawl(
         args.spider_file,
@@ -212,6 +276,11 @@ def _run(args: argparse.Namespace) -> int:
         if crawl.jobdir is not None:
             sys.stderr.write(
                 f"crawl: paused; run the same command again to resume from {crawl.jobdir}\n"
+            )
+        elif settings.FRONTIER_URL:
+            sys.stderr.write(
+                "crawl: this worker stopped; the crawl's state stays in Redis: run the same "
+                "command again to rejoin it\n"
             )
         else:
             sys.stderr.write("crawl: stopped early; use --jobdir DIR to be able to resume\n")

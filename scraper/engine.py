@@ -40,7 +40,8 @@ from typing import Any
 
 import httpx
 
-from .errors import DropItem, OutputError, QueueClosed, SpiderLoadError
+from .distributed import PartJournal, RedisFrontier
+from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
@@ -124,15 +125,33 @@ class Crawl:
             "clock": clock,
         }
         self.journal: ItemJournal | None = None
+        self.frontier: Frontier
         self.exporter: JsonLinesExporter | None = None
-        if jobdir is not None:
+        if settings.FRONTIER_URL:
+            if jobdir is not None:
+                raise SettingsError(
+                    "--jobdir and FRONTIER_URL exclude each other: with a shared "
+                    "frontier the crawl's state lives in Redis"
+                )
+            # Many processes, one crawl: Redis holds the frontier, each writes its own part.
+            self.frontier = RedisFrontier(
+                settings.FRONTIER_URL,
+                settings.CRAWL_NAME or spider.name,
+                lease_timeout=settings.REDIS_LEASE_TIMEOUT,
+                max_lease_expiries=settings.REDIS_MAX_LEASE_EXPIRIES,
+                retry_timeout=settings.REDIS_RETRY_TIMEOUT,
+                stats=self.stats,
+                **frontier_options,
+            )
+            self.journal = PartJournal(output, self.frontier.worker_id)
+        elif jobdir is not None:
             jobdir.mkdir(parents=True, exist_ok=True)
-            self.frontier: Frontier = SQLiteFrontier(jobdir / "frontier.sqlite", **frontier_options)
+            self.frontier = SQLiteFrontier(jobdir / "frontier.sqlite", **frontier_options)
             self.journal = ItemJournal(jobdir / "items.jsonl")
         else:
             self.frontier = MemoryFrontier(**frontier_options)
             self.exporter = open_exporter(output, append=append)
-        self.failures = JsonLinesExporter(failures_path(output), append=jobdir is not None)
+        self.failures = JsonLinesExporter(failures_path(output), append=self.journal is not None)
         self._failures_lock = threading.Lock()
         self.pipelines = Pipelines(settings, spider)
         self.responses: BoundedQueue[Response] = BoundedQueue(
@@ -199,6 +218,8 @@ class Crawl:
             resumed = bool(self.frontier.get_meta("seeded"))
             if resumed:
                 log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
+        elif isinstance(self.frontier, RedisFrontier):
+            resumed = not self.frontier.claim_seeding()  # the first worker of the crawl seeds
         try:
             for request in self.spider.start_requests():
                 # On resume the start requests are already in the saved frontier (or done);
@@ -209,6 +230,8 @@ class Crawl:
             raise SpiderLoadError(f"start requests of spider {self.spider.name!r}: {exc}") from exc
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
+        elif isinstance(self.frontier, RedisFrontier) and not resumed:
+            self.frontier.finish_seeding()
 
     def stop(self, reason: str) -> None:
         """Graceful stop: no new fetches; what is in flight runs to the end of the flow."""
@@ -220,6 +243,9 @@ class Crawl:
 
     def _drained(self) -> bool:
         if not self._stopped.is_set():
+            if isinstance(self.frontier, RedisFrontier):
+                # Done when the whole crawl is: other workers' leases may yet add work here.
+                return self.frontier.finished()
             return self.work.finished()
         # Leasing has stopped, so these only fall; read them in flow order.
         return self.frontier.leased == 0 and self.work.parsing == 0 and self.work.exporting == 0
@@ -284,12 +310,16 @@ class Crawl:
         self.failures.close()
         if self.exporter is not None:
             self.exporter.close()
+        if isinstance(self.frontier, RedisFrontier):
+            self.frontier.shutdown()  # hands back leases this worker will not ack
         if self.journal is not None:
             self.journal.close()
-            try:
-                self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
-            except OutputError as exc:
-                self._fatal = self._fatal or str(exc)
+            # Of many workers, the first to see the crawl finished merges every part.
+            if not isinstance(self.frontier, RedisFrontier) or self.frontier.claim_merge():
+                try:
+                    self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
+                except OutputError as exc:
+                    self._fatal = self._fatal or str(exc)
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.shutdown()
 

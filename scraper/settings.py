@@ -210,6 +210,42 @@ class Settings:
         ),
     )
 
+    # --- many crawl processes, one Redis ---
+    FRONTIER_URL: str = field(
+        default="",
+        metadata=_doc(
+            "redis://HOST:PORT/DB: share the frontier with every crawl process using the same "
+            "CRAWL_NAME there (empty = in this process); same as --frontier."
+        ),
+    )
+    CRAWL_NAME: str = field(
+        default="",
+        metadata=_doc(
+            "Name of the shared crawl in FRONTIER_URL (default: the spider name); same as "
+            "--crawl-name."
+        ),
+    )
+    REDIS_LEASE_TIMEOUT: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a worker holds a request without renewing its lease; a worker that dies "
+            "loses its requests to the others after this."
+        ),
+    )
+    REDIS_MAX_LEASE_EXPIRIES: int = field(
+        default=3,
+        metadata=_doc(
+            "Times a request's lease may expire before it goes to the crawl's dead-letter list."
+        ),
+    )
+    REDIS_RETRY_TIMEOUT: float = field(
+        default=60.0,
+        metadata=_doc(
+            "Seconds to keep retrying (with backoff) while Redis is unreachable before the "
+            "worker gives up."
+        ),
+    )
+
     # --- runtime ---
     LOG_LEVEL: str = field(default="INFO", metadata=_doc("DEBUG, INFO, WARNING or ERROR."))
     SHUTDOWN_TIMEOUT: float = field(
@@ -280,6 +316,12 @@ class Settings:
             (self.RESPONSE_QUEUE_SIZE >= 1, "RESPONSE_QUEUE_SIZE must be at least 1"),
             (self.RESPONSE_QUEUE_BYTES >= 1, "RESPONSE_QUEUE_BYTES must be at least 1"),
             (self.ITEM_QUEUE_SIZE >= 1, "ITEM_QUEUE_SIZE must be at least 1"),
+            (self.REDIS_LEASE_TIMEOUT > 0, "REDIS_LEASE_TIMEOUT must be positive"),
+            (self.REDIS_MAX_LEASE_EXPIRIES >= 1, "REDIS_MAX_LEASE_EXPIRIES must be at least 1"),
+            (
+                not self.FRONTIER_URL or self.FRONTIER_URL.startswith(("redis://", "rediss://")),
+                "FRONTIER_URL must be a redis:// or rediss:// URL",
+            ),
             (
                 self.LOG_LEVEL.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"),
                 "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR",

@@ -145,12 +145,14 @@ def test_retried_faults_were_attempted_retry_times_plus_one(fault_crawl):
 def test_retry_after_holds_the_host_back(fault_crawl):
     log = fault_crawl["log"]
     first = next(r for r in log if r["path"] == "/retry-after/503/1/wait")
-    # Requests already on their way when the 503 came back may land just after it; after
-    # that, nothing reaches the host until Retry-After has passed.
+    # Up to eight requests per host are in flight here, and those handed out before the 503
+    # came back may still land just after it (later on a loaded machine); after that, nothing
+    # reaches the host until Retry-After has passed. test_429_retry_after_pauses_only_that_host
+    # checks the same with nothing in flight.
     held = [
         r
         for r in log
-        if r["host"] == first["host"] and first["end"] + 0.05 < r["start"] < first["end"] + 0.95
+        if r["host"] == first["host"] and first["end"] + 0.3 < r["start"] < first["end"] + 0.95
     ]
     assert held == []
     assert any(r["start"] >= first["end"] + 0.95 for r in log if r["host"] == first["host"])

@@ -1,0 +1,19 @@
+"""Beyond one machine: many ``crawl`` processes sharing one frontier in Redis.
+
+    crawl (worker 1) --+                          +--> out.parts/<worker 1>.jsonl --+
+    crawl (worker 2) --+--> Redis: frontier.py  --+--> out.parts/<worker 2>.jsonl --+--> out.jsonl
+    crawl (worker N) --+    (scripts.py)          +--> out.parts/<worker N>.jsonl --+   (parts.py)
+
+- ``frontier.py``: ``RedisFrontier``, the ``Frontier`` every worker shares (leases, fencing,
+  global politeness, dedup);
+- ``scripts.py``: its Lua scripts, one per state transition, and the key layout;
+- ``connection.py``: the client, and retry with backoff around every call;
+- ``parts.py``: per-worker part files and the exactly-once merge;
+- ``status.py``: ``crawl --status``, read from Redis while a crawl runs.
+"""
+
+from .connection import RedisUnavailable
+from .frontier import RedisFrontier
+from .parts import PartJournal, merge_parts, parts_dir
+
+__all__ = ["PartJournal", "RedisFrontier", "RedisUnavailable", "merge_parts", "parts_dir"]

@@ -1,0 +1,392 @@
+"""``RedisFrontier``: the frontier shared by many crawl processes, on one Redis.
+
+Flow position: the same place as ``MemoryFrontier`` (spider and callbacks -> **frontier** ->
+fetch threads), behind the same ``Frontier`` interface, selected by ``FRONTIER_URL``.
+
+What lives where: every queue, lease, host clock and seen fingerprint lives in Redis, changed
+only by the Lua scripts in ``scripts.py`` (one script per transition, so no worker ever sees half
+of one). This process keeps only what it holds: its leases (token -> request id) and a local
+gate that stops its fetch threads from asking Redis again before something can be ready.
+
+Leases, not pops: ``next`` leases a request for ``REDIS_LEASE_TIMEOUT`` seconds under a fresh
+fencing token; a keeper thread extends this worker's leases every third of that. A worker that
+dies stops extending, and the first lease call after the expiry puts its requests back in their
+queues (after ``REDIS_MAX_LEASE_EXPIRIES`` expiries, into the dead-letter list). A worker that
+comes back late (stopped, swapped out, cut off) finds its token stale: its ack is refused, so its
+page, already redone elsewhere, is not counted twice; its items are already in its part file
+under the same keys as the redo's, and merging keeps one of each.
+
+Children before ack: the engine adds a page's new requests (each add one atomic dedup+enqueue)
+and writes its items before it acks the page. A worker that dies in between leaves the children
+queued and the page leased; the page is redone and its children are found seen.
+
+Politeness is global: the lease script hands out a request only from a host whose next time
+(Redis clock) has come and whose in-flight count across all workers is below
+CONCURRENT_REQUESTS_PER_DOMAIN; sending, the response, Retry-After, robots.txt Crawl-delay and
+AutoThrottle all move that one host clock. The delay counts from each send, as in one process,
+and from each response as well (see RELEASE in ``scripts.py``): a worker's recorded send time
+can run ahead of its request by its distance from the site, so only the response bounds what
+the site sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import pickle
+import random
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+
+from ..frontier import Clock
+from ..models import Request
+from ..stats import Stats
+from . import scripts
+from .connection import Retrying, connect
+
+log = logging.getLogger("scraper.redis")
+
+LONGEST_WAIT = 0.2  # seconds: other workers' releases are noticed within this
+SHORTEST_WAIT = 0.002  # never spin on Redis
+HEARTBEAT_MAX = 2.0  # seconds between heartbeats (and lease extensions) at most
+PRIORITY_LIMIT = 9000  # queue scores are id - priority * 1e12: exact in a double within this
+
+
+def worker_name() -> str:
+    """Unique per process, readable in ``crawl --status``: host name, pid, a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def key_prefix(crawl_name: str) -> str:
+    """``{name}:``: the braces make every key of a crawl hash to one cluster slot."""
+    if not crawl_name or any(c in crawl_name for c in "{}"):
+        raise ValueError(f"crawl name must be non-empty and without braces: {crawl_name!r}")
+    return f"{{{crawl_name}}}:"
+
+
+class RedisFrontier:
+    """A ``Frontier`` whose state lives in Redis and is shared by every worker of one crawl.
+
+    Thread-safe: the fetch threads, the export thread and the keeper thread share one
+    connection pool; lease calls are serialised per process by the gate.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        crawl_name: str,
+        *,
+        concurrency_per_host: int = 2,
+        delay: float = 0.0,
+        randomize_delay: bool = False,
+        depth_limit: int = 0,
+        throttle_start: float = 0.0,
+        lease_timeout: float = 30.0,
+        max_lease_expiries: int = 3,
+        retry_timeout: float = 60.0,
+        stats: Stats | None = None,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.url = url
+        self.crawl_name = crawl_name
+        self.worker_id = worker_name()
+        self.prefix = key_prefix(crawl_name)
+        self._state = self.prefix + "state"
+        self._redis = connect(url)
+        self._retrying = Retrying(url, retry_timeout)
+        self._scripts = {
+            name: self._redis.register_script(getattr(scripts, name))
+            for name in ("ADD", "LEASE", "RELEASE", "ACK", "EXTEND", "MARK_SENT", "DEFER")
+            + ("SET_DELAY",)
+        }
+        self._randomize = randomize_delay
+        self._depth_limit = depth_limit
+        self._lease_timeout = lease_timeout
+        self._max_expiries = max_lease_expiries
+        self._stats = stats
+        self._clock = clock
+        self._rng = rng or random.Random()
+        # The first worker's politeness settings hold for the whole crawl.
+        conf = {
+            "concurrency": concurrency_per_host,
+            "delay": delay,
+            "throttle_start": throttle_start,
+        }
+        conf_key = self.prefix + "conf"
+        self._retrying(lambda: [self._redis.hsetnx(conf_key, k, v) for k, v in conf.items()])
+
+        self._held: dict[int, str] = {}  # fencing token -> request id, from lease until ack
+        self._held_lock = threading.Lock()
+        self._fetching = 0
+        self._gate = threading.Lock()  # one lease call at a time per process
+        self._not_before = 0.0  # monotonic time before which a lease call would find nothing
+        self._pokes = 0  # local changes; a gate time computed before one is stale
+        self._changed = threading.Condition()
+        self._closed = False
+        self._seeding = False
+        self._queued_seen = 0
+        self._stop_keeper = threading.Event()
+        self._keeper = threading.Thread(target=self._keep, name="redis-keeper", daemon=True)
+        self._keeper.start()
+
+    # -- calls -----------------------------------------------------------------------------
+    def _run(self, name: str, *args: Any) -> Any:
+        script = self._scripts[name]
+        return self._retrying(lambda: script(keys=[self._state], args=[self.prefix, *args]))
+
+    def _factor(self) -> float:
+        # Stretch, never shorten: the configured delay is a promise to the site.
+        return self._rng.uniform(1.0, 1.5) if self._randomize else 1.0
+
+    def _poke(self, everyone: bool = False) -> None:
+        """Something changed here: let waiting fetch threads ask Redis again."""
+        with self._changed:
+            self._pokes += 1
+            self._not_before = 0.0
+            if everyone:
+                self._changed.notify_all()
+            else:
+                self._changed.notify()
+
+    # -- the Frontier interface ------------------------------------------------------------
+    def add(self, request: Request) -> bool:
+        return self.add_many([request])[0]
+
+    def add_many(self, requests: list[Request]) -> list[bool]:
+        """``add`` for many requests in one round trip (each still one atomic script)."""
+        arguments = [self._add_arguments(request) for request in requests]
+        wanted = [args for args in arguments if args is not None]
+        script = self._scripts["ADD"]
+
+        def run() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for args in wanted:
+                script(keys=[self._state], args=[self.prefix, *args], client=pipe)
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        if len(wanted) > 1:
+            # Retrying after a cut connection is safe: what got in is found seen the second
+            # time (reported as a duplicate, which only the local counts see).
+            results = self._retrying(run)
+        else:
+            results = [self._run("ADD", *args) for args in wanted]
+        ids = iter(results)
+        added = [args is not None and bool(next(ids)) for args in arguments]
+        if any(added):
+            self._poke()
+        return added
+
+    def _add_arguments(self, request: Request) -> list[Any] | None:
+        """The ADD script's arguments, or None if the request is too deep to crawl."""
+        if self._depth_limit and request.depth > self._depth_limit:
+            return None
+        if abs(request.priority) > PRIORITY_LIMIT:
+            raise ValueError(f"request priority must be within ±{PRIORITY_LIMIT}: {request}")
+        fingerprint = request.fingerprint()
+        return [
+            fingerprint[:2].hex()[:3],  # the first 12 bits name the bucket
+            fingerprint[1:8],  # the tail: 7 bytes (4 bits overlap the bucket's; simpler)
+            "1" if request.dont_filter else "0",
+            pickle.dumps(request),
+            request.host,
+            request.priority,
+            request.url,
+        ]
+
+    def next(self) -> Request | float | None:
+        with self._gate:
+            if self._closed:
+                return None
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                return wait
+            pokes = self._pokes
+            reply = self._run(
+                "LEASE",
+                self.worker_id,
+                self._lease_timeout,
+                self._max_expiries,
+                self._factor(),
+                LONGEST_WAIT,
+            )
+            wait = float(reply[-1])
+            if self._pokes == pokes:  # else something new may be ready already
+                self._not_before = time.monotonic() + wait
+            if reply[0] == 0:
+                return max(wait, SHORTEST_WAIT)
+            _, request_id, token, data, _ = reply
+            request: Request = pickle.loads(data)
+            request.store_id = int(token)
+            with self._held_lock:
+                self._held[request.store_id] = request_id.decode()
+                self._fetching += 1
+            return request
+
+    def release(self, request: Request, retry_at: float | None = None) -> None:
+        token = request.store_id
+        assert token is not None
+        with self._held_lock:
+            self._fetching -= 1
+            request_id = self._held.get(token)
+            if retry_at is not None:
+                self._held.pop(token, None)
+        if request_id is None:  # handed back at shutdown already
+            return
+        if retry_at is None:
+            self._run("RELEASE", request_id, token, "", "", self._factor())
+        else:
+            wait = max(0.0, retry_at - self._clock())
+            self._run(
+                "RELEASE", request_id, token, repr(wait), pickle.dumps(request), self._factor()
+            )
+        self._poke(everyone=True)
+
+    def ack(self, request: Request) -> None:
+        token = request.store_id
+        with self._held_lock:
+            request_id = self._held.pop(token, None) if token is not None else None
+        if request_id is None:
+            return
+        outcome = self._run("ACK", request_id, token)
+        if outcome != 1:
+            # Our lease expired and the request went back to the queue: someone else's ack
+            # counts. Our items are written already, under the keys the redo writes too.
+            log.warning("late ack of %s refused (lease %s)", request.url, outcome.decode())
+            if self._stats is not None:
+                self._stats.inc("acks_refused")
+
+    def mark_sent(self, host: str) -> None:
+        self._run("MARK_SENT", host, self._factor())
+
+    def defer_host(self, host: str, until: float) -> None:
+        self._run("DEFER", host, repr(max(0.0, until - self._clock())))
+        self._poke(everyone=True)
+
+    def set_host_delay(self, host: str, delay: float, throttle: bool = False) -> None:
+        self._run("SET_DELAY", host, repr(delay), "throttle" if throttle else "delay")
+
+    def wait(self, timeout: float) -> None:
+        with self._changed:
+            if not self._closed:
+                self._changed.wait(timeout)
+
+    def close(self) -> None:
+        self._closed = True
+        self._poke(everyone=True)
+
+    @property
+    def queued(self) -> int:
+        """Requests queued in the whole crawl (the last known count if Redis is away)."""
+        with contextlib.suppress(redis.RedisError):
+            self._queued_seen = int(self._redis.hget(self._state, "queued") or 0)
+        return self._queued_seen
+
+    @property
+    def leased(self) -> int:
+        """Requests this worker is fetching."""
+        return self._fetching
+
+    # -- the crawl as a whole --------------------------------------------------------------
+    def claim_seeding(self) -> bool:
+        """True for the one worker that should add the start requests (the first to ask)."""
+        self._seeding = bool(
+            self._retrying(
+                lambda: self._redis.set(
+                    self.prefix + "seeding",
+                    self.worker_id,
+                    nx=True,
+                    px=int(self._lease_timeout * 1000),
+                )
+            )
+        )
+        # The claim lapses if the seeding worker dies: the next worker to start seeds again.
+        if not self._seeding and not self._seeded():
+            log.info("another worker is adding the start requests of crawl %s", self.crawl_name)
+        return self._seeding
+
+    def finish_seeding(self) -> None:
+        self._retrying(lambda: self._redis.set(self.prefix + "seeded", self.worker_id))
+        self._seeding = False
+
+    def _seeded(self) -> bool:
+        return bool(self._retrying(lambda: self._redis.exists(self.prefix + "seeded")))
+
+    def finished(self) -> bool:
+        """The whole crawl is done: seeded, nothing queued, nothing leased by any worker."""
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hmget(self._state, "queued", "leased")
+            pipe.exists(self.prefix + "seeded")
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        (queued, leased), seeded = self._retrying(read)
+        return bool(seeded) and int(queued or 0) == 0 and int(leased or 0) == 0
+
+    def claim_merge(self) -> bool:
+        """True for the one worker that should merge the part files: the crawl is done and
+        nobody merged it yet."""
+        return self.finished() and bool(
+            self._retrying(lambda: self._redis.set(self.prefix + "merged", self.worker_id, nx=True))
+        )
+
+    # -- keeper: lease extension and heartbeat ---------------------------------------------
+    def _keep(self) -> None:
+        interval = min(self._lease_timeout / 3, HEARTBEAT_MAX)
+        while True:  # until shutdown; the first beat at once, so --status sees a new worker
+            try:
+                self._heartbeat()
+            except Exception:  # the keeper must outlive any one bad beat
+                log.exception("Redis heartbeat failed")
+            if self._stop_keeper.wait(interval):
+                return
+
+    def _heartbeat(self) -> None:
+        with self._held_lock:
+            held = list(self._held.items())
+        pairs = [value for token, request_id in held for value in (request_id, token)]
+        lost = self._run("EXTEND", self.worker_id, self._lease_timeout, self._stats_json(), *pairs)
+        if lost:
+            log.warning("%d leases of this worker expired before they could be extended", len(lost))
+        if self._seeding:
+            self._retrying(
+                lambda: self._redis.pexpire(
+                    self.prefix + "seeding", int(self._lease_timeout * 1000)
+                )
+            )
+
+    def _stats_json(self) -> str:
+        stats = self._stats
+        if stats is None:
+            return "{}"
+        return json.dumps(
+            {
+                "pages": stats.counters["pages"],
+                "items": stats.counters["items"],
+                "responses": stats.counters["responses"],
+                "http_429": stats.counters["http_429"],
+                "errors": dict(stats.errors),
+                "hosts": dict(stats.hosts),
+                "fetching": self._fetching,
+            }
+        )
+
+    def shutdown(self) -> None:
+        """Stop the keeper, hand back leases this worker will never ack, say goodbye."""
+        self._stop_keeper.set()
+        self._keeper.join(HEARTBEAT_MAX + 1)
+        with self._held_lock:
+            held, self._held = dict(self._held), {}
+        for token, request_id in held.items():
+            # Back to the queue at once, without counting as an expiry.
+            self._run("RELEASE", request_id, token, "0", "", 1.0)
+        self._run("EXTEND", self.worker_id, self._lease_timeout, self._stats_json())
+        self._retrying(lambda: self._redis.zrem(self.prefix + "workers", self.worker_id))
