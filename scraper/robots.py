@@ -42,7 +42,7 @@ class RobotsEntry:
 @dataclass(slots=True)
 class Verdict:
     allowed: bool
-    fetched_now: bool = False  # robots.txt was fetched in this call, using the host's turn
+    fetched_now: bool = False  # robots.txt was just fetched (here or by another thread)
     retry_at: float | None = None  # unreachable: ask again at this clock time
     reason: str = ""
     crawl_delay: float | None = None
@@ -82,12 +82,14 @@ class RobotsCache:
         fetched_now = False
         entry = self._entries.get(origin)
         if entry is None or self._stale(entry):
-            # One thread fetches; the others for the same host wait for its answer.
+            # One thread fetches; the others for the same host wait for its answer. Either way
+            # the robots.txt request took a turn of this host after this request was handed
+            # out, so the request goes back to wait for the host's next turn ("fetched_now").
             with self._lock_for(origin):
                 entry = self._entries.get(origin)
                 if entry is None or self._stale(entry):
                     entry = self._entries[origin] = self._fetch(origin, request)
-                    fetched_now = True
+            fetched_now = True
         if entry.unreachable:
             waits = int(request.meta.get("robots_waits", 0))
             if waits >= self._retry_times:

@@ -3,10 +3,16 @@
     crawl spiders/news.py                                   # the bundled offline demo site
     crawl spiders/news.py -a start_urls=https://example.org/,https://example.com/news/
 
-Discovery: robots.txt sitemaps, sitemap indexes, RSS/Atom feeds linked from pages, and same-site
-section and pagination links up to DEPTH_LIMIT. A page is an article on evidence in the page
-(JSON-LD Article types, og:type=article), never on URL patterns. The crawl stays on the start
-sites (allowed_domains is derived from the start URLs unless given).
+Discovery: robots.txt ``Sitemap:`` lines (or /sitemap.xml when robots.txt names none), sitemap
+indexes, news and gzipped sitemaps, RSS/Atom feeds linked from pages, and same-site section and
+pagination links up to DEPTH_LIMIT. The crawl stays on the start sites: ``allowed_domains`` is
+derived from the start URLs unless given (``-a allowed_domains=a.example,b.example``).
+
+Extraction runs in the parse workers (``scraper.extract.article``): a page is an article on
+evidence in the page (a JSON-LD article node describing it, ``og:type=article``, or the prose
+shape of an article), never on URL patterns. Items carry url, canonical_url, title, authors,
+published, modified, section, language, body, summary, keywords, word_count, simhash (16 hex
+digits) and near_duplicate_of, which the NearDuplicatePipeline sets in the main process.
 
 With no start URLs the spider serves the demo site (scraper.demo) on loopback for the length of
 the crawl, in the main process only: ``start_requests`` and ``closed`` never run in workers.
@@ -14,26 +20,26 @@ the crawl, in the main process only: ``start_requests`` and ``closed`` never run
 
 from __future__ import annotations
 
-import json
+import gzip
+import io
 import re
+import zlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from scraper import Request, Response, Spider
+from lxml import etree
 
-ARTICLE_TYPES = {
-    "Article",
-    "NewsArticle",
-    "ReportageNewsArticle",
-    "AnalysisNewsArticle",
-    "OpinionNewsArticle",
-    "BlogPosting",
-    "ReviewNewsArticle",
-    "Report",
-}
+from scraper import Request, Response, Spider
+from scraper.extract.article import extract_article
+
 FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+FEED_PATHS = (".rss", "rss.xml", "atom.xml", "/feed", "/feed/")
 SKIP_EXTENSIONS = re.compile(r"\.(jpe?g|png|gif|webp|svg|pdf|zip|mp[34]|css|js|ico)(\?|$)", re.I)
+# The sitemaps protocol caps a sitemap at 50 MB uncompressed; more is a gzip bomb or a mistake.
+SITEMAP_MAX_BYTES = 50 * 1024 * 1024
+# Pages found in sitemaps and feeds are likelier articles than section pages: fetch them first.
+ARTICLE_CANDIDATE_PRIORITY = 1
 
 
 class NewsSpider(Spider):
@@ -42,7 +48,16 @@ class NewsSpider(Spider):
         "DOWNLOAD_DELAY": 0.15,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         "DEPTH_LIMIT": 5,
+        "ITEM_PIPELINES": {"scraper.extract.near_duplicates.NearDuplicatePipeline": 300},
     }
+
+    def __init__(self, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        # Here rather than in start_requests so the workers know the crawl's domains too.
+        if isinstance(self.allowed_domains, str):  # from -a or scrapy-like.cfg
+            self.allowed_domains = [d.strip() for d in self.allowed_domains.split(",") if d.strip()]
+        if not self.allowed_domains:
+            self.allowed_domains = _hosts(self.start_urls)
 
     def start_requests(self) -> Iterator[Request]:
         if not self.start_urls:
@@ -50,16 +65,16 @@ class NewsSpider(Spider):
 
             self.demo = DemoSite(log_path=getattr(self, "demo_log", None)).start()
             self.start_urls = self.demo.base_urls
+            self.allowed_domains = _hosts(self.start_urls)
             self.logger.info("serving the demo site on %s", ", ".join(self.start_urls))
-        if not self.allowed_domains:
-            self.allowed_domains = sorted({urlsplit(u).hostname or "" for u in self.start_urls})
-        for url in self.start_urls:
-            parts = urlsplit(url)
+        roots = dict.fromkeys(_root(url) for url in self.start_urls)
+        for root in roots:
             yield Request(
-                f"{parts.scheme}://{parts.netloc}/robots.txt",
+                f"{root}/robots.txt",
                 callback=self.parse_robots,
                 meta={"handle_httpstatus_all": True},
             )
+        for url in self.start_urls:
             yield Request(url, callback=self.parse, dont_filter=True)
 
     def closed(self, reason: str) -> None:
@@ -69,152 +84,116 @@ class NewsSpider(Spider):
 
     # -- discovery -----------------------------------------------------------------------------
     def parse_robots(self, response: Response) -> Iterator[Request]:
-        if response.status != 200:
-            return
-        for line in response.text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip().lower() == "sitemap" and value.strip():
-                yield Request(value.strip(), callback=self.parse_sitemap)
+        sitemaps = []
+        if response.status == 200:
+            for line in response.text.splitlines():
+                key, _, value = line.partition(":")
+                if key.strip().lower() == "sitemap" and value.strip():
+                    sitemaps.append(response.urljoin(value.strip()))
+        if not sitemaps:  # the conventional place, for sites whose robots.txt names none
+            sitemaps.append(f"{_root(response.url)}/sitemap.xml")
+        for url in sitemaps:
+            yield Request(url, callback=self.parse_sitemap)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request]:
-        response.selector.remove_namespaces()
-        for loc in response.xpath("//sitemap/loc/text()").getall():
-            yield Request(response.urljoin(loc.strip()), callback=self.parse_sitemap)
-        for loc in response.xpath("//url/loc/text()").getall():
-            yield Request(response.urljoin(loc.strip()), callback=self.parse)
+        """A sitemap index (more sitemaps), a urlset (pages, news sitemaps included), gzipped
+        or not."""
+        root = _xml(response.body)
+        if root is None:
+            return
+        kind = etree.QName(root).localname
+        for loc in root.iterfind(".//{*}loc"):
+            url = response.urljoin((loc.text or "").strip())
+            # <loc> also appears inside image:image and video:video entries; only the
+            # entry's own <loc> names a page.
+            entry = etree.QName(loc.getparent()).localname
+            if kind == "sitemapindex" and entry == "sitemap":
+                yield Request(url, callback=self.parse_sitemap)
+            elif kind == "urlset" and entry == "url":
+                yield Request(url, callback=self.parse, priority=ARTICLE_CANDIDATE_PRIORITY)
 
     def parse_feed(self, response: Response) -> Iterator[Request]:
-        response.selector.remove_namespaces()
-        links = response.xpath("//item/link/text()").getall()
-        links += response.xpath("//entry/link[not(@rel) or @rel='alternate']/@href").getall()
+        root = _xml(response.body)
+        if root is None:
+            return
+        links = [link.text or "" for link in root.iterfind(".//{*}item/{*}link")]
+        links += [
+            link.get("href", "")
+            for link in root.iterfind(".//{*}entry/{*}link")
+            if link.get("rel", "alternate") == "alternate"
+        ]
         for link in links:
-            yield Request(response.urljoin(link.strip()), callback=self.parse)
+            if link.strip():
+                yield Request(
+                    response.urljoin(link.strip()),
+                    callback=self.parse,
+                    priority=ARTICLE_CANDIDATE_PRIORITY,
+                )
 
     def parse(self, response: Response) -> Iterator[Any]:
         """Any HTML page: an article yields an item; every page yields its on-site links."""
         if "html" not in response.headers.get("content-type", "text/html"):
             return
-        metadata = json_ld(response)
-        if is_article(response, metadata):
-            yield extract_article(response, metadata)
-        for href in response.css("link[rel=alternate]").xpath("@type").getall():
-            if href in FEED_TYPES:
-                for feed in response.css(f'link[rel=alternate][type="{href}"]::attr(href)'):
-                    yield response.follow(feed.get(), callback=self.parse_feed)
-        for href in response.css("a::attr(href)").getall():
+        item = extract_article(response)
+        if item is not None:
+            yield item
+        if not self._follows_links(response):
+            return
+        for feed in response.xpath("//link[@rel='alternate']"):
+            if feed.attrib.get("type") in FEED_TYPES and feed.attrib.get("href"):
+                yield response.follow(feed.attrib["href"], callback=self.parse_feed)
+        for href in response.xpath("//a/@href").getall():
             if href.startswith(("mailto:", "javascript:", "tel:", "#")):
                 continue
-            url = response.urljoin(href)
-            if urlsplit(url).scheme in ("http", "https") and not SKIP_EXTENSIONS.search(url):
-                if url.endswith((".rss", "rss.xml", "atom.xml", "/feed", "/feed/")):
+            url = response.urljoin(href.strip())
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https") and self._on_site(parts.hostname or ""):
+                if SKIP_EXTENSIONS.search(url):
+                    continue
+                if url.endswith(FEED_PATHS):
                     yield Request(url, callback=self.parse_feed)
                 else:
                     yield Request(url, callback=self.parse)
 
+    # The engine drops off-site and too-deep requests anyway; not sending them back from the
+    # worker saves pickling, a fingerprint and a lookup each in the main process, which a
+    # news page with hundreds of links turns into the crawl's bottleneck.
+    def _follows_links(self, response: Response) -> bool:
+        limit = getattr(self.settings, "DEPTH_LIMIT", 0)
+        return not limit or response.request.depth < limit
 
-# -- extraction (runs in the parse workers) ---------------------------------------------------
-def json_ld(response: Response) -> dict[str, Any]:
-    """The first JSON-LD object of an article type, looking inside @graph and lists."""
-    for raw in response.xpath('//script[@type="application/ld+json"]/text()').getall():
+    def _on_site(self, host: str) -> bool:
+        return not self.allowed_domains or any(
+            host == domain or host.endswith(f".{domain}") for domain in self.allowed_domains
+        )
+
+
+def _hosts(urls: list[str] | tuple[str, ...]) -> list[str]:
+    return sorted({urlsplit(url).hostname or "" for url in urls})
+
+
+def _root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _xml(body: bytes) -> etree._Element | None:
+    """The root of an XML document (sitemap or feed), gunzipped if needed; None if broken."""
+    if body[:2] == b"\x1f\x8b":  # served as a .gz file rather than with Content-Encoding
         try:
-            data = json.loads(raw)
-        except ValueError:
-            continue
-        for node in _nodes(data):
-            types = node.get("@type")
-            types = types if isinstance(types, list) else [types]
-            if ARTICLE_TYPES.intersection(t for t in types if isinstance(t, str)):
-                return node
-    return {}
+            body = _gunzip(body)
+        except (OSError, EOFError, zlib.error):
+            return None
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        return etree.fromstring(body, parser=parser)  # None when nothing could be recovered
+    except etree.XMLSyntaxError:
+        return None
 
 
-def _nodes(data: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(data, list):
-        for entry in data:
-            yield from _nodes(entry)
-    elif isinstance(data, dict):
-        yield data
-        yield from _nodes(data.get("@graph", []))
-
-
-def is_article(response: Response, metadata: dict[str, Any]) -> bool:
-    if metadata:
-        return True
-    og_type = response.css('meta[property="og:type"]::attr(content)').get("")
-    return og_type.strip().lower() == "article"
-
-
-def _meta(response: Response, *names: str) -> str | None:
-    for name in names:
-        value = response.css(
-            f'meta[property="{name}"]::attr(content), meta[name="{name}"]::attr(content)'
-        ).get()
-        if value and value.strip():
-            return value.strip()
-    return None
-
-
-def _names(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value.strip()] if value.strip() else []
-    if isinstance(value, dict):
-        return _names(value.get("name"))
-    if isinstance(value, list):
-        return [name for entry in value for name in _names(entry)]
-    return []
-
-
-def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def article_body(response: Response, metadata: dict[str, Any]) -> str:
-    """Paragraphs of the story, blank-line separated: JSON-LD articleBody, else <article> <p>s,
-    else the page's densest block of paragraphs."""
-    body = metadata.get("articleBody")
-    if isinstance(body, str) and body.strip():
-        return "\n\n".join(_clean(p) for p in re.split(r"\n\s*\n", body) if p.strip())
-    containers = response.css("article") or response.css("main") or response.css("body")
-    best: list[str] = []
-    for container in containers:
-        paragraphs = [_clean(" ".join(p.css("::text").getall())) for p in container.css("p")]
-        paragraphs = [p for p in paragraphs if p]
-        if sum(map(len, paragraphs)) > sum(map(len, best)):
-            best = paragraphs
-    return "\n\n".join(best)
-
-
-def extract_article(response: Response, metadata: dict[str, Any]) -> dict[str, Any]:
-    title = (
-        metadata.get("headline")
-        or _meta(response, "og:title")
-        or response.css("h1 ::text").get()
-        or response.css("title::text").get()
-        or ""
-    )
-    authors = _names(metadata.get("author"))
-    if not authors:
-        authors = [_clean(a) for a in response.css('[rel="author"] ::text').getall() if a.strip()]
-    if not authors and (meta_author := _meta(response, "author", "article:author")):
-        authors = [meta_author]
-    published = (
-        metadata.get("datePublished")
-        or _meta(response, "article:published_time")
-        or response.css("time::attr(datetime)").get()
-    )
-    modified = metadata.get("dateModified") or _meta(response, "article:modified_time")
-    section = metadata.get("articleSection") or _meta(response, "article:section")
-    canonical = response.css('link[rel="canonical"]::attr(href)').get()
-    body = article_body(response, metadata)
-    return {
-        "url": response.url,
-        "canonical_url": response.urljoin(canonical) if canonical else response.url,
-        "title": _clean(title),
-        "authors": authors,
-        "published": published,
-        "modified": modified,
-        "section": section,
-        "language": response.xpath("/html/@lang").get(),
-        "body": body,
-        "word_count": len(re.findall(r"\w+", body)),
-    }
+def _gunzip(data: bytes) -> bytes:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        out = stream.read(SITEMAP_MAX_BYTES + 1)
+    if len(out) > SITEMAP_MAX_BYTES:
+        raise OSError("sitemap larger than the sitemaps protocol allows")
+    return out

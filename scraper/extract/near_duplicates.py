@@ -10,13 +10,16 @@ only the entries that share one.
 Which of two near-identical pages is the original must not depend on which was crawled first,
 so the decision follows what the pages say about themselves:
 
-- A page whose canonical URL is another page declares itself a copy of that page. It is marked
-  ``near_duplicate_of`` its canonical URL when that page, already seen, is within MAX_DISTANCE,
-  and also when that page has not been seen yet: the publisher's declaration stands until then,
-  and a later check that finds the two far apart is logged (the item is already exported).
-- A page that is its own canonical (or names none) is an original unless an earlier page that
-  is not a declared copy is within MAX_DISTANCE; declared copies are never anyone's original.
-  Among undeclared copies the earlier-crawled page is the original: nothing better is known.
+- A page whose canonical URL is another page declares itself a copy of that page. If that page
+  was seen, the copy is marked with its original when within MAX_DISTANCE (and not marked when
+  far: page 2 of a story pointing at page 1 is no copy). If not seen yet, the publisher's word
+  stands and the copy is marked with the canonical URL; should that page arrive and prove far,
+  a warning is logged (the copy's item is already exported).
+- A page that earlier copies named as their canonical is their original: never marked.
+- Any other page is marked with the original of the earliest page within MAX_DISTANCE. A
+  declared copy's original is its canonical, so a page matching a declared copy is marked a
+  copy of the same original whatever the order. Only between pages that declare nothing does
+  the crawl order decide (the earlier is the original): nothing better is known.
 
 A mark always names the root of a chain: a copy of a copy is marked with the first original.
 """

@@ -1,0 +1,282 @@
+"""Article extraction field by field, on small hand-written pages (scraper.extract.article)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from scraper.extract.article import extract_article
+from scraper.models import Request, Response
+
+URL = "https://news.example/world/2026/harbour-bridge.html"
+PARAGRAPHS = [
+    "The harbour bridge reopened on Monday after eighteen months of repairs, the city council "
+    "said. Engineers replaced every cable on the northern span and strengthened the piers.",
+    "Traffic returned within minutes. Commuters who had used the ferry for more than a year "
+    "crossed on foot, by bicycle and by bus, and many stopped to take photographs of the view.",
+    "The repairs cost 41 million euros, slightly less than planned. The council said the saving "
+    "would go to the cycle lanes that connect the bridge to the old quarter of the city.",
+    "Work on the southern span begins next spring and should take less than a year, according "
+    "to the engineers, who expect no closures during the busy summer season this time.",
+]
+BOILERPLATE = """
+<header><nav><a href="/">Home</a> <a href="/world/">World</a> <a href="/sport/">Sport</a>
+<a href="/culture/">Culture</a></nav></header>
+<div class="ad">Advertisement: buy the best bridge insurance today, click here now</div>
+"""
+SIDEBAR_AND_COMMENTS = """
+<aside class="related"><h2>Most read</h2><ul>
+<li><a href="/world/2026/ferry.html">Ferry company expands its fleet for the summer season</a></li>
+<li><a href="/world/2026/tram.html">New tram line opens to the airport at last</a></li>
+</ul></aside>
+<section class="comments" id="comments"><h2>Comments</h2>
+<div class="comment"><p class="comment-author">riverwatcher</p>
+<p class="comment-text">About time! I have waited for this bridge every morning.</p></div>
+</section>
+<footer><p>Copyright 2026 News Example. All rights reserved.</p></footer>
+"""
+
+
+def response(html: str | bytes, url: str = URL, content_type: str = "text/html") -> Response:
+    body = html.encode("utf-8") if isinstance(html, str) else html
+    return Response(url, 200, {"content-type": content_type}, body, Request(url))
+
+
+def article_html(
+    head: str = "", byline: str = "", paragraphs: list[str] = PARAGRAPHS, lang: str = "en"
+) -> str:
+    text = "".join(f"<p>{p}</p>\n" for p in paragraphs)
+    figure = (
+        '<figure><img src="bridge.jpg" alt="The bridge"><figcaption>The bridge at dawn, '
+        "photographed from the ferry terminal.</figcaption></figure>"
+    )
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        f"<title>Harbour bridge reopens after repairs | News Example</title>{head}</head><body>"
+        f"{BOILERPLATE}<main><article><h1>Harbour bridge reopens after repairs</h1>{byline}"
+        f"{text[: text.index('</p>') + 5]}{figure}{text[text.index('</p>') + 5 :]}"
+        f"</article>{SIDEBAR_AND_COMMENTS}</main></body></html>"
+    )
+
+
+def json_ld(**fields: object) -> str:
+    data = {"@context": "https://schema.org", "@type": "NewsArticle", **fields}
+    return f'<script type="application/ld+json">{json.dumps(data)}</script>'
+
+
+BODY = "\n\n".join(PARAGRAPHS)
+
+
+def test_json_ld_article_gives_every_field():
+    head = (
+        json_ld(
+            headline="Harbour bridge reopens after repairs",
+            author=[
+                {"@type": "Person", "name": "Sarah Chen"},
+                {"@type": "Person", "name": "Zoë Müller"},
+            ],
+            datePublished="2026-03-02T06:30:00Z",
+            dateModified="2026-03-02T09:00:00+01:00",
+            articleSection="World",
+            url=URL,
+        )
+        + f'<link rel="canonical" href="{URL}">'
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None
+    assert item["url"] == item["canonical_url"] == URL
+    assert item["title"] == "Harbour bridge reopens after repairs"
+    assert item["authors"] == ["Sarah Chen", "Zoë Müller"]
+    assert item["published"] == "2026-03-02T06:30:00+00:00"
+    assert item["modified"] == "2026-03-02T09:00:00+01:00"
+    assert item["section"] == "World"
+    assert item["language"] == "en"
+    assert item["near_duplicate_of"] is None
+    json.dumps(item)  # plain JSON data: it crosses from the worker to the main process
+
+
+def test_body_is_the_story_alone_in_blank_line_separated_paragraphs():
+    item = extract_article(response(article_html(json_ld(headline="Harbour bridge"))))
+    assert item is not None
+    # No headline, navigation, advert, caption of the photo, related links or comments.
+    assert item["body"] == BODY
+
+
+def test_json_ld_article_body_is_used_when_the_page_text_disagrees_but_carries_it():
+    # The page shows two more paragraphs than the publisher counts as the story: the two texts
+    # disagree, the declared body is on the page, so it decides.
+    declared = "\n\n".join(PARAGRAPHS[:2])
+    head = json_ld(headline="Harbour bridge reopens after repairs", articleBody=declared)
+    item = extract_article(response(article_html(head)))
+    assert item is not None and item["body"] == declared
+
+
+def test_json_ld_article_body_missing_from_the_page_is_ignored():
+    head = json_ld(
+        headline="Harbour bridge reopens after repairs",
+        articleBody="An entirely different text about tram lines and airports, "
+        "which appears nowhere on this page at all, not even in part.",
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None and item["body"] == BODY
+
+
+def test_page_without_json_ld_uses_opengraph_time_and_byline():
+    head = (
+        '<meta property="og:type" content="article">'
+        '<meta property="og:title" content="Harbour bridge reopens after repairs">'
+        '<meta property="article:section" content="World">'
+        '<meta property="og:url" content="https://news.example/bridge">'
+    )
+    byline = (
+        '<p class="meta"><span class="byline">By <a rel="author" href="/a/jo">Jo Park</a>'
+        ' and <a rel="author" href="/a/al">Al Moreau</a></span> '
+        '<time datetime="2026-03-02T06:30:00+00:00">2 March 2026</time></p>'
+    )
+    item = extract_article(response(article_html(head, byline)))
+    assert item is not None
+    assert item["title"] == "Harbour bridge reopens after repairs"
+    assert item["authors"] == ["Jo Park", "Al Moreau"]
+    assert item["published"] == "2026-03-02T06:30:00+00:00"
+    assert item["modified"] is None
+    assert item["section"] == "World"
+    assert item["canonical_url"] == "https://news.example/bridge"
+    assert PARAGRAPHS[0] in item["body"] and "Jo Park" not in item["body"]
+
+
+def test_page_declaring_nothing_is_an_article_by_its_prose_shape():
+    item = extract_article(response(article_html()))
+    assert item is not None and item["body"] == BODY
+    assert item["title"] == "Harbour bridge reopens after repairs"
+
+
+def test_json_ld_about_another_article_is_not_trusted():
+    # Conflicting metadata: the JSON-LD describes another story (another URL and headline);
+    # what the page itself shows wins.
+    head = json_ld(
+        headline="Tram line to the airport opens",
+        url="https://news.example/world/2025/tram.html",
+        author={"@type": "Person", "name": "Wrong Person"},
+        datePublished="2025-01-01T00:00:00Z",
+    ) + (
+        '<meta property="og:type" content="article">'
+        '<meta property="article:published_time" content="2026-03-02T06:30:00Z">'
+        '<meta name="author" content="Sarah Chen">'
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None
+    assert item["title"] == "Harbour bridge reopens after repairs"
+    assert item["authors"] == ["Sarah Chen"]
+    assert item["published"] == "2026-03-02T06:30:00+00:00"
+
+
+def test_json_ld_with_a_reworded_headline_still_describes_the_page():
+    head = json_ld(
+        headline="Harbour bridge reopens after repairs costing 41 million",
+        datePublished="2026-03-02",
+        author="Sarah Chen",
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None
+    assert item["title"] == "Harbour bridge reopens after repairs costing 41 million"
+    assert item["published"] == "2026-03-02" and item["authors"] == ["Sarah Chen"]
+
+
+def test_non_utf8_encoding_from_the_header():
+    text = article_html(paragraphs=[p.replace("city", "cité café") for p in PARAGRAPHS])
+    item = extract_article(
+        response(text.encode("cp1252"), content_type="text/html; charset=windows-1252")
+    )
+    assert item is not None and "cité café" in item["body"]
+
+
+def test_non_utf8_encoding_from_a_meta_tag():
+    japanese = [
+        "港の橋が月曜日に再開した。市議会によると、十八か月にわたる修理が終わった。" * 4,
+        "通勤客は一年以上フェリーを使っていたが、徒歩や自転車、バスで橋を渡った。" * 4,
+        "修理費は四千百万ユーロで、計画よりわずかに少なかった。" * 4,
+    ]
+    html = article_html(paragraphs=japanese, lang="ja").replace(
+        '<meta charset="utf-8">',
+        '<meta http-equiv="Content-Type" content="text/html; charset=shift_jis">',
+    )
+    item = extract_article(response(html.encode("shift_jis")))
+    assert item is not None
+    assert item["body"] == "\n\n".join(japanese)
+    assert item["language"] == "ja"
+
+
+def test_section_page_is_not_an_article():
+    teasers = "".join(
+        f'<li class="teaser"><h2><a href="/world/2026/story-{n}.html">Story number {n} '
+        f"about the harbour</a></h2><p>{PARAGRAPHS[n % 4][:150]}</p></li>"
+        for n in range(12)
+    )
+    html = (
+        '<html lang="en"><head><title>World | News Example</title>'
+        '<meta property="og:type" content="website"></head><body>'
+        f"{BOILERPLATE}<main><h1>World</h1><ul>{teasers}</ul>"
+        '<a rel="next" href="/world/page/2">Next page</a></main></body></html>'
+    )
+    assert extract_article(response(html)) is None
+
+
+def test_flat_teaser_list_is_not_an_article():
+    teasers = "".join(
+        f'<h3><a href="/world/{n}.html">Story {n}</a></h3><p>{PARAGRAPHS[n % 4]}</p>'
+        for n in range(8)
+    )
+    html = f"<html><head><title>Latest</title></head><body><div>{teasers}</div></body></html>"
+    assert extract_article(response(html)) is None
+
+
+def test_article_type_without_any_text_yields_nothing():
+    html = (
+        '<html><head><meta property="og:type" content="article"><title>Video</title></head>'
+        '<body><h1>Video: the bridge</h1><video src="bridge.mp4"></video></body></html>'
+    )
+    assert extract_article(response(html)) is None
+
+
+def test_summary_keywords_word_count_and_simhash():
+    item = extract_article(response(article_html(json_ld(headline="Harbour bridge"))))
+    assert item is not None
+    assert item["summary"] == (
+        "The harbour bridge reopened on Monday after eighteen months of repairs, the city "
+        "council said. Engineers replaced every cable on the northern span and strengthened "
+        "the piers."
+    )
+    assert item["keywords"][0] == "bridge"  # most frequent, and in the title
+    assert "the" not in item["keywords"] and len(item["keywords"]) == 10
+    assert item["word_count"] == len(re.findall(r"\w+", BODY))
+    assert re.fullmatch(r"[0-9a-f]{16}", item["simhash"])
+
+
+def test_dates_in_other_formats_become_iso_8601():
+    head = (
+        '<meta property="og:type" content="article">'
+        '<meta name="pubdate" content="Mon, 02 Mar 2026 06:30:00 GMT">'
+        '<meta property="article:modified_time" content="not a date">'
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None
+    assert item["published"] == "2026-03-02T06:30:00+00:00"
+    assert item["modified"] is None
+
+
+def test_byline_noise_and_escaped_json_ld_text_are_cleaned():
+    head = json_ld(headline="Harbour bridge reopens &amp; traffic returns", url=URL)
+    byline = '<div class="byline">By JO PARK, 2 March 2026 10:43 and Al Moreau</div>'
+    html = article_html(head, byline).replace("reopens after repairs</h1>", "reopens</h1>")
+    item = extract_article(response(html))
+    assert item is not None
+    assert item["title"] == "Harbour bridge reopens & traffic returns"
+    assert item["authors"] == ["JO PARK", "Al Moreau"]  # the date is not a name
+
+
+def test_placeholder_dates_are_no_dates():
+    head = '<meta property="og:type" content="article">' + json_ld(
+        headline="Harbour bridge reopens after repairs", datePublished="0001-01-01T00:00:00Z"
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None and item["published"] is None
