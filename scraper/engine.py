@@ -368,23 +368,27 @@ class Crawl:
     def _request_failed(self, request: Request, kind: str, detail: str) -> None:
         """A request ended without a page to parse: record it, then acknowledge it."""
         if kind != "shutdown":  # not a failure: a job folder will redo it
-            record = {
-                "url": request.url,
-                "reason": kind,
-                "detail": detail[:500],
-                "attempts": request.attempts,
-                "referer": request.meta.get("referer"),
-            }
-            if "redirect_urls" in request.meta:  # where the chain began
-                record["redirected_from"] = request.meta["redirect_urls"]
-            with self._failures_lock:
-                try:
-                    self.failures.write([record])
-                except OutputError as exc:
-                    self._fatal = self._fatal or str(exc)
-                    self.stop("output_error")
+            self._record_failure(request, kind, detail)
             self.frontier.ack(request)
         self.work.change(requests=-1)
+
+    def _record_failure(self, request: Request, kind: str, detail: str) -> None:
+        """One line in the failures file; a failures file that cannot be written is fatal."""
+        record = {
+            "url": request.url,
+            "reason": kind,
+            "detail": detail[:500],
+            "attempts": request.attempts,
+            "referer": request.meta.get("referer"),
+        }
+        if "redirect_urls" in request.meta:  # where the chain began
+            record["redirected_from"] = request.meta["redirect_urls"]
+        with self._failures_lock:
+            try:
+                self.failures.write([record])
+            except OutputError as exc:
+                self._fatal = self._fatal or str(exc)
+                self.stop("output_error")
 
     def _redirected(self, request: Request, target: Request) -> None:
         self.stats.inc("redirects")
@@ -469,18 +473,9 @@ class Crawl:
                 response.url,
                 result.error.rstrip(),
             )
-            with self._failures_lock:
-                self.failures.write(
-                    [
-                        {
-                            "url": response.url,
-                            "reason": "callback_error",
-                            "detail": result.error.strip().splitlines()[-1][:500],
-                            "attempts": response.request.attempts,
-                            "referer": response.request.meta.get("referer"),
-                        }
-                    ]
-                )
+            self._record_failure(
+                response.request, "callback_error", result.error.strip().splitlines()[-1]
+            )
         for request in result.requests:
             self.schedule(request, parent=response)
         prefix = response.request.fingerprint().hex()[:20]
