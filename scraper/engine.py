@@ -245,9 +245,15 @@ class Crawl:
         if not self._stopped.is_set():
             if isinstance(self.frontier, RedisFrontier):
                 # Done when the whole crawl is: other workers' leases may yet add work here.
-                return self.frontier.finished()
+                # Our own work first: a lease that expired while we held it is no longer in
+                # the crawl's counts, but we still finish it (its ack will be refused).
+                return self._local_work_done() and self.frontier.finished()
             return self.work.finished()
-        # Leasing has stopped, so these only fall; read them in flow order.
+        # Leasing has stopped, so the local counts only fall.
+        return self._local_work_done()
+
+    def _local_work_done(self) -> bool:
+        # Read in flow order: a page enters a stage before it leaves the one before.
         return self.frontier.leased == 0 and self.work.parsing == 0 and self.work.exporting == 0
 
     def _wait_until_done(self) -> None:

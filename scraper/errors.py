@@ -10,6 +10,7 @@
     │   ├── Truncated            the body ended early (reset, short Content-Length, bad chunks)
     │   ├── ResponseTooLarge     body over DOWNLOAD_MAXSIZE (decoded size)
     │   └── DecodeError          a Content-Encoding that cannot be decoded
+    ├── LeaseLost                a shared frontier gave this worker's request to another
     └── QueueClosed              put/get on a closed BoundedQueue (shutdown in progress)
 
 Control-flow exceptions a spider or pipeline may raise, as in Scrapy:
@@ -60,6 +61,11 @@ class ResponseTooLarge(FetchError):
 
 class DecodeError(FetchError):
     kind = "decode_error"
+
+
+class LeaseLost(ScraperError):
+    """This worker's lease on a request expired (it was stopped or cut off too long) and a
+    shared frontier handed the request to another worker: nothing more is sent for it here."""
 
 
 class QueueClosed(ScraperError):

@@ -33,6 +33,7 @@ from .errors import (
     DecodeError,
     FetchError,
     FetchTimeout,
+    LeaseLost,
     QueueClosed,
     ResponseTooLarge,
     Truncated,
@@ -305,7 +306,7 @@ class FetchPool:
         self.on_failed = on_failed
         self.on_redirect = on_redirect
         self.clock = clock
-        fetcher.on_send = lambda request: frontier.mark_sent(request.host)
+        fetcher.on_send = frontier.mark_sent
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
             RobotsCache(
@@ -364,6 +365,12 @@ class FetchPool:
             response = self.fetcher.fetch(request)
         except FetchError as exc:
             error = exc
+        except LeaseLost as exc:
+            # Another worker fetches it now; it owns the request's outcome.
+            log.warning("%s", exc)
+            self.stats.inc("leases_lost")
+            self.work.change(requests=-1)
+            return
         now = self.clock()
         if response is not None:
             self.stats.fetched(request.host, response.status, now - started)

@@ -49,9 +49,10 @@ class Frontier(Protocol):
         """The fetch of a leased request ended. With ``retry_at`` (a clock time) it is queued
         again, not before then, without counting as a new URL."""
 
-    def mark_sent(self, host: str) -> None:
-        """A request to ``host`` is being sent now. The delay counts from here, not from the
-        lease, so a request held up on its way out cannot bring the next one closer to it."""
+    def mark_sent(self, request: Request) -> None:
+        """``request`` is being sent now. Its host's delay counts from here, not from the
+        lease, so a request held up on its way out cannot bring the next one closer to it.
+        Raises LeaseLost if the request is no longer this worker's to send."""
 
     def defer_host(self, host: str, until: float) -> None:
         """Contact ``host`` again no earlier than ``until`` (Retry-After, robots Crawl-delay)."""
@@ -223,8 +224,9 @@ class MemoryFrontier:
             # costs the main process more than the fetching does, on fast sites).
             self._changed.notify()
 
-    def mark_sent(self, host_name: str) -> None:
+    def mark_sent(self, request: Request) -> None:
         with self._changed:
+            host_name = request.host
             host = self._host(host_name)
             sent_at = self._clock()
             host.last_start = sent_at

@@ -12,6 +12,7 @@ from conftest import run_cli
 
 from scraper.distributed import RedisFrontier
 from scraper.distributed.status import dedup_bytes
+from scraper.errors import LeaseLost
 from scraper.models import Request
 
 pytest_plugins = ["redis_server"]  # fixtures: redis_server, crawl_name, dead_redis_url
@@ -25,6 +26,15 @@ def lease(frontier: RedisFrontier) -> Request:
     got = frontier.next()
     assert isinstance(got, Request), got
     return got
+
+
+def lease_when_ready(frontier: RedisFrontier) -> Request:
+    for _ in range(50):  # bounded: a few host delays
+        got = frontier.next()
+        if isinstance(got, Request):
+            return got
+        frontier.wait(got or 0.05)
+    raise AssertionError("nothing to lease")
 
 
 def test_add_dedups_and_enqueues_in_one_step(redis_server, crawl_name):
@@ -48,12 +58,8 @@ def test_per_host_delay_and_concurrency_hold_across_workers(redis_server, crawl_
     busy = two.next()  # the host's only slot is taken, by the other worker
     assert isinstance(busy, float) and 0 < busy <= 0.2
     one.release(first)  # the slot is free again, but the host's time has not come
-    for _ in range(100):  # bounded: about 0.3 s of waits
-        got = two.next()
-        if isinstance(got, Request):
-            break
-        two.wait(got)
-    assert isinstance(got, Request) and got.url != first.url
+    got = lease_when_ready(two)
+    assert got.url != first.url
     assert time.monotonic() - leased_at >= 0.3 - 0.01
     for frontier in (one, two):
         frontier.shutdown()
@@ -75,6 +81,28 @@ def test_expired_lease_comes_back_and_late_ack_is_refused(redis_server, crawl_na
     state = redis_server.client().hgetall(f"{{{crawl_name}}}:state")
     assert (state[b"reclaimed"], state[b"acks_rejected"], state[b"done"]) == (b"1", b"1", b"1")
     assert (state[b"queued"], state[b"leased"]) == (b"0", b"0")
+    for frontier in (slow, other):
+        frontier.shutdown()
+
+
+def test_a_request_whose_lease_expired_before_it_was_sent_is_not_sent(redis_server, crawl_name):
+    slow = store(redis_server, crawl_name, lease_timeout=0.3, delay=0.5)
+    slow._stop_keeper.set()
+    other = store(redis_server, crawl_name, lease_timeout=5, delay=0.5)
+    slow.add(Request("http://a.test/page"))
+    held = lease(slow)
+    time.sleep(0.35)
+    # The first call reclaims; the host then waits its delay, since the lost lease may have sent.
+    again = lease_when_ready(other)
+    other.mark_sent(again)
+    host = f"{{{crawl_name}}}:h:a.test"
+    sent = redis_server.client().hmget(host, "last", "next")
+    with pytest.raises(LeaseLost):
+        slow.mark_sent(held)  # would be a second request to the host inside its delay
+    assert slow.leased == 0  # nothing left to release or ack here
+    assert redis_server.client().hmget(host, "last", "next") == sent  # the host's clock unmoved
+    state = redis_server.client().hgetall(f"{{{crawl_name}}}:state")
+    assert state[b"sends_refused"] == b"1"
     for frontier in (slow, other):
         frontier.shutdown()
 

@@ -12,9 +12,10 @@ Leases, not pops: ``next`` leases a request for ``REDIS_LEASE_TIMEOUT`` seconds 
 fencing token; a keeper thread extends this worker's leases every third of that. A worker that
 dies stops extending, and the first lease call after the expiry puts its requests back in their
 queues (after ``REDIS_MAX_LEASE_EXPIRIES`` expiries, into the dead-letter list). A worker that
-comes back late (stopped, swapped out, cut off) finds its token stale: its ack is refused, so its
-page, already redone elsewhere, is not counted twice; its items are already in its part file
-under the same keys as the redo's, and merging keeps one of each.
+comes back late (stopped, swapped out, cut off) finds its token stale: a request it had not sent
+yet is not sent (the host slot is someone else's by now), and its ack is refused, so its page,
+already redone elsewhere, is not counted twice; its items are already in its part file under the
+same keys as the redo's, and merging keeps one of each.
 
 Children before ack: the engine adds a page's new requests (each add one atomic dedup+enqueue)
 and writes its items before it acks the page. A worker that dies in between leaves the children
@@ -45,6 +46,7 @@ from typing import Any
 
 import redis
 
+from ..errors import LeaseLost
 from ..frontier import Clock
 from ..models import Request
 from ..stats import Stats
@@ -263,8 +265,19 @@ class RedisFrontier:
             if self._stats is not None:
                 self._stats.inc("acks_refused")
 
-    def mark_sent(self, host: str) -> None:
-        self._run("MARK_SENT", host, self._factor())
+    def mark_sent(self, request: Request) -> None:
+        token = request.store_id
+        with self._held_lock:
+            request_id = self._held.get(token) if token is not None else None
+        if request_id is None:  # robots.txt: fetched under the lease of the page that asked
+            self._run("MARK_SENT", request.host, self._factor(), "", "")
+            return
+        outcome = self._run("MARK_SENT", request.host, self._factor(), request_id, token)
+        if outcome != 1:
+            with self._held_lock:
+                if self._held.pop(token, None) is not None:
+                    self._fetching -= 1
+            raise LeaseLost(f"lease on {request.url} {outcome.decode()}: not sent")
 
     def defer_host(self, host: str, until: float) -> None:
         self._run("DEFER", host, repr(max(0.0, until - self._clock())))

@@ -7,7 +7,8 @@ of these. Redis runs a script as a single step, so no other worker sees a half-m
 Keys (every one starts with the crawl's prefix ``{name}:``; the braces are a cluster hash tag, so
 a crawl lives on one shard; scripts build key names from the prefix, all in that slot):
 
-    state          hash: queued, leased, seen, duplicates, dead, reclaimed, done, ids, tokens
+    state          hash: queued, leased, seen, duplicates, dead, reclaimed, done, ids, tokens,
+                   sends_refused, acks_rejected (late workers fenced out)
     conf           hash: concurrency, delay, throttle_start (the first worker's settings win)
     s:<3 hex>      dedup bucket: the packed 7-byte tails of the 64-bit fingerprints that start
                    with those 12 bits (4,096 buckets: few keys, so ~7 bytes per URL at 1M URLs)
@@ -255,18 +256,28 @@ return lost
 """
 )
 
-# ARGV: prefix, host, delay factor. A request to host is being sent now: the delay counts
-# from here, not from the lease.
+# ARGV: prefix, host, delay factor, id, token (both '' for a request held under no lease, such
+# as robots.txt). A request to host is being sent now: the delay counts from here, not from the
+# lease. Returns 1, or 'gone' / 'stale' when the lease is no longer this worker's: the request
+# must not be sent, since its host slot may be someone else's by now.
 MARK_SENT = (
     PRELUDE
     + """
 local host = ARGV[2]
+if ARGV[4] ~= '' then
+  local rec, why = current_lease(ARGV[4], ARGV[5])
+  if not rec then
+    redis.call('HINCRBY', STATE, 'sends_refused', 1)
+    return why
+  end
+end
 local t = now()
 local hk = P .. 'h:' .. host
 local next_time = math.max(tonumber(redis.call('HGET', hk, 'next')) or 0,
                            t + host_delay(host) * tonumber(ARGV[3]))
 redis.call('HSET', hk, 'last', tostring(t), 'next', tostring(next_time))
 schedule(host)
+return 1
 """
 )
 

@@ -91,6 +91,7 @@ def render_status(status: dict[str, Any]) -> str:
         f"{counts.get('done', 0)} done, {counts.get('seen', 0)} URLs seen, "
         f"{counts.get('duplicates', 0)} duplicates dropped",
         f"  leases: {counts.get('reclaimed', 0)} reclaimed after expiry, "
+        f"{counts.get('sends_refused', 0)} late sends and "
         f"{counts.get('acks_rejected', 0)} late acks refused, "
         f"{counts.get('dead', 0)} dead letters",
         f"  workers alive: {len(alive)}"
