@@ -7,8 +7,10 @@ Parsing is CPU work, and the GIL lets one process run Python on one core only, s
 in ``PARSE_WORKERS`` processes (default: one per core). The pool is created once and reused; it
 starts with spawn (or forkserver), never plain fork, because fetch threads are already running.
 Each worker imports the spider module from its file once, in its initializer. ``start()`` brings
-every worker up from the main thread before the crawl begins, so start-up errors surface at once
-and each worker's parent-death signal is tied to the main thread, which lives until the end.
+every worker up before the crawl begins, so start-up errors surface at once. Linux ties a
+worker's parent-death signal to the thread that started it, so every worker, including those of
+a pool rebuilt after a crash, is started by one thread the pool owns, which ends only after the
+workers are shut down.
 Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
 comes out.
 
@@ -28,7 +30,7 @@ import signal
 import threading
 import time
 import traceback
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,6 +188,7 @@ class _Generation:
     executor: ProcessPoolExecutor
     board: Any
     dead_jobs: set[int] | None = None  # filled when this generation broke
+    replaced: bool = False
 
 
 class ParsePool:
@@ -213,10 +216,26 @@ class ParsePool:
         self._timeout = settings.PARSE_TIMEOUT
         self._jobs = itertools.count(1)
         self._lock = threading.Lock()
-        self._current: _Generation | None = self._new_generation() if self.workers else None
+        self._current: _Generation | None = None
+        # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so that thread must
+        # outlive the workers: had a fetch or results thread started them, they would be killed
+        # when it ends at shutdown, maybe holding the executor's queue lock, hanging the rest.
+        self._starter = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-starter")
+            if self.workers
+            else None
+        )
         self.restarts = 0
 
-    def _new_generation(self) -> _Generation:
+    def start(self) -> set[int]:
+        """Start every worker now; returns their pids."""
+        if self._starter is None:
+            return set()
+        self._current, pids = self._starter.submit(self._start_generation).result()
+        return pids
+
+    def _start_generation(self) -> tuple[_Generation, set[int]]:
+        """A new executor with its workers running, and their pids (on the starter thread)."""
         board = self._context.Array("q", 3 * self.workers, lock=False)
         counter = self._context.Value("i", 0)
         executor = ProcessPoolExecutor(
@@ -225,21 +244,16 @@ class ParsePool:
             initializer=_init_worker,
             initargs=(*self._initargs, board, counter),
         )
-        return _Generation(executor, board)
-
-    def start(self) -> set[int]:
-        """Start every worker now, from the calling thread; returns their pids."""
-        if self._current is None:
-            return set()
         # All submitted before any can finish, so the executor spawns one worker per job.
-        jobs = [self._current.executor.submit(_worker_pid) for _ in range(self.workers)]
+        jobs = [executor.submit(_worker_pid) for _ in range(self.workers)]
         try:
-            return {job.result() for job in jobs}
+            pids = {job.result() for job in jobs}
         except BrokenProcessPool as exc:
             raise SpiderLoadError(
                 f"parse workers failed to start (spider import or __init__ failed in a worker: "
                 f"{exc})"
             ) from exc
+        return _Generation(executor, board), pids
 
     @property
     def capacity(self) -> int:
@@ -248,19 +262,39 @@ class ParsePool:
 
     def submit(self, response: Response) -> tuple[Future[ParseResult], int, object]:
         """Run the response's callback. Returns the future, its job id and its generation."""
-        if self._current is None:
+        if self._starter is None:
             future: Future[ParseResult] = Future()
             future.set_result(run_callback(self._spider, response))
             return future, 0, None
         with self._lock:
             generation = self._current
+        assert generation is not None, "submit before start"
         job = next(self._jobs)
         try:
-            return generation.executor.submit(_run_in_worker, job, response), job, generation
+            future = generation.executor.submit(_run_in_worker, job, response)
         except BrokenProcessPool as exc:
             future = Future()
             future.set_exception(exc)
             return future, job, generation
+        future.add_done_callback(lambda done: self._note_break(generation, done))
+        return future, job, generation
+
+    def _note_break(self, generation: _Generation, future: Future[ParseResult]) -> None:
+        # The executor fails its futures before it terminates the workers that survived the
+        # one that died, and runs this in its own thread as it does: the one moment when the
+        # dead can still be told from the innocent.
+        if future.cancelled() or not isinstance(future.exception(), BrokenProcessPool):
+            return
+        with self._lock:
+            if generation.dead_jobs is None:
+                generation.dead_jobs = self._dead_jobs(generation.board)
+
+    def _dead_jobs(self, board: Any) -> set[int]:
+        return {
+            board[3 * i + 1]
+            for i in range(self.workers)
+            if board[3 * i + 1] and not _alive(board[3 * i])
+        }
 
     def recover(self, generation: object) -> set[int]:
         """After ``generation`` broke: make sure a fresh pool runs, and return the jobs that
@@ -268,14 +302,12 @@ class ParsePool:
         assert isinstance(generation, _Generation)
         with self._lock:
             if generation.dead_jobs is None:
-                board = generation.board
-                generation.dead_jobs = {
-                    board[3 * i + 1]
-                    for i in range(self.workers)
-                    if board[3 * i + 1] and not _alive(board[3 * i])
-                }
+                generation.dead_jobs = self._dead_jobs(generation.board)
+            if not generation.replaced:
+                generation.replaced = True
                 generation.executor.shutdown(wait=False, cancel_futures=True)
-                self._current = self._new_generation()
+                assert self._starter is not None
+                self._current, _ = self._starter.submit(self._start_generation).result()
                 self.restarts += 1
                 log.warning("a parse worker died; parse pool restarted (%d so far)", self.restarts)
             return generation.dead_jobs
@@ -306,6 +338,8 @@ class ParsePool:
         with self._lock:
             if self._current is not None:
                 self._current.executor.shutdown(wait=wait, cancel_futures=not wait)
+            if self._starter is not None:
+                self._starter.shutdown(wait=False)
 
 
 def _alive(pid: int) -> bool:
