@@ -14,8 +14,9 @@ workers are shut down.
 Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
 comes out.
 
-``PARSE_WORKERS = 0`` runs callbacks in the calling thread of the main process (for debugging,
-and for spiders whose callbacks are too cheap to be worth the trip).
+``PARSE_WORKERS = 0`` runs callbacks in the calling thread of the main process (for debugging).
+With workers, a callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``)
+runs in the main process too: see ``InlinePolicy``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def to_item(obj: Any) -> dict[str, Any]:
 
 def run_callback(spider: Spider, response: Response) -> ParseResult:
     """Call the response's callback on ``spider`` and collect its output. Never raises."""
-    started = time.process_time()
+    # This thread's CPU time: in the main process other threads run meanwhile.
+    started = time.thread_time()
     result = ParseResult(url=response.url, pid=os.getpid())
     name = response.request.callback or "parse"
     try:
@@ -101,7 +103,7 @@ def run_callback(spider: Spider, response: Response) -> ParseResult:
         result.replaced_chars = response.text.count("\ufffd") - response.body.count(
             "\ufffd".encode()
         )
-    result.seconds = time.process_time() - started
+    result.seconds = time.thread_time() - started
     return result
 
 
@@ -181,6 +183,41 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
 
 
 # -- main process side -----------------------------------------------------------------------
+class InlinePolicy:
+    """Which callbacks are cheap enough to run in the main process, by measurement.
+
+    Sending a response to a worker and its result back costs the main process pickling and a
+    hand-off between threads, about as much CPU as a light callback itself, so a callback
+    cheaper than that is better run where the response already is. Every callback starts in the
+    workers; once WARMUP runs of it average less than ``below`` seconds of CPU it runs inline,
+    and it goes back to the workers as soon as its running mean (inline runs count too) rises
+    above ``below``. Only a worker can be interrupted or killed, so a spider whose callback ever
+    crashed or stalled a worker keeps every callback in the workers from then on.
+    """
+
+    WARMUP = 20
+    WEIGHT = 0.1  # of the newest run in the running mean
+
+    def __init__(self, below: float) -> None:
+        self.below = below
+        self._means: dict[str, tuple[int, float]] = {}  # callback -> (runs, mean CPU seconds)
+        self._trusted = below > 0
+        self._lock = threading.Lock()
+
+    def inline(self, callback: str) -> bool:
+        runs, mean = self._means.get(callback, (0, 0.0))
+        return self._trusted and runs >= self.WARMUP and mean < self.below
+
+    def observe(self, callback: str, seconds: float) -> None:
+        with self._lock:
+            runs, mean = self._means.get(callback, (0, 0.0))
+            weight = max(self.WEIGHT, 1 / (runs + 1))  # a plain mean over the warm-up
+            self._means[callback] = (runs + 1, mean + weight * (seconds - mean))
+
+    def distrust(self) -> None:
+        self._trusted = False
+
+
 @dataclass(slots=True)
 class _Generation:
     """One executor and its shared board; replaced when a worker dies."""
@@ -204,6 +241,7 @@ class ParsePool:
     ) -> None:
         self.workers = settings.PARSE_WORKERS
         self._spider = spider
+        self.inline = InlinePolicy(settings.PARSE_INLINE_BELOW if self.workers else 0.0)
         self._context = multiprocessing.get_context(settings.PARSE_START_METHOD)
         # Pipelines run in the main process only, and may be classes of the spider module,
         # which a worker cannot unpickle before its initializer imports it.
@@ -262,9 +300,12 @@ class ParsePool:
 
     def submit(self, response: Response) -> tuple[Future[ParseResult], int, object]:
         """Run the response's callback. Returns the future, its job id and its generation."""
-        if self._starter is None:
+        callback = response.request.callback or "parse"
+        if self._starter is None or self.inline.inline(callback):
+            result = run_callback(self._spider, response)
+            self.inline.observe(callback, result.seconds)
             future: Future[ParseResult] = Future()
-            future.set_result(run_callback(self._spider, response))
+            future.set_result(result)
             return future, 0, None
         with self._lock:
             generation = self._current
@@ -276,18 +317,26 @@ class ParsePool:
             future = Future()
             future.set_exception(exc)
             return future, job, generation
-        future.add_done_callback(lambda done: self._note_break(generation, done))
+        future.add_done_callback(lambda done: self._ran(callback, generation, done))
         return future, job, generation
 
-    def _note_break(self, generation: _Generation, future: Future[ParseResult]) -> None:
-        # The executor fails its futures before it terminates the workers that survived the
-        # one that died, and runs this in its own thread as it does: the one moment when the
-        # dead can still be told from the innocent.
-        if future.cancelled() or not isinstance(future.exception(), BrokenProcessPool):
+    def _ran(self, callback: str, generation: _Generation, future: Future[ParseResult]) -> None:
+        """A job in a worker ended (called in the executor's own thread)."""
+        if future.cancelled():
             return
-        with self._lock:
-            if generation.dead_jobs is None:
-                generation.dead_jobs = self._dead_jobs(generation.board)
+        error = future.exception()
+        if error is None:
+            result = future.result()
+            if result.timed_out:
+                self.inline.distrust()
+            self.inline.observe(callback, result.seconds)
+        elif isinstance(error, BrokenProcessPool):
+            self.inline.distrust()
+            # The executor fails its futures before it terminates the workers that survived
+            # the one that died: the one moment when the dead can be told from the innocent.
+            with self._lock:
+                if generation.dead_jobs is None:
+                    generation.dead_jobs = self._dead_jobs(generation.board)
 
     def _dead_jobs(self, board: Any) -> set[int]:
         return {

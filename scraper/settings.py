@@ -168,6 +168,16 @@ class Settings:
             "its worker is killed and the pool rebuilt."
         ),
     )
+    PARSE_INLINE_BELOW: float = field(
+        default=0.001,
+        metadata=_doc(
+            "A callback whose mean CPU time is below this many seconds, measured over its first "
+            "runs in the workers, runs in the main process instead: cheaper than the trip to a "
+            "worker. 0 keeps every callback in the workers. Inline callbacks are not interrupted "
+            "by PARSE_TIMEOUT, so a spider whose callback ever crashed or stalled a worker keeps "
+            "all of them in the workers."
+        ),
+    )
     PARSE_RETRY_TIMES: int = field(
         default=2,
         metadata=_doc(
@@ -305,6 +315,7 @@ class Settings:
             (self.DOWNLOAD_TIMEOUT > 0, "DOWNLOAD_TIMEOUT must be positive"),
             (self.RETRY_TIMES >= 0, "RETRY_TIMES must not be negative"),
             (self.PARSE_WORKERS >= 0, "PARSE_WORKERS must not be negative"),
+            (self.PARSE_INLINE_BELOW >= 0, "PARSE_INLINE_BELOW must not be negative"),
             (
                 self.AUTOTHROTTLE_TARGET_CONCURRENCY > 0,
                 "AUTOTHROTTLE_TARGET_CONCURRENCY must be positive",

@@ -8,6 +8,7 @@ reaches zero, and tests assert on it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -71,6 +72,8 @@ class Stats:
         self.fetch_busy = 0.0  # thread-seconds spent waiting on the network
         self.parse_busy = 0.0  # worker-seconds spent in callbacks
         self.worker_pids: set[int] = set()
+        self.inline_busy = 0.0  # main-process seconds spent in callbacks
+        self._pid = os.getpid()
 
     def inc(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -94,8 +97,12 @@ class Stats:
 
     def parsed(self, pid: int, seconds: float) -> None:
         with self._lock:
-            self.worker_pids.add(pid)
-            self.parse_busy += seconds
+            if pid == self._pid:  # a cheap callback run inline (or PARSE_WORKERS=0)
+                self.inline_busy += seconds
+                self.counters["parsed_inline"] += 1
+            else:
+                self.worker_pids.add(pid)
+                self.parse_busy += seconds
             self.counters["pages"] += 1
 
     @property
@@ -158,14 +165,19 @@ def render_summary(
             f"  parse workers: {parse_workers} processes, busy "
             f"{_percent(stats.parse_busy, parse_workers * elapsed)} in callbacks"
         )
-    else:
-        lines.append(f"  parse: in the main process, {stats.parse_busy:.1f}s in callbacks")
+    inline = stats.counters["parsed_inline"]
+    if inline:
+        lines.append(
+            f"  parsed in the main process: {inline} pages, {stats.inline_busy:.1f}s in callbacks"
+            + (" (cheaper than the trip to a worker)" if parse_workers else "")
+        )
     main_share = (time.process_time() - stats.cpu_started) / elapsed if elapsed else 0.0
     lines.append(f"  main process: {100 * main_share:.0f}% of a core (fetching, hand-off, export)")
     response_q = queues.get("response")
     # Time the average fetch thread spent blocked on a full response queue.
     blocked = response_q.put_wait_seconds / fetch_threads if response_q else 0.0
-    parse_share = stats.parse_busy / (max(parse_workers, 1) * elapsed) if elapsed else 0.0
+    parse_busy = stats.parse_busy if parse_workers else stats.inline_busy
+    parse_share = parse_busy / (max(parse_workers, 1) * elapsed) if elapsed else 0.0
     if parse_share > 0.7 or blocked > 0.25 * elapsed:
         verdict = "CPU-bound: parsing is the bottleneck (more cores / PARSE_WORKERS would help)"
     elif main_share > 0.85:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import ROOT, TEST_SPIDERS, read_jsonl, run_cli, run_in_process
 
+from scraper.parse import InlinePolicy
+
 
 def fanout_starts(site, hosts: int | None = None) -> str:
     return ",".join(f"{base}/fanout/0" for base in site.base_urls[:hosts])
@@ -70,6 +72,42 @@ def test_parse_workers_zero_runs_callbacks_in_the_main_process(tmp_path, demo_si
     )
     items = read_jsonl(tmp_path / "out.jsonl")
     assert len(items) == 13 and {item["pid"] for item in items} == {os.getpid()}
+
+
+def crawl_pids(tmp_path, site, settings, **spider_args):
+    """Run the fanout spider with two workers; returns (pids of the items, result)."""
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 2, "ROBOTSTXT_OBEY": False, **settings},
+        start_urls=fanout_starts(site),
+        **spider_args,
+    )
+    return [item["pid"] for item in read_jsonl(tmp_path / "out.jsonl")], result
+
+
+def test_a_cheap_callback_moves_to_the_main_process_after_its_warm_up(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=10, fanout_total=101)
+    pids, result = crawl_pids(tmp_path, site, {"PARSE_INLINE_BELOW": 0.05})
+    inline = pids.count(os.getpid())
+    assert len(pids) == 101
+    assert len(pids) - inline >= InlinePolicy.WARMUP  # measured in the workers first
+    assert inline > 0 and result.stats.counters["parsed_inline"] == inline
+
+
+@pytest.mark.parametrize(
+    ("settings", "spider_args"),
+    [
+        ({"PARSE_INLINE_BELOW": 0}, {}),  # off
+        ({"PARSE_INLINE_BELOW": 0.005}, {"work_ms": "10"}),  # too dear
+        ({"PARSE_INLINE_BELOW": 0.05, "PARSE_RETRY_TIMES": 0}, {"exit_on": "10"}),  # a crash, early
+    ],
+)
+def test_callbacks_stay_in_the_workers(tmp_path, demo_site, settings, spider_args):
+    site = demo_site(hosts=1, rate=0, fanout=10, fanout_total=101)
+    pids, result = crawl_pids(tmp_path, site, settings, **spider_args)
+    assert len(pids) == 101 - ("exit_on" in spider_args)
+    assert os.getpid() not in pids and result.stats.counters["parsed_inline"] == 0
 
 
 def test_a_raising_callback_is_counted_and_the_crawl_goes_on(tmp_path, demo_site, caplog):
