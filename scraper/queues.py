@@ -7,6 +7,12 @@ Capacity is required and counted both in entries and in bytes (Scrapy's scraper 
 on bytes, trio's channels make capacity explicit). A full queue blocks ``put``: that is the
 backpressure that stops fetching when parsing falls behind. ``close()`` wakes everyone: blocked
 producers get QueueClosed, consumers drain what is left and then get QueueClosed.
+
+Wake-ups are handed on one at a time: a ``get`` wakes one blocked producer, and a producer that
+got in wakes the next while room is left. Waking them all (a hundred fetch threads behind a full
+queue) costs the main process more than the crawl itself. A woken producer whose entry is too
+heavy for the room left waits again; the next ``get`` wakes another, and an empty queue takes
+any entry, so none waits forever.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class BoundedQueue(Generic[T]):
             self.stats.high_water_items = max(self.stats.high_water_items, len(self._entries))
             self.stats.high_water_bytes = max(self.stats.high_water_bytes, self._bytes)
             self._not_empty.notify()
+            if self._has_room(0):
+                self._not_full.notify()
 
     def get(self, timeout: float | None = None) -> T:
         """Take the oldest value; block while empty. Raises QueueClosed once closed and drained,
@@ -83,7 +91,7 @@ class BoundedQueue(Generic[T]):
                 raise TimeoutError
             value, size = self._entries.popleft()
             self._bytes -= size
-            self._not_full.notify_all()
+            self._not_full.notify()
             return value
 
     def close(self) -> None:

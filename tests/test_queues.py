@@ -35,6 +35,21 @@ def test_put_blocks_when_full_by_bytes():
     assert q.stats.high_water_bytes == 60
 
 
+@pytest.mark.parametrize("max_bytes", [None, 100])
+def test_many_blocked_producers_all_get_in(max_bytes):
+    """Wake-ups are handed on one at a time: none may be lost, whatever the entries weigh."""
+    q: BoundedQueue[int] = BoundedQueue(3, max_bytes=max_bytes)
+    sizes = [10, 60, 95, 30, 200, 5] * 10  # some fit only an emptier queue, one none at all
+    producers = [threading.Thread(target=q.put, args=(i, size)) for i, size in enumerate(sizes)]
+    for producer in producers:
+        producer.start()
+    got = sorted(q.get(timeout=5) for _ in sizes)  # TimeoutError if a producer is stranded
+    for producer in producers:
+        producer.join(5)
+    assert got == list(range(len(sizes))) and not any(p.is_alive() for p in producers)
+    assert q.stats.high_water_items <= 3
+
+
 def test_an_oversized_entry_passes_an_empty_queue():
     q: BoundedQueue[str] = BoundedQueue(10, max_bytes=10)
     q.put("big", size=1000)  # would deadlock if it had to fit
