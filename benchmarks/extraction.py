@@ -41,6 +41,7 @@ import gzip
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -323,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"best {label}: {counts[0]} worker(s) {best[counts[0]]:.1f}, {counts[1]} "
                 f"worker(s) {best[counts[1]]:.1f}; ratio {best[counts[1]] / best[counts[0]]:.2f}x"
             )
+    # Round by round (the two crawls of a round ran back to back, under much the same load).
+    if len(counts) == 2:
+        by_round = [crawls[i : i + 2] for i in range(0, len(crawls), 2)]
+        ratios = sorted(b.pages_per_second / a.pages_per_second for a, b in by_round)
+        print(
+            f"wall-clock ratio per round: median {statistics.median(ratios):.2f}x "
+            f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)"
+        )
     return 0
 
 
