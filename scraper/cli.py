@@ -16,9 +16,6 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__
-from .distributed import merge_parts, parts_dir
-from .distributed.connection import connect
-from .distributed.status import read_status, render_status
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
 from .settings import ConfigFile, Settings, build_settings, find_config
@@ -210,6 +207,11 @@ def _status_or_merge(args: argparse.Namespace) -> int:
     config = ConfigFile.read(args.config or find_config(), name)
     custom = spider_cls.custom_settings if spider_cls else None
     settings = build_settings(config, custom, _overrides(args))
+    # Imported here: the Redis client alone adds 8 MB to every crawl's memory.
+    from .distributed import merge_parts, parts_dir
+    from .distributed.connection import connect
+    from .distributed.status import read_status, render_status
+
     if args.merge:
         target = args.output or args.overwrite_output or (name and f"output/{name}.jsonl")
         if not target:

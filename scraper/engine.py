@@ -36,11 +36,10 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .distributed import PartJournal, RedisFrontier
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
@@ -53,6 +52,9 @@ from .queues import BoundedQueue, QueueStats
 from .settings import Settings
 from .spider import Spider
 from .stats import Stats, WorkCounts
+
+if TYPE_CHECKING:
+    from .distributed import RedisFrontier
 
 log = logging.getLogger("scraper.engine")
 
@@ -127,6 +129,7 @@ class Crawl:
         self.journal: ItemJournal | None = None
         self.frontier: Frontier
         self.exporter: JsonLinesExporter | None = None
+        self.shared: RedisFrontier | None = None  # the frontier, when many processes share it
         if settings.FRONTIER_URL:
             if jobdir is not None:
                 raise SettingsError(
@@ -134,7 +137,10 @@ class Crawl:
                     "frontier the crawl's state lives in Redis"
                 )
             # Many processes, one crawl: Redis holds the frontier, each writes its own part.
-            self.frontier = RedisFrontier(
+            # Imported here: the Redis client alone adds 8 MB to every crawl's memory.
+            from .distributed import PartJournal, RedisFrontier
+
+            self.frontier = self.shared = RedisFrontier(
                 settings.FRONTIER_URL,
                 settings.CRAWL_NAME or spider.name,
                 lease_timeout=settings.REDIS_LEASE_TIMEOUT,
@@ -218,8 +224,8 @@ class Crawl:
             resumed = bool(self.frontier.get_meta("seeded"))
             if resumed:
                 log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
-        elif isinstance(self.frontier, RedisFrontier):
-            resumed = not self.frontier.claim_seeding()  # the first worker of the crawl seeds
+        elif self.shared is not None:
+            resumed = not self.shared.claim_seeding()  # the first worker of the crawl seeds
         try:
             for request in self.spider.start_requests():
                 # On resume the start requests are already in the saved frontier (or done);
@@ -230,8 +236,8 @@ class Crawl:
             raise SpiderLoadError(f"start requests of spider {self.spider.name!r}: {exc}") from exc
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
-        elif isinstance(self.frontier, RedisFrontier) and not resumed:
-            self.frontier.finish_seeding()
+        elif self.shared is not None and not resumed:
+            self.shared.finish_seeding()
 
     def stop(self, reason: str) -> None:
         """Graceful stop: no new fetches; what is in flight runs to the end of the flow."""
@@ -243,11 +249,11 @@ class Crawl:
 
     def _drained(self) -> bool:
         if not self._stopped.is_set():
-            if isinstance(self.frontier, RedisFrontier):
+            if self.shared is not None:
                 # Done when the whole crawl is: other workers' leases may yet add work here.
                 # Our own work first: a lease that expired while we held it is no longer in
                 # the crawl's counts, but we still finish it (its ack will be refused).
-                return self._local_work_done() and self.frontier.finished()
+                return self._local_work_done() and self.shared.finished()
             return self.work.finished()
         # Leasing has stopped, so the local counts only fall.
         return self._local_work_done()
@@ -316,12 +322,12 @@ class Crawl:
         self.failures.close()
         if self.exporter is not None:
             self.exporter.close()
-        if isinstance(self.frontier, RedisFrontier):
-            self.frontier.shutdown()  # hands back leases this worker will not ack
+        if self.shared is not None:
+            self.shared.shutdown()  # hands back leases this worker will not ack
         if self.journal is not None:
             self.journal.close()
             # Of many workers, the first to see the crawl finished merges every part.
-            if not isinstance(self.frontier, RedisFrontier) or self.frontier.claim_merge():
+            if self.shared is None or self.shared.claim_merge():
                 try:
                     self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
                 except OutputError as exc:
