@@ -119,6 +119,7 @@ class Crawl:
             "delay": settings.host_delay,
             "randomize_delay": settings.RANDOMIZE_DOWNLOAD_DELAY,
             "depth_limit": settings.DEPTH_LIMIT,
+            "lifo": settings.FRONTIER_ORDER == "lifo",
             "throttle_start": (
                 max(settings.AUTOTHROTTLE_START_DELAY, settings.host_delay)
                 if settings.AUTOTHROTTLE_ENABLED

@@ -78,7 +78,8 @@ class Frontier(Protocol):
 class HostState:
     """Per-host politeness state (Scrapy's download Slot, without a timer)."""
 
-    queue: list[tuple[int, int, Request]] = field(default_factory=list)  # (-priority, seq, req)
+    # (-priority, ±seq, request): -seq when newest first (FRONTIER_ORDER=lifo)
+    queue: list[tuple[int, int, Request]] = field(default_factory=list)
     active: int = 0
     next_time: float = 0.0
     scheduled: float | None = None  # time of this host's live entry in the ready heap
@@ -97,11 +98,13 @@ class MemoryFrontier:
         delay: float = 0.0,
         randomize_delay: bool = False,
         depth_limit: int = 0,
+        lifo: bool = True,
         throttle_start: float = 0.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self._concurrency = concurrency_per_host
+        self._order = -1 if lifo else 1
         self._delay = delay
         self._randomize = randomize_delay
         self._depth_limit = depth_limit
@@ -138,7 +141,7 @@ class MemoryFrontier:
 
     def _enqueue(self, request: Request) -> None:
         host = self._host(request.host)
-        heapq.heappush(host.queue, (-request.priority, next(self._seq), request))
+        heapq.heappush(host.queue, (-request.priority, self._order * next(self._seq), request))
         self._queued += 1
         self._schedule(request.host, host)
 

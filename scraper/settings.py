@@ -145,6 +145,14 @@ class Settings:
         default=0,
         metadata=_doc("Deepest link depth followed from a start request (0 = unlimited)."),
     )
+    FRONTIER_ORDER: str = field(
+        default="lifo",
+        metadata=_doc(
+            "Order of a host's requests of equal priority: lifo (newest first, depth-first, as "
+            "Scrapy's default queue: the frontier stays small) or fifo (breadth-first: the "
+            "frontier holds a whole level of the site at once)."
+        ),
+    )
 
     # --- parsing (CPU-bound: processes) ---
     PARSE_WORKERS: int = field(
@@ -316,6 +324,7 @@ class Settings:
             (self.RETRY_TIMES >= 0, "RETRY_TIMES must not be negative"),
             (self.PARSE_WORKERS >= 0, "PARSE_WORKERS must not be negative"),
             (self.PARSE_INLINE_BELOW >= 0, "PARSE_INLINE_BELOW must not be negative"),
+            (self.FRONTIER_ORDER in ("lifo", "fifo"), "FRONTIER_ORDER must be lifo or fifo"),
             (
                 self.AUTOTHROTTLE_TARGET_CONCURRENCY > 0,
                 "AUTOTHROTTLE_TARGET_CONCURRENCY must be positive",

@@ -93,8 +93,8 @@ def test_503_with_retry_after_seconds_pushes_back_the_whole_host():
     respx.get(url__regex=r"http://a\.test/other.*").mock(return_value=httpx.Response(200))
     respx.get("http://b.test/fine").mock(return_value=httpx.Response(200))
     rig = Rig()
-    rig.add("http://a.test/busy")
     rig.add("http://a.test/other")
+    rig.add("http://a.test/busy")  # newest: fetched first
     rig.add("http://b.test/fine")
     rig.step()  # a.test/busy -> 503
     got = rig.step()  # a.test is deferred, so the next request comes from b.test

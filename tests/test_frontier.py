@@ -1,5 +1,7 @@
 """The frontier's politeness and bookkeeping, on a fake clock: no test here sleeps."""
 
+import pytest
+
 from scraper.frontier import MemoryFrontier
 from scraper.models import Request
 
@@ -57,8 +59,11 @@ def test_concurrency_per_host_caps_leases_until_release():
     assert frontier.leased == 2 and frontier.queued == 1
 
 
-def test_priority_then_fifo_within_a_host():
-    frontier = make(FakeClock())
+@pytest.mark.parametrize(
+    ("lifo", "expected"), [(True, ["high", "low2", "low1"]), (False, ["high", "low1", "low2"])]
+)
+def test_priority_then_order_within_a_host(lifo, expected):
+    frontier = make(FakeClock(), lifo=lifo)
     frontier.add(Request("http://a.test/low1"))
     frontier.add(Request("http://a.test/high", priority=5))
     frontier.add(Request("http://a.test/low2"))
@@ -66,7 +71,7 @@ def test_priority_then_fifo_within_a_host():
     while isinstance(request := frontier.next(), Request):
         order.append(request.url.rsplit("/", 1)[1])
         frontier.release(request)
-    assert order == ["high", "low1", "low2"]
+    assert order == expected
 
 
 def test_dedup_by_canonical_fingerprint_and_dont_filter():
@@ -92,8 +97,8 @@ def test_depth_limit():
 def test_retry_waits_without_holding_up_the_host():
     clock = FakeClock()
     frontier = make(clock, concurrency_per_host=1)
-    frontier.add(Request("http://a.test/flaky"))
     frontier.add(Request("http://a.test/other"))
+    frontier.add(Request("http://a.test/flaky"))  # newest: leased first
     flaky = frontier.next()
     frontier.release(flaky, retry_at=clock.now + 30)
     other = frontier.next()

@@ -174,7 +174,6 @@ def test_a_worker_frozen_past_its_lease_cannot_ack_late(
     wait_for_items(tmp_path, 15)
     hold_a_lease(redis_server.url, crawl_name, workers[0], signal.SIGSTOP)
     time.sleep(1.8)  # past the lease: the others reclaim and redo its requests
-    assert state(redis_server.url, crawl_name)["queued"] > 0
     workers[0].send_signal(signal.SIGCONT)
     finish(workers)
     counts = state(redis_server.url, crawl_name)

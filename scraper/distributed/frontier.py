@@ -89,6 +89,7 @@ class RedisFrontier:
         delay: float = 0.0,
         randomize_delay: bool = False,
         depth_limit: int = 0,
+        lifo: bool = True,
         throttle_start: float = 0.0,
         lease_timeout: float = 30.0,
         max_lease_expiries: int = 3,
@@ -121,6 +122,7 @@ class RedisFrontier:
             "concurrency": concurrency_per_host,
             "delay": delay,
             "throttle_start": throttle_start,
+            "lifo": int(lifo),
         }
         conf_key = self.prefix + "conf"
         self._retrying(lambda: [self._redis.hsetnx(conf_key, k, v) for k, v in conf.items()])

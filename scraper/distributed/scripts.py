@@ -9,12 +9,14 @@ a crawl lives on one shard; scripts build key names from the prefix, all in that
 
     state          hash: queued, leased, seen, duplicates, dead, reclaimed, done, ids, tokens,
                    sends_refused, acks_rejected (late workers fenced out)
-    conf           hash: concurrency, delay, throttle_start (the first worker's settings win)
+    conf           hash: concurrency, delay, throttle_start, lifo (the first worker's settings
+                   win)
     s:<3 hex>      dedup bucket: the packed 7-byte tails of the 64-bit fingerprints that start
                    with those 12 bits (4,096 buckets: few keys, so ~7 bytes per URL at 1M URLs)
     req            hash: request id -> the pickled Request
     meta           hash: request id -> {"h": host, "s": queue score, "u": url}
-    q:<host>       sorted set: the host's queued request ids, by score (priority, then age)
+    q:<host>       sorted set: the host's queued request ids, by score (priority, then age:
+                   newest first unless FRONTIER_ORDER is fifo)
     h:<host>       hash: active (requests in flight), next (Redis time the host may next be
                    contacted), last (latest send), delay (robots.txt), throttle (AutoThrottle)
     ready          sorted set: host -> next, for exactly the hosts with queued requests and a
@@ -116,7 +118,8 @@ if not found then
   redis.call('HINCRBY', STATE, 'seen', 1)
 end
 local id = redis.call('HINCRBY', STATE, 'ids', 1)
-local meta = {h = ARGV[6], s = id - tonumber(ARGV[7]) * 1e12, u = ARGV[8]}
+local order = redis.call('HGET', P .. 'conf', 'lifo') == '1' and -1 or 1
+local meta = {h = ARGV[6], s = order * id - tonumber(ARGV[7]) * 1e12, u = ARGV[8]}
 redis.call('HSET', P .. 'req', id, ARGV[5])
 redis.call('HSET', P .. 'meta', id, cjson.encode(meta))
 enqueue(id, meta)
