@@ -172,7 +172,10 @@ def render_summary(
             + (" (cheaper than the trip to a worker)" if parse_workers else "")
         )
     main_share = (time.process_time() - stats.cpu_started) / elapsed if elapsed else 0.0
-    lines.append(f"  main process: {100 * main_share:.0f}% of a core (fetching, hand-off, export)")
+    lines.append(
+        f"  main process: {100 * main_share:.0f}% of a core (fetching, hand-off, export"
+        + (", cheap callbacks)" if inline and parse_workers else ")")
+    )
     response_q = queues.get("response")
     # Time the average fetch thread spent blocked on a full response queue.
     blocked = response_q.put_wait_seconds / fetch_threads if response_q else 0.0
@@ -182,8 +185,11 @@ def render_summary(
         verdict = "CPU-bound: parsing is the bottleneck (more cores / PARSE_WORKERS would help)"
     elif main_share > 0.85:
         verdict = (
-            "bound by the main process: fetching and hand-off fill a core (for cheap "
-            "callbacks try PARSE_WORKERS=0; fewer fetch threads cost less)"
+            "bound by the main process: fetching and hand-off fill a core (fewer fetch "
+            "threads cost less; cheap callbacks already run there)"
+            if inline and parse_workers
+            else "bound by the main process: fetching and hand-off fill a core (fewer fetch "
+            "threads cost less)"
         )
     elif fetch_share > 0.7:
         verdict = "IO-bound: the fetch threads are saturated (raise CONCURRENT_REQUESTS)"
