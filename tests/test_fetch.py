@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 
+from scraper.errors import LeaseLost
 from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after
 from scraper.frontier import MemoryFrontier
 from scraper.models import Request, Response
@@ -273,3 +274,24 @@ def test_a_huge_retry_after_is_capped_and_the_request_deferred():
     rig.step()
     assert rig.frontier.next() == pytest.approx(60.0)  # deferred, no thread asleep
     assert rig.frontier.queued == 1 and rig.failed == []
+
+
+def test_a_request_refused_at_send_time_never_reaches_the_server(demo_site):
+    """The send hook runs as the headers go out, through the real transport: a frontier that
+    refuses the send (a lease lost) stops the request before the server sees it."""
+    site = demo_site(hosts=1, rate=0, fanout=2, fanout_total=3)
+    fetcher = Fetcher(make_client(Settings()), max_size=1 << 20, timeout=10)
+    sent: list[str] = []
+
+    def refuse(request: Request) -> None:
+        sent.append(request.url)
+        raise LeaseLost("lease gone: not sent")
+
+    fetcher.on_send = refuse
+    url = f"{site.base_urls[0]}/fanout/1"
+    with pytest.raises(LeaseLost):
+        fetcher.fetch(Request(url))
+    assert sent == [url] and not site.requests()
+    fetcher.on_send = sent.append
+    assert fetcher.fetch(Request(url)).status == 200  # the pool is still usable
+    assert [r.path for r in site.requests()] == ["/fanout/1"]
