@@ -107,22 +107,25 @@ def wait_for_items(tmp_path: Path, count: int, timeout: float = 30) -> None:
 
 
 def hold_a_lease(url: str, name: str, worker: subprocess.Popen[str], signum: int) -> None:
-    """Send ``signum`` to ``worker`` at a moment it holds a lease (checked again after)."""
+    """Send ``signum`` (SIGSTOP or SIGKILL) to ``worker`` at a moment it holds a lease: freeze
+    it, check the lease is still its own once whatever it sent has landed, then (for SIGKILL)
+    kill it while frozen; if the lease went meanwhile, let it run and try again."""
     client = redis.Redis.from_url(url)
     marker = f"-{worker.pid}-"
-    for _ in range(400):  # bounded: about 20 s
-        holders = [json.loads(v)["w"] for v in client.hvals(f"{{{name}}}:lease")]
-        if any(marker in holder for holder in holders):
-            worker.send_signal(signum)
-            # A command the worker sent just before it stopped may still be on its way to
-            # Redis: let it land, then check the lease is still held.
-            time.sleep(0.2)
-            holders = [json.loads(v)["w"] for v in client.hvals(f"{{{name}}}:lease")]
-            if any(marker in holder for holder in holders):
+
+    def holds() -> bool:
+        return any(marker in json.loads(v)["w"] for v in client.hvals(f"{{{name}}}:lease"))
+
+    for _ in range(200):  # bounded: about 20 s
+        if holds():
+            worker.send_signal(signal.SIGSTOP)
+            time.sleep(0.5)  # a command sent just before the stop may still be on its way
+            if holds():
+                if signum != signal.SIGSTOP:
+                    worker.send_signal(signum)
                 return
-            if signum == signal.SIGSTOP:
-                worker.send_signal(signal.SIGCONT)
-        time.sleep(0.05)
+            worker.send_signal(signal.SIGCONT)
+        time.sleep(0.1)
     raise AssertionError("the worker never held a lease")
 
 
