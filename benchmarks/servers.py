@@ -47,6 +47,8 @@ class ServerConfig:
 
 class _Base:
     kind = "base"
+    stop_signal = signal.SIGTERM
+    proc: subprocess.Popen[str]
 
     def __init__(self, config: ServerConfig, workdir: Path) -> None:
         self.config = config
@@ -67,7 +69,16 @@ class _Base:
         raise NotImplementedError
 
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop the server we started, by its pid: politely, then for good."""
+        if self.pid is None:
+            return
+        self.proc.send_signal(self.stop_signal)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.pid = None
 
     def urls(self, path: str = "/index.html") -> list[str]:
         return [f"http://{a}:{self.port}{path}" for a in self.config.addrs]
@@ -91,6 +102,7 @@ class _Base:
 
 class NginxServer(_Base):
     kind = "nginx"
+    stop_signal = signal.SIGQUIT  # graceful: flushes the buffered access log
 
     def config_text(self) -> str:
         c = self.config
@@ -164,17 +176,6 @@ http {{
             log = (self.workdir / "error.log").read_text()
             raise RuntimeError(f"nginx did not start: {log}") from exc
 
-    def stop(self) -> None:
-        if self.pid is None:
-            return
-        self.proc.send_signal(signal.SIGQUIT)  # graceful: flushes the buffered access log
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.pid = None
-
 
 class PyServer(_Base):
     kind = "python"
@@ -201,17 +202,6 @@ class PyServer(_Base):
             self.stop()
             raise RuntimeError(f"python site server did not start: {line!r}")
         _wait_listening(c.addrs, self.port)
-
-    def stop(self) -> None:
-        if self.pid is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.pid = None
 
 
 def _wait_listening(addrs: list[str], port: int, timeout: float = 5.0) -> None:

@@ -303,7 +303,8 @@ class ParsePool:
         callback = response.request.callback or "parse"
         if self._starter is None or self.inline.inline(callback):
             result = run_callback(self._spider, response)
-            self.inline.observe(callback, result.seconds)
+            if self._starter is not None:  # measured only where it may go back to a worker
+                self.inline.observe(callback, result.seconds)
             future: Future[ParseResult] = Future()
             future.set_result(result)
             return future, 0, None
