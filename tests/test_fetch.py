@@ -209,6 +209,32 @@ def test_gzip_is_decoded_and_user_agent_and_default_headers_are_sent():
 
 
 @respx.mock
+def test_a_request_header_replaces_the_default_of_the_same_name_whatever_its_case():
+    route = respx.get("http://a.test/h").mock(return_value=httpx.Response(200, text="ok"))
+    rig = Rig(USER_AGENT="testbot/1.0", DEFAULT_REQUEST_HEADERS={"Accept-Language": "fr"})
+    rig.frontier.add(Request("http://a.test/h", headers={"accept-language": "de", "X-Own": "1"}))
+    rig.step()
+    sent = route.calls.last.request.headers
+    assert sent.get_list("accept-language") == ["de"]
+    assert sent["x-own"] == "1" and sent["user-agent"] == "testbot/1.0"
+
+
+@respx.mock
+def test_cookies_a_site_sets_are_sent_back_to_it_and_to_no_other_host():
+    respx.get("http://a.test/login").mock(
+        return_value=httpx.Response(200, text="in", headers={"Set-Cookie": "session=s1; Path=/"})
+    )
+    again = respx.get("http://a.test/account").mock(return_value=httpx.Response(200, text="ok"))
+    other = respx.get("http://b.test/page").mock(return_value=httpx.Response(200, text="ok"))
+    rig = Rig()
+    for url in ("http://a.test/login", "http://a.test/account", "http://b.test/page"):
+        rig.add(url)
+        rig.step()
+    assert again.calls.last.request.headers["cookie"] == "session=s1"
+    assert "cookie" not in other.calls.last.request.headers
+
+
+@respx.mock
 def test_robots_txt_disallow_is_obeyed_and_crawl_delay_applied():
     robots = respx.get("http://a.test/robots.txt").mock(
         return_value=httpx.Response(

@@ -143,3 +143,50 @@ def test_readme_settings_table_matches_the_settings():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert Settings.markdown_table() in readme  # regenerate with Settings.markdown_table()
+
+
+PLAIN = [
+    "http://a.test/",
+    "http://a.test/x/y-z_1.html",
+    "https://127.0.0.1:52953/a~b/c.d",
+    "http://a.test:65535/x//y",
+]
+NOT_PLAIN = [
+    "http://a.test",  # canonical form adds the "/"
+    "HTTP://a.test/x",  # scheme case
+    "http://A.test/x",  # host case
+    "http://a.test:080/x",  # port padding
+    "http://a.test:99999/x",  # out of range: w3lib refuses it
+    "http://a.test/x/./y",  # dot segments
+    "http://a.test/x/../y",
+    "http://a.test/x?b=2&a=1",  # query order
+    "http://a.test/x#frag",
+    "http://a.test/caf%C3%A9",
+    "http://a.test/café",
+    "http://a.test/x;p",
+    "http://a.test/x y",
+]
+
+
+@pytest.mark.parametrize("url", PLAIN + NOT_PLAIN)
+def test_fast_url_paths_agree_with_w3lib_and_urllib(url):
+    from urllib.parse import urljoin as stdlib_urljoin
+    from urllib.parse import urlsplit
+
+    from w3lib.url import canonicalize_url
+
+    from scraper.models import canonical_url, plain_host, urljoin
+
+    assert (plain_host(url) is not None) == (url in PLAIN)
+    try:
+        expected = canonicalize_url(url)
+    except ValueError:
+        expected = None
+    if expected is not None:
+        assert canonical_url(url) == expected
+    else:
+        with pytest.raises(ValueError):
+            canonical_url(url)
+    assert urljoin("http://base.test/d/e", url) == stdlib_urljoin("http://base.test/d/e", url)
+    assert Request(url).host == (urlsplit(url).hostname or "")
+    assert pickle.loads(pickle.dumps(Request(url))).host == Request(url).host
