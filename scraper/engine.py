@@ -9,7 +9,9 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
 - the calling (main) thread seeds the start requests, then waits for the end, printing progress
   and killing parse workers stuck past the hard timeout;
 - ``fetch-N`` threads (``FetchPool``): lease from the frontier, fetch, put on the response queue
-  (blocks when full: backpressure), or settle the request (retry, redirect, failure);
+  (blocks when full: backpressure), or settle the request (retry, redirect, failure). A page
+  whose callback runs in the main process (``ParsePool.runs_inline``) never enters the queue:
+  its fetch thread runs the callback, one at a time under ``_inline_lock``, and hands it on;
 - ``parse-feed``: takes responses off the queue and submits them to the parse pool, never more
   than ``ParsePool.capacity`` at once;
 - ``parse-results``: hands each callback's output on: requests to the frontier (never blocks),
@@ -176,6 +178,7 @@ class Crawl:
             accept_status=self._accept_status,
             on_failed=self._request_failed,
             on_redirect=self._redirected,
+            parse_here=self._parse_here,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -184,6 +187,9 @@ class Crawl:
         self._results: queue.SimpleQueue[tuple[Response, Future[ParseResult], int, object] | None]
         self._results = queue.SimpleQueue()
         self._parse_slots = threading.Semaphore(self.parse_pool.capacity)
+        # Callbacks that run in the main process run one at a time, as in Scrapy (and as in a
+        # worker): spider code need not be thread-safe.
+        self._inline_lock = threading.Lock()
         self._allowed = tuple(
             d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
         )
@@ -410,6 +416,19 @@ class Crawl:
         self.work.change(requests=-1)
 
     # -- parse stage ----------------------------------------------------------------------------
+    def _parse_here(self, response: Response) -> bool:
+        """In a fetch thread: run a cheap callback right here, with no hand-off to another
+        thread (a hand-off costs more than such a callback). False: the page goes to a worker.
+        """
+        if not self.parse_pool.runs_inline(response):
+            return False
+        with self._inline_lock:
+            result = self.parse_pool.run_inline(response)
+        # At a hard shutdown the item queue is gone: QueueClosed ends this fetch thread, and the
+        # page stays unacknowledged (a job folder fetches it again).
+        self._hand_on(response, result)
+        return True
+
     def _feed_parse(self) -> None:
         while True:
             try:

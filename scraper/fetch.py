@@ -44,46 +44,11 @@ from .robots import RobotsCache
 from .settings import Settings
 from .stats import Stats, WorkCounts
 from .throttle import AutoThrottle
+from .transport import HostPoolTransport
 
 log = logging.getLogger("scraper.fetch")
 
 IDLE_WAIT = 1.0  # seconds a thread waits for news when nothing is queued at all
-
-
-class PerHostTransport(httpx.BaseTransport):
-    """One connection pool per host, behind the one shared Client.
-
-    httpcore looks through every pooled connection, under one lock, for each request; with
-    one big pool that costs O(connections) per request and was the main process's largest
-    cost on many-host crawls. A pool per host holds at most CONCURRENT_REQUESTS_PER_DOMAIN
-    connections, which is all the frontier ever lets a host use.
-    """
-
-    def __init__(self, per_host: int) -> None:
-        self._limits = httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host)
-        # Built once: loading the CA bundle takes a quarter of a second, too long per host.
-        self._ssl = httpx.create_ssl_context()
-        self._pools: dict[tuple[bytes, bytes, int | None], httpx.HTTPTransport] = {}
-        self._lock = threading.Lock()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        key = (url.raw_scheme, url.raw_host, url.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            with self._lock:
-                pool = self._pools.get(key)
-                if pool is None:
-                    pool = self._pools[key] = httpx.HTTPTransport(
-                        verify=self._ssl, limits=self._limits
-                    )
-        return pool.handle_request(request)
-
-    def close(self) -> None:
-        with self._lock:
-            for pool in self._pools.values():
-                pool.close()
-            self._pools.clear()
 
 
 def make_client(settings: Settings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
@@ -91,7 +56,7 @@ def make_client(settings: Settings, transport: httpx.BaseTransport | None = None
     ``transport`` is the test seam (respx, httpx.MockTransport)."""
     headers = {"User-Agent": settings.USER_AGENT, **settings.DEFAULT_REQUEST_HEADERS}
     return httpx.Client(
-        transport=transport or PerHostTransport(settings.CONCURRENT_REQUESTS_PER_DOMAIN),
+        transport=transport or HostPoolTransport(),
         headers=headers,
         timeout=httpx.Timeout(settings.DOWNLOAD_TIMEOUT),
         # Redirects go back through the frontier, so the target's politeness applies.
@@ -330,6 +295,7 @@ class FetchPool:
         accept_status: Callable[[Request, int], bool],
         on_failed: Callable[[Request, str, str], None],
         on_redirect: Callable[[Request, Request], None],
+        parse_here: Callable[[Response], bool] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -341,6 +307,7 @@ class FetchPool:
         self.accept_status = accept_status
         self.on_failed = on_failed
         self.on_redirect = on_redirect
+        self.parse_here = parse_here
         self.clock = clock
         fetcher.on_send = frontier.mark_sent
         self.policy = RetryPolicy.from_settings(settings)
@@ -444,6 +411,8 @@ class FetchPool:
             # Open the parse work before releasing the request: the work count never dips to 0.
             self.work.change(parsing=1)
             self.frontier.release(request)
+            if self.parse_here is not None and self.parse_here(response):
+                return
             try:
                 self.responses.put(response, size=max(len(response.body), 1024))
             except QueueClosed:

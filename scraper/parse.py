@@ -14,9 +14,10 @@ workers are shut down.
 Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
 comes out.
 
-``PARSE_WORKERS = 0`` runs callbacks in the calling thread of the main process (for debugging).
-With workers, a callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``)
-runs in the main process too: see ``InlinePolicy``.
+``PARSE_WORKERS = 0`` runs callbacks in the main process (for debugging). With workers, a
+callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``) runs in the
+main process too: see ``InlinePolicy``. In the main process the engine runs them in the fetch
+thread that fetched the page, one at a time (``runs_inline``, ``run_inline``).
 """
 
 from __future__ import annotations
@@ -298,16 +299,25 @@ class ParsePool:
         """How many jobs may be outstanding: enough to keep every worker fed, no more."""
         return max(1, 2 * self.workers)
 
+    def runs_inline(self, response: Response) -> bool:
+        """Whether the response's callback runs in the main process (``run_inline``)."""
+        return self._starter is None or self.inline.inline(response.request.callback or "parse")
+
+    def run_inline(self, response: Response) -> ParseResult:
+        """Run the callback in the calling thread (the caller makes sure only one runs)."""
+        result = run_callback(self._spider, response)
+        if self._starter is not None:  # measured only where it may go back to a worker
+            self.inline.observe(response.request.callback or "parse", result.seconds)
+        return result
+
     def submit(self, response: Response) -> tuple[Future[ParseResult], int, object]:
-        """Run the response's callback. Returns the future, its job id and its generation."""
-        callback = response.request.callback or "parse"
-        if self._starter is None or self.inline.inline(callback):
-            result = run_callback(self._spider, response)
-            if self._starter is not None:  # measured only where it may go back to a worker
-                self.inline.observe(callback, result.seconds)
+        """Run the response's callback in a worker (or inline, if ``runs_inline`` says so).
+        Returns the future, its job id and its generation."""
+        if self.runs_inline(response):
             future: Future[ParseResult] = Future()
-            future.set_result(result)
+            future.set_result(self.run_inline(response))
             return future, 0, None
+        callback = response.request.callback or "parse"
         with self._lock:
             generation = self._current
         assert generation is not None, "submit before start"

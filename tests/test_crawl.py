@@ -74,6 +74,26 @@ def test_parse_workers_zero_runs_callbacks_in_the_main_process(tmp_path, demo_si
     assert len(items) == 13 and {item["pid"] for item in items} == {os.getpid()}
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_callbacks_in_the_main_process_never_run_at_once(tmp_path, demo_site, workers):
+    """Fetch threads run cheap callbacks themselves, one at a time, as Scrapy's single thread
+    does: spider code need not be thread-safe. (With workers, the callbacks that moved to the
+    main process after their warm-up.)"""
+    site = demo_site(hosts=1, rate=0, fanout=8, fanout_total=81)
+    result = run_in_process(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": workers, "PARSE_INLINE_BELOW": 0.05, "CONCURRENT_REQUESTS": 8,
+         "CONCURRENT_REQUESTS_PER_DOMAIN": 8, "ROBOTSTXT_OBEY": False},
+        start_urls=fanout_starts(site),
+        sleep_ms="5",
+    )  # fmt: skip
+    items = read_jsonl(tmp_path / "out.jsonl")
+    main = [item for item in items if item["pid"] == os.getpid()]
+    assert len(items) == 81 and len(main) == result.stats.counters["parsed_inline"] >= 40
+    assert [item["overlap"] for item in main] == [0] * len(main)
+
+
 def crawl_pids(tmp_path, site, settings, **spider_args):
     """Run the fanout spider with two workers; returns (pids of the items, result)."""
     result = run_in_process(

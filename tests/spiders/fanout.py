@@ -2,7 +2,9 @@
 
 Spider arguments: start_urls; work_ms (CPU burned per page, to make parsing the bottleneck);
 fail_on (comma list of node ids whose callback raises); exit_on (node ids whose callback kills
-its worker process); stall_on (node ids whose callback loops forever).
+its worker process); stall_on (node ids whose callback loops forever); sleep_ms (time each
+callback waits, GIL released, so callbacks running at once in one process would overlap; each
+item says how many other callbacks of its process were running when its own began).
 """
 
 import os
@@ -17,9 +19,17 @@ class FanoutSpider(Spider):
     fail_on = ""
     exit_on = ""
     stall_on = ""
+    sleep_ms = "0"
+    running = 0
 
     def parse(self, response):
         parsed_at = time.monotonic()  # system-wide clock: comparable with the site's log
+        overlap = self.running
+        self.running += 1
+        try:
+            time.sleep(float(self.sleep_ms) / 1000)
+        finally:
+            self.running -= 1
         deadline = time.process_time() + float(self.work_ms) / 1000
         while time.process_time() < deadline:
             pass
@@ -31,5 +41,11 @@ class FanoutSpider(Spider):
             os._exit(3)
         while number in self.stall_on.split(","):
             pass
-        yield {"url": response.url, "node": node, "pid": os.getpid(), "parsed_at": parsed_at}
+        yield {
+            "url": response.url,
+            "node": node,
+            "pid": os.getpid(),
+            "parsed_at": parsed_at,
+            "overlap": overlap,
+        }
         yield from response.follow_all(css="a")

@@ -1,0 +1,171 @@
+"""The connection pool under the fetch threads: a stack of idle keep-alive connections per host.
+
+Flow position: fetch threads -> ``Fetcher`` -> **HostPoolTransport** -> the network.
+
+An httpx transport (so the one ``httpx.Client`` and the test seams stay as they are) built on
+httpcore's own HTTP/1.1 connections. httpcore's ``ConnectionPool`` is written for requests that
+queue for connections: on every request and every response it walks all its requests and all
+its connections, and polls the socket of each idle one. A crawler never queues there (the
+frontier already caps each host's concurrency), so here a request takes the newest idle
+connection of its host, or opens one, and gives it back when its body is read: constant work,
+and one poll (of the connection about to be reused) per request.
+
+At most as many connections to a host exist as it ever had requests in flight at once, which
+the frontier bounds by ``CONCURRENT_REQUESTS_PER_DOMAIN``. Idle connections past their
+keep-alive expiry are closed when next looked at, and swept every ``SWEEP_EVERY`` seconds.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import httpcore
+import httpx
+
+KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default)
+SWEEP_EVERY = 5.0
+
+# httpcore's errors as httpx's, most specific first (what httpx's own transport does).
+_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    for core, mapped in _ERRORS:
+        if isinstance(exc, core):
+            return mapped(str(exc))
+    return exc
+
+
+Key = tuple[bytes, bytes, int]
+
+
+class _Body(httpx.SyncByteStream):
+    """The response body; closing it hands the connection back to its host's stack."""
+
+    def __init__(self, pool: HostPoolTransport, key: Key, conn: httpcore.HTTPConnection,
+                 stream: httpcore.Response) -> None:  # fmt: skip
+        self._pool = pool
+        self._key = key
+        self._conn = conn
+        self._response = stream
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._response.iter_stream()
+        except Exception as exc:
+            mapped = _as_httpx(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self._response.close()
+            finally:
+                self._pool._give_back(self._key, self._conn)
+
+
+class HostPoolTransport(httpx.BaseTransport):
+    """Keep-alive HTTP/1.1 connections, a stack of idle ones per (scheme, host, port)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        # Built once: loading the CA bundle takes a quarter of a second.
+        self._ssl = ssl_context or httpx.create_ssl_context()
+        self._idle: dict[Key, list[httpcore.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        port = url.port or (443 if url.raw_scheme == b"https" else 80)
+        key = (url.raw_scheme, url.raw_host, port)
+        conn = self._take(key)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            response = conn.handle_request(core)
+        except Exception as exc:
+            conn.close()
+            mapped = _as_httpx(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(self, key, conn, response),
+            extensions=response.extensions,
+        )
+
+    def _take(self, key: Key) -> httpcore.HTTPConnection:
+        """The newest reusable idle connection to ``key``, or a new one."""
+        while True:
+            with self._lock:
+                stack = self._idle.get(key)
+                conn = stack.pop() if stack else None
+            if conn is None:
+                scheme, host, port = key
+                return httpcore.HTTPConnection(
+                    origin=httpcore.Origin(scheme, host, port),
+                    ssl_context=self._ssl,
+                    keepalive_expiry=KEEPALIVE_EXPIRY,
+                )
+            # Polls the socket: an idle connection the server closed reads as ready.
+            if conn.is_idle() and not conn.has_expired():
+                return conn
+            conn.close()
+
+    def _give_back(self, key: Key, conn: httpcore.HTTPConnection) -> None:
+        closing = []
+        with self._lock:
+            if conn.is_idle() and not self._closed:
+                self._idle.setdefault(key, []).append(conn)
+            else:  # closed, or its body was not read to the end
+                closing.append(conn)
+            now = time.monotonic()
+            if now >= self._next_sweep:
+                # Idle connections past their keep-alive: mostly hosts the crawl is done with.
+                self._next_sweep = now + SWEEP_EVERY
+                for stack in self._idle.values():
+                    fresh = []
+                    for idle in stack:
+                        (closing if idle.has_expired() else fresh).append(idle)
+                    stack[:] = fresh
+        for conn in closing:
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle = [conn for stack in self._idle.values() for conn in stack]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()

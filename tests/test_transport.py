@@ -1,0 +1,137 @@
+"""The per-host connection pool against a real HTTP/1.1 server on 127.0.0.1 that records which
+connection (client port) carried each request."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from scraper.transport import HostPoolTransport
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        server: RecordingServer = self.server  # type: ignore[assignment]
+        with server.lock:
+            server.ports.append(self.client_address[1])
+            server.changed.notify_all()
+        if self.path.startswith("/wait"):
+            server.release.wait(5)
+        body = b"ok " + self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if self.path.startswith("/hangup"):
+            # Close after answering, without a "Connection: close": the client finds out only
+            # when it looks at the idle connection again.
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+class RecordingServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.lock = threading.Lock()
+        self.ports: list[int] = []
+        self.release = threading.Event()
+        self.open = 0  # connections whose handler is still running
+        self.changed = threading.Condition(self.lock)
+
+    def finish_request(self, request: object, client_address: object) -> None:
+        with self.lock:
+            self.open += 1
+        try:
+            super().finish_request(request, client_address)  # type: ignore[arg-type]
+        finally:
+            with self.lock:
+                self.open -= 1
+                self.changed.notify_all()
+
+
+@pytest.fixture
+def server() -> Iterator[RecordingServer]:
+    srv = RecordingServer()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.release.set()
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def url(srv: RecordingServer, path: str) -> str:
+    return f"http://127.0.0.1:{srv.server_address[1]}{path}"
+
+
+def test_sequential_requests_reuse_one_connection(server):
+    with httpx.Client(transport=HostPoolTransport()) as client:
+        bodies = [client.get(url(server, f"/p{i}")).text for i in range(10)]
+    assert bodies == [f"ok /p{i}" for i in range(10)]
+    assert len(server.ports) == 10 and len(set(server.ports)) == 1
+
+
+def test_concurrent_requests_open_one_connection_each_and_no_more(server):
+    transport = HostPoolTransport()
+    with httpx.Client(transport=transport) as client:
+        threads = [
+            threading.Thread(target=client.get, args=(url(server, f"/wait{i}"),)) for i in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        with server.lock:  # all four in flight at once: four connections
+            assert server.changed.wait_for(lambda: len(server.ports) == 4, timeout=5)
+        server.release.set()
+        for thread in threads:
+            thread.join(5)
+        # Afterwards every request finds an idle connection: no new one is opened.
+        for i in range(12):
+            assert client.get(url(server, f"/again{i}")).status_code == 200
+    assert len(set(server.ports[:4])) == 4
+    assert set(server.ports[4:]) <= set(server.ports[:4])
+
+
+def test_an_idle_connection_the_server_closed_is_replaced_not_used(server):
+    with httpx.Client(transport=HostPoolTransport()) as client:
+        assert client.get(url(server, "/hangup")).text == "ok /hangup"
+        threading.Event().wait(0.2)  # the server's close reaches the client's socket
+        assert client.get(url(server, "/next")).text == "ok /next"
+    assert len(server.ports) == 2 and server.ports[0] != server.ports[1]
+
+
+def test_a_body_not_read_to_the_end_does_not_go_back_to_the_pool(server):
+    with httpx.Client(transport=HostPoolTransport()) as client:
+        with client.stream("GET", url(server, "/first")) as reply:
+            assert reply.status_code == 200  # body left unread
+        assert client.get(url(server, "/second")).text == "ok /second"
+    assert len(set(server.ports)) == 2
+
+
+def test_transport_errors_are_httpx_errors():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    with httpx.Client(transport=HostPoolTransport()) as client, pytest.raises(httpx.ConnectError):
+        client.get(f"http://127.0.0.1:{port}/")
+
+
+def test_close_closes_the_idle_connections(server):
+    client = httpx.Client(transport=HostPoolTransport())
+    for i in range(3):
+        client.get(url(server, f"/{i}"))
+    assert server.open == 1  # kept alive, idle
+    client.close()
+    with server.lock:
+        assert server.changed.wait_for(lambda: server.open == 0, timeout=5)
