@@ -344,20 +344,27 @@ class Crawl:
 
     # -- scheduling (the upward edge: never blocks) -------------------------------------------
     def schedule(self, request: Request, parent: Response | None = None) -> bool:
-        if parent is not None:
-            request.meta["depth"] = parent.request.depth + 1
-            request.meta.setdefault("referer", parent.url)
-            request.headers.setdefault("Referer", parent.url)
-        reason = self._refuse(request)
-        if reason:
-            self.stats.inc(reason)
-            return False
-        # Open the work first so a fast failure elsewhere cannot make the count touch zero.
-        self.work.change(requests=1)
-        if self.frontier.add(request):
-            return True
-        self.work.change(requests=-1)
-        return False
+        return self.schedule_all([request], parent) == 1
+
+    def schedule_all(self, requests: list[Request], parent: Response | None = None) -> int:
+        """Queue ``requests`` (``parent``'s links, if given); returns how many were new."""
+        # Open the work first so a fast failure elsewhere cannot make the count touch zero;
+        # once for all of a page's links, then settle what the frontier did not take.
+        self.work.change(requests=len(requests))
+        taken = 0
+        for request in requests:
+            if parent is not None:
+                request.meta["depth"] = parent.request.depth + 1
+                request.meta.setdefault("referer", parent.url)
+                request.headers.setdefault("Referer", parent.url)
+            reason = self._refuse(request)
+            if reason:
+                self.stats.inc(reason)
+            elif self.frontier.add(request):
+                taken += 1
+        if taken != len(requests):
+            self.work.change(requests=taken - len(requests))
+        return taken
 
     def _refuse(self, request: Request) -> str | None:
         """Why a request is not crawled at all, or None."""
@@ -508,8 +515,7 @@ class Crawl:
             self._record_failure(
                 response.request, "callback_error", result.error.strip().splitlines()[-1]
             )
-        for request in result.requests:
-            self.schedule(request, parent=response)
+        self.schedule_all(result.requests, parent=response)
         prefix = response.request.fingerprint().hex()[:20]
         keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(result.items)]
         self.work.change(parsing=-1, exporting=1)

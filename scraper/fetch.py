@@ -19,7 +19,7 @@ import email.utils
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,7 +38,7 @@ from .errors import (
     Truncated,
 )
 from .frontier import Clock, Frontier
-from .models import Headers, Request, Response, canonical_url
+from .models import Headers, Request, Response, canonical_url, split_plain
 from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
@@ -64,22 +64,50 @@ def make_client(settings: Settings, transport: httpx.BaseTransport | None = None
     )
 
 
+def _own_pool(client: httpx.Client) -> HostPoolTransport | None:
+    """The client's transport, if it is ours and no proxy is mounted beside it (httpx keeps
+    both private): then a request may go to it without an ``httpx.Request``."""
+    transport = getattr(client, "_transport", None)
+    mounts = getattr(client, "_mounts", None)
+    if not isinstance(transport, HostPoolTransport) or mounts is None:
+        return None
+    # NO_PROXY hosts are mounted as None, meaning "the client's own transport".
+    return transport if all(mounted is None for mounted in mounts.values()) else None
+
+
+def _text_headers(raw: list[tuple[bytes, bytes]]) -> Headers:
+    """Raw response headers as text, names lower-cased, decoded as httpx does: ASCII, else
+    UTF-8, else Latin-1."""
+    for encoding in ("ascii", "utf-8"):
+        try:
+            return Headers([(k.decode(encoding).lower(), v.decode(encoding)) for k, v in raw])
+        except UnicodeDecodeError:
+            continue
+    return Headers([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw])
+
+
+Opened = tuple[int, Headers, Iterable[bytes], Callable[[], None], str]
+
+
 class Fetcher:
     """One request, one complete response: streams and decodes the body under the size cap and
     the total deadline, and maps httpx errors to ours. Redirects are not followed here: they go
     back through the frontier (see ``FetchPool``).
 
-    Requests go straight to the client's transport (the one it would pick itself, proxies
-    included), with the client's headers, timeout and cookie jar applied here. ``Client.send``
-    adds auth, redirect and event-hook layers this fetcher never uses, and on fast sites those
-    layers cost a third of the main process's time per page.
+    ``Client.send`` adds auth, redirect and event-hook layers this fetcher never uses, and on
+    fast sites they cost a third of the main process's time per page, so requests go straight
+    to the transport the client would pick, with the client's headers, timeout and cookie jar
+    applied here. When that transport is ours (``HostPoolTransport``), a plain GET (see
+    ``models.split_plain``) skips httpx's request and response models too.
     """
 
     def __init__(self, client: httpx.Client, max_size: int, timeout: float) -> None:
         self.client = client
         self.max_size = max_size
         self.timeout = timeout
+        self._pool = _own_pool(client)
         self._default_headers = list(client.headers.multi_items())
+        self._raw_defaults = list(client.headers.raw)
         self._timeout = client.timeout.as_dict()
         # The jar is only touched once a site has set a cookie: parsing Set-Cookie-less
         # responses through http.cookiejar costs as much as the rest of the request.
@@ -90,12 +118,7 @@ class Fetcher:
         # any connecting, so a per-host delay counts from what the server sees.
         self.on_send: Callable[[Request], None] | None = None
 
-    def _build(self, request: Request) -> httpx.Request:
-        headers = self._default_headers
-        if request.headers:
-            own = {name.lower() for name in request.headers}
-            headers = [h for h in headers if h[0].lower() not in own]
-            headers.extend(request.headers.items())
+    def _extensions(self, request: Request) -> dict[str, object]:
         extensions: dict[str, object] = {"timeout": self._timeout}
         if self.on_send is not None:
             on_send = self.on_send
@@ -105,17 +128,67 @@ class Fetcher:
                     on_send(request)
 
             extensions["trace"] = trace
+        return extensions
+
+    def _open_direct(self, request: Request) -> Opened | None:
+        """Send a plain GET straight to our pool; None if the request is not one."""
+        assert self._pool is not None
+        parts = split_plain(request.url)
+        if parts is None or request.body or self._cookies_seen:
+            return None
+        scheme, host, port, path = parts
+        default = 443 if scheme == "https" else 80
+        headers = [(b"Host", (host if port in (None, default) else f"{host}:{port}").encode())]
+        try:
+            if request.headers:
+                own = {name.lower() for name in request.headers}
+                if "host" in own:
+                    headers.clear()
+                headers.extend(h for h in self._raw_defaults if h[0].lower().decode() not in own)
+                headers.extend(
+                    (k.encode("ascii"), v.encode("ascii")) for k, v in request.headers.items()
+                )
+            else:
+                headers.extend(self._raw_defaults)
+        except UnicodeEncodeError:  # httpx knows what to do with those
+            return None
+        response, body = self._pool.send(
+            request.method.encode("ascii"),
+            (scheme.encode(), host.encode(), port or default),
+            path.encode(),
+            headers,
+            None,
+            self._extensions(request),
+        )
+        text_headers = _text_headers(response.headers)
+        if "set-cookie" in text_headers:
+            reply = httpx.Response(response.status, headers=response.headers)
+            reply.request = httpx.Request(request.method, request.url)
+            self._keep_cookies(reply)
+        return response.status, text_headers, body, body.close, request.url
+
+    def _open(self, request: Request) -> Opened:
+        """Send any request through the transport the client would choose."""
+        headers = self._default_headers
+        if request.headers:
+            own = {name.lower() for name in request.headers}
+            headers = [h for h in headers if h[0].lower() not in own]
+            headers.extend(request.headers.items())
         built = httpx.Request(
             request.method,
             request.url,
             headers=headers,
             content=request.body or None,
-            extensions=extensions,
+            extensions=self._extensions(request),
         )
         if self._cookies_seen:
             with self._cookies_lock:
                 self._cookies.set_cookie_header(built)
-        return built
+        reply = self.client._transport_for_url(built.url).handle_request(built)
+        reply.request = built
+        self._keep_cookies(reply)
+        headers = Headers(reply.headers.multi_items())
+        return reply.status_code, headers, reply.stream, reply.close, str(built.url)
 
     def _keep_cookies(self, reply: httpx.Response) -> None:
         if "set-cookie" in reply.headers:
@@ -127,20 +200,18 @@ class Fetcher:
         deadline = time.monotonic() + self.timeout
         in_body = False
         try:
-            built = self._build(request)
-            reply = self.client._transport_for_url(built.url).handle_request(built)
+            opened = self._open_direct(request) if self._pool is not None else None
+            status, headers, stream, close, url = opened or self._open(request)
             try:
-                reply.request = built
-                self._keep_cookies(reply)
                 in_body = True
-                declared = reply.headers.get("content-length", "")
-                encoding = reply.headers.get("content-encoding")
+                declared = headers.get("content-length", "")
+                encoding = headers.get("content-encoding")
                 if not encoding and declared.isdigit() and int(declared) > self.max_size:
                     raise ResponseTooLarge(f"Content-Length {declared} over DOWNLOAD_MAXSIZE")
                 decoder = make_decoder(encoding)
                 chunks: list[bytes] = []
                 total = 0
-                for raw in reply.stream:
+                for raw in stream:
                     # A per-read timeout never ends a body that trickles in; this does.
                     if time.monotonic() > deadline:
                         raise FetchTimeout(f"no complete response within {self.timeout}s")
@@ -153,14 +224,8 @@ class Fetcher:
                         chunks.append(chunk)
                 chunks.extend(decoder.flush())
             finally:
-                reply.close()
-            return Response(
-                str(built.url),
-                reply.status_code,
-                Headers(reply.headers.multi_items()),
-                b"".join(chunks),
-                request,
-            )
+                close()
+            return Response(url, status, headers, b"".join(chunks), request)
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:

@@ -29,18 +29,29 @@ Callback = str | Callable[..., Any] | None
 # lower-case host, a port without leading zeros, a path of unreserved characters with no dot
 # segments, no query and no fragment. Most links on most sites look like this, and for them the
 # generic code (urllib's parsing, w3lib's canonicalisation) was half the cost of scheduling one.
-_PLAIN_URL = re.compile(r"https?://([a-z0-9][a-z0-9.-]*)(?::([1-9][0-9]{0,4}))?/[A-Za-z0-9._~/-]*")
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9][a-z0-9.-]*)(?::([1-9][0-9]{0,4}))?(/[A-Za-z0-9._~/-]*)"
+)
 
 
-def plain_host(url: str) -> str | None:
-    """The host of a plain URL (see ``_PLAIN_URL``), or None if ``url`` is not one."""
+def split_plain(url: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port or None, path) of a plain URL (see ``_PLAIN_URL``), or None if
+    ``url`` is not one."""
     match = _PLAIN_URL.fullmatch(url)
     if match is None or "/." in url:
         return None
-    host, port = match.groups()
-    if port is not None and int(port) > 65535:
+    scheme, host, port, path = match.groups()
+    if port is None:
+        return scheme, host, None, path
+    if int(port) > 65535:
         return None
-    return host
+    return scheme, host, int(port), path
+
+
+def plain_host(url: str) -> str | None:
+    """The host of a plain URL, or None if ``url`` is not one."""
+    parts = split_plain(url)
+    return parts[1] if parts is not None else None
 
 
 def canonical_url(url: str) -> str:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import httpcore
 import httpx
@@ -99,16 +100,42 @@ class HostPoolTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         port = url.port or (443 if url.raw_scheme == b"https" else 80)
-        key = (url.raw_scheme, url.raw_host, port)
+        response, body = self.send(
+            request.method.encode("ascii"),
+            (url.raw_scheme, url.raw_host, port),
+            url.raw_path,
+            request.headers.raw,
+            request.stream,
+            request.extensions,
+        )
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=body,
+            extensions=response.extensions,
+        )
+
+    def send(
+        self,
+        method: bytes,
+        key: Key,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        content: Iterable[bytes] | bytes | None,
+        extensions: dict[str, Any],
+    ) -> tuple[httpcore.Response, _Body]:
+        """Send one request to ``key`` = (scheme, host, port): its response (status, raw
+        headers) and its body, which gives the connection back when closed. The fetcher's way
+        in for requests it can describe without an ``httpx.Request`` (httpx's URL parsing and
+        header models cost more than the HTTP exchange itself); errors are httpx's."""
         conn = self._take(key)
+        scheme, host, port = key
         core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=port, target=url.raw_path
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
+            method=method,
+            url=httpcore.URL(scheme=scheme, host=host, port=port, target=target),
+            headers=headers,
+            content=content,
+            extensions=extensions,
         )
         try:
             response = conn.handle_request(core)
@@ -118,12 +145,7 @@ class HostPoolTransport(httpx.BaseTransport):
             if mapped is exc:
                 raise
             raise mapped from exc
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Body(self, key, conn, response),
-            extensions=response.extensions,
-        )
+        return response, _Body(self, key, conn, response)
 
     def _take(self, key: Key) -> httpcore.HTTPConnection:
         """The newest reusable idle connection to ``key``, or a new one."""

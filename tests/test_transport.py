@@ -3,6 +3,7 @@ connection (client port) carried each request."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from scraper.fetch import Fetcher, make_client
+from scraper.models import Request
+from scraper.settings import Settings
 from scraper.transport import HostPoolTransport
 
 
@@ -25,8 +29,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/wait"):
             server.release.wait(5)
         body = b"ok " + self.path.encode()
+        if self.path.startswith("/echo"):  # the request's headers, in order, as JSON
+            body = json.dumps([[k.lower(), v] for k, v in self.headers.items()]).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Multi", "one")
+        self.send_header("X-Multi", "two")
         self.end_headers()
         self.wfile.write(body)
         if self.path.startswith("/hangup"):
@@ -135,3 +143,25 @@ def test_close_closes_the_idle_connections(server):
     client.close()
     with server.lock:
         assert server.changed.wait_for(lambda: server.open == 0, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Referer": "http://x.test/", "accept-language": "de", "User-Agent": "mine/2"}],
+)
+def test_the_direct_path_sends_and_returns_what_httpx_does(server, headers):
+    """A plain GET skips httpx's models when the transport is ours; the server must not be able
+    to tell, and neither may the spider."""
+    settings = Settings()
+    settings.update({"USER_AGENT": "testbot/1.0"}, "test")
+    direct = Fetcher(make_client(settings), 1 << 20, 10)
+    generic = Fetcher(make_client(settings, httpx.HTTPTransport()), 1 << 20, 10)
+    assert direct._pool is not None and generic._pool is None
+    got = [f.fetch(Request(url(server, "/echo"), headers=headers)) for f in (direct, generic)]
+    assert json.loads(got[0].body) == json.loads(got[1].body)
+    sent = dict(json.loads(got[0].body))
+    assert sent["host"] == f"127.0.0.1:{server.server_address[1]}"
+    assert sent["user-agent"] == headers.get("User-Agent", "testbot/1.0")
+    seen = [(r.url, r.status, [h for h in r.headers.items() if h[0] != "date"]) for r in got]
+    assert seen[0] == seen[1]
+    assert got[0].headers.getlist("x-multi") == ["one", "two"]
