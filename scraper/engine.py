@@ -11,7 +11,8 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
 - ``fetch-N`` threads (``FetchPool``): lease from the frontier, fetch, put on the response queue
   (blocks when full: backpressure), or settle the request (retry, redirect, failure). A page
   whose callback runs in the main process (``ParsePool.runs_inline``) never enters the queue:
-  its fetch thread runs the callback, one at a time under ``_inline_lock``, and hands it on;
+  its fetch thread runs the callback (one at a time, see ``ParsePool.run_inline``) and hands
+  it on;
 - ``parse-feed``: takes responses off the queue and submits them to the parse pool, never more
   than ``ParsePool.capacity`` at once;
 - ``parse-results``: hands each callback's output on: requests to the frontier (never blocks),
@@ -187,9 +188,6 @@ class Crawl:
         self._results: queue.SimpleQueue[tuple[Response, Future[ParseResult], int, object] | None]
         self._results = queue.SimpleQueue()
         self._parse_slots = threading.Semaphore(self.parse_pool.capacity)
-        # Callbacks that run in the main process run one at a time, as in Scrapy (and as in a
-        # worker): spider code need not be thread-safe.
-        self._inline_lock = threading.Lock()
         self._allowed = tuple(
             d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
         )
@@ -209,6 +207,7 @@ class Crawl:
                 thread.start()
             self._seed()
             self.fetch_pool.start()
+            self.parse_pool.wait_started()  # the workers started while the first pages came
             self._wait_until_done()
         finally:
             self._shutdown(threads)
@@ -429,8 +428,7 @@ class Crawl:
         """
         if not self.parse_pool.runs_inline(response):
             return False
-        with self._inline_lock:
-            result = self.parse_pool.run_inline(response)
+        result = self.parse_pool.run_inline(response)
         # At a hard shutdown the item queue is gone: QueueClosed ends this fetch thread, and the
         # page stays unacknowledged (a job folder fetches it again).
         self._hand_on(response, result)
@@ -443,7 +441,10 @@ class Crawl:
             except QueueClosed:
                 return
             self._parse_slots.acquire()
-            self._submit(response)
+            try:
+                self._submit(response)
+            except SpiderLoadError:
+                return  # the workers could not start: the main thread reports it and stops
 
     def _submit(self, response: Response) -> None:
         future, job, generation = self.parse_pool.submit(response)

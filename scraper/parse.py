@@ -6,8 +6,9 @@ Flow position: response queue -> **parse workers** -> new requests (to the front
 Parsing is CPU work, and the GIL lets one process run Python on one core only, so callbacks run
 in ``PARSE_WORKERS`` processes (default: one per core). The pool is created once and reused; it
 starts with spawn (or forkserver), never plain fork, because fetch threads are already running.
-Each worker imports the spider module from its file once, in its initializer. ``start()`` brings
-every worker up before the crawl begins, so start-up errors surface at once. Linux ties a
+Each worker imports the spider module from its file once, in its initializer. ``start()`` begins
+bringing every worker up while the crawl starts fetching (an interpreter per worker takes a
+few tenths of a second), and ``wait_started()`` surfaces a start-up error. Linux ties a
 worker's parent-death signal to the thread that started it, so every worker, including those of
 a pool rebuilt after a crash, is started by one thread the pool owns, which ends only after the
 workers are shut down.
@@ -22,6 +23,7 @@ thread that fetched the page, one at a time (``runs_inline``, ``run_inline``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import itertools
@@ -118,6 +120,7 @@ class _WorkerState:
 
 
 _worker: _WorkerState | None = None
+_start_error: str | None = None  # why this worker could not load the spider
 
 
 def _die_with_parent(parent: int) -> None:
@@ -145,7 +148,7 @@ def _init_worker(
     board: Any,
     counter: Any,
 ) -> None:
-    global _worker
+    global _worker, _start_error
     if settings.PARSE_START_METHOD == "spawn":
         _die_with_parent(parent)
     # Ctrl-C reaches the whole process group; the engine decides how the workers stop.
@@ -158,12 +161,23 @@ def _init_worker(
         slot = counter.value
         counter.value += 1
     board[3 * slot] = os.getpid()
-    spider = load_spider_class(spider_path)(**spider_args)
+    try:
+        spider = load_spider_class(spider_path)(**spider_args)
+    except Exception as exc:
+        # Kept for the start-up probe to report in one line; an initializer that raises only
+        # breaks the pool, and the reason is lost in the worker's stderr.
+        _start_error = (
+            str(exc) if isinstance(exc, SpiderLoadError) else f"{type(exc).__name__}: {exc}"
+        )
+        return
     spider.settings = settings
     _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT)
 
 
 def _worker_pid() -> int:
+    """The start-up probe: this worker's pid, or why it could not load the spider."""
+    if _start_error is not None:
+        raise SpiderLoadError(_start_error)
     return os.getpid()
 
 
@@ -256,6 +270,8 @@ class ParsePool:
         self._jobs = itertools.count(1)
         self._lock = threading.Lock()
         self._current: _Generation | None = None
+        self._starting: Future[tuple[_Generation, set[int]]] | None = None
+        self._inline_lock = threading.Lock()
         # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so that thread must
         # outlive the workers: had a fetch or results thread started them, they would be killed
         # when it ends at shutdown, maybe holding the executor's queue lock, hanging the rest.
@@ -266,11 +282,20 @@ class ParsePool:
         )
         self.restarts = 0
 
-    def start(self) -> set[int]:
-        """Start every worker now; returns their pids."""
-        if self._starter is None:
+    def start(self) -> None:
+        """Begin starting every worker; ``wait_started`` waits for them."""
+        if self._starter is not None:
+            self._starting = self._starter.submit(self._start_generation)
+
+    def wait_started(self) -> set[int]:
+        """Wait until every worker of ``start()`` runs; their pids. Raises SpiderLoadError if
+        they could not start."""
+        if self._starting is None:
             return set()
-        self._current, pids = self._starter.submit(self._start_generation).result()
+        generation, pids = self._starting.result()
+        with self._lock:
+            if self._current is None:
+                self._current = generation
         return pids
 
     def _start_generation(self) -> tuple[_Generation, set[int]]:
@@ -287,6 +312,9 @@ class ParsePool:
         jobs = [executor.submit(_worker_pid) for _ in range(self.workers)]
         try:
             pids = {job.result() for job in jobs}
+        except SpiderLoadError as exc:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise SpiderLoadError(f"parse workers failed to start: {exc}") from None
         except BrokenProcessPool as exc:
             raise SpiderLoadError(
                 f"parse workers failed to start (spider import or __init__ failed in a worker: "
@@ -304,8 +332,11 @@ class ParsePool:
         return self._starter is None or self.inline.inline(response.request.callback or "parse")
 
     def run_inline(self, response: Response) -> ParseResult:
-        """Run the callback in the calling thread (the caller makes sure only one runs)."""
-        result = run_callback(self._spider, response)
+        """Run the callback in the calling thread. Callbacks in the main process run one at a
+        time, whichever thread calls, as in Scrapy (and in a worker): spider code need not be
+        thread-safe."""
+        with self._inline_lock:
+            result = run_callback(self._spider, response)
         if self._starter is not None:  # measured only where it may go back to a worker
             self.inline.observe(response.request.callback or "parse", result.seconds)
         return result
@@ -320,6 +351,10 @@ class ParsePool:
         callback = response.request.callback or "parse"
         with self._lock:
             generation = self._current
+        if generation is None:  # the first page for the workers: they may be starting still
+            self.wait_started()
+            with self._lock:
+                generation = self._current
         assert generation is not None, "submit before start"
         job = next(self._jobs)
         try:
@@ -395,6 +430,10 @@ class ParsePool:
         return killed
 
     def shutdown(self, wait: bool = True) -> None:
+        if self._starting is not None:
+            # Workers still starting are shut down once they run, not left to the death signal.
+            with contextlib.suppress(Exception):
+                self.wait_started()
         with self._lock:
             if self._current is not None:
                 self._current.executor.shutdown(wait=wait, cancel_futures=not wait)

@@ -51,6 +51,15 @@ class Good(Spider):
 """
 
 
+WORKER_ONLY_FAILURE = """
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        import multiprocessing
+        if multiprocessing.parent_process() is not None:
+            raise RuntimeError("no database connection in this process")
+"""
+
+
 @pytest.mark.parametrize(
     "case, message",
     [
@@ -63,6 +72,7 @@ class Good(Spider):
         ("bad_config", "config file not found"),
         ("unwritable_output", "cannot write output file"),
         ("unknown_format", "unsupported output format '.xml'"),
+        ("workers_fail", "parse workers failed to start"),
     ],
 )
 def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, message):
@@ -75,6 +85,9 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
         args = [str(_spider_file(tmp_path, "import os\nX = 1\n"))]
     elif case == "import_error":
         args = [str(_spider_file(tmp_path, "import not_a_module_anywhere\n"))]
+    elif case == "workers_fail":  # imports in the main process, fails in every worker
+        source = GOOD_SPIDER.replace("def parse", WORKER_ONLY_FAILURE + "\n    def parse")
+        args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1"]
     else:
         good = str(_spider_file(tmp_path, GOOD_SPIDER))
         (tmp_path / "a_file").write_text("")
