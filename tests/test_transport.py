@@ -171,3 +171,21 @@ def test_the_direct_path_sends_and_returns_what_httpx_does(server, headers):
     seen = [(r.url, r.status, [h for h in r.headers.items() if h[0] != "date"]) for r in got]
     assert seen[0] == seen[1]
     assert got[0].headers.getlist("x-multi") == ["one", "two"]
+
+
+def test_idle_connections_past_their_keep_alive_are_swept(server, monkeypatch):
+    """A host the crawl is done with does not keep its connections open until the end."""
+    import scraper.transport as transport_module
+
+    monkeypatch.setattr(transport_module, "KEEPALIVE_EXPIRY", 0.2)
+    monkeypatch.setattr(transport_module, "SWEEP_EVERY", 0.0)
+    port = server.server_address[1]
+    with httpx.Client(transport=HostPoolTransport()) as client:
+        client.get(f"http://127.0.0.1:{port}/done-with-this-host")
+        with server.lock:
+            assert server.open == 1  # kept alive, idle
+        threading.Event().wait(0.4)  # past its keep-alive
+        client.get(f"http://localhost:{port}/another-host")  # its give-back sweeps
+        with server.lock:
+            assert server.changed.wait_for(lambda: server.open == 1, timeout=5)
+        assert len(set(server.ports)) == 2
