@@ -97,8 +97,8 @@ class Fetcher:
     ``Client.send`` adds auth, redirect and event-hook layers this fetcher never uses, and on
     fast sites they cost a third of the main process's time per page, so requests go straight
     to the transport the client would pick, with the client's headers, timeout and cookie jar
-    applied here. When that transport is ours (``HostPoolTransport``), a plain GET (see
-    ``models.split_plain``) skips httpx's request and response models too.
+    applied here. When that transport is ours (``HostPoolTransport``), a request without a body
+    to a plain URL (``models.split_plain``) skips httpx's request and response models too.
     """
 
     def __init__(self, client: httpx.Client, max_size: int, timeout: float) -> None:
@@ -131,7 +131,8 @@ class Fetcher:
         return extensions
 
     def _open_direct(self, request: Request) -> Opened | None:
-        """Send a plain GET straight to our pool; None if the request is not one."""
+        """Send a body-less request for a plain URL straight to our pool; None if the request
+        is not one (or a cookie may be due: the jar speaks httpx's models)."""
         assert self._pool is not None
         parts = split_plain(request.url)
         if parts is None or request.body or self._cookies_seen:
