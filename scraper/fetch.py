@@ -106,8 +106,10 @@ class Fetcher:
         self.max_size = max_size
         self.timeout = timeout
         self._pool = _own_pool(client)
-        self._default_headers = list(client.headers.multi_items())
-        self._raw_defaults = list(client.headers.raw)
+        # As the client sends them, names in their own case (some servers care).
+        self._default_headers = [
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in client.headers.raw
+        ]
         self._timeout = client.timeout.as_dict()
         # The jar is only touched once a site has set a cookie: parsing Set-Cookie-less
         # responses through http.cookiejar costs as much as the rest of the request.
@@ -117,6 +119,14 @@ class Fetcher:
         # Called the moment the request's headers go on the wire (httpcore's trace hook), after
         # any connecting, so a per-host delay counts from what the server sees.
         self.on_send: Callable[[Request], None] | None = None
+
+    def _headers(self, request: Request) -> list[tuple[str, str]]:
+        """The client's headers, each replaced by the request's own of the same name."""
+        if not request.headers:
+            return self._default_headers
+        own = {name.lower() for name in request.headers}
+        kept = [h for h in self._default_headers if h[0].lower() not in own]
+        return kept + list(request.headers.items())
 
     def _extensions(self, request: Request) -> dict[str, object]:
         extensions: dict[str, object] = {"timeout": self._timeout}
@@ -139,18 +149,15 @@ class Fetcher:
             return None
         scheme, host, port, path = parts
         default = 443 if scheme == "https" else 80
-        headers = [(b"Host", (host if port in (None, default) else f"{host}:{port}").encode())]
+        headers = []
+        if not any(name.lower() == "host" for name in request.headers):
+            headers.append(
+                (b"Host", (host if port in (None, default) else f"{host}:{port}").encode())
+            )
         try:
-            if request.headers:
-                own = {name.lower() for name in request.headers}
-                if "host" in own:
-                    headers.clear()
-                headers.extend(h for h in self._raw_defaults if h[0].lower().decode() not in own)
-                headers.extend(
-                    (k.encode("ascii"), v.encode("ascii")) for k, v in request.headers.items()
-                )
-            else:
-                headers.extend(self._raw_defaults)
+            headers.extend(
+                (k.encode("ascii"), v.encode("ascii")) for k, v in self._headers(request)
+            )
         except UnicodeEncodeError:  # httpx knows what to do with those
             return None
         response, body = self._pool.send(
@@ -170,15 +177,10 @@ class Fetcher:
 
     def _open(self, request: Request) -> Opened:
         """Send any request through the transport the client would choose."""
-        headers = self._default_headers
-        if request.headers:
-            own = {name.lower() for name in request.headers}
-            headers = [h for h in headers if h[0].lower() not in own]
-            headers.extend(request.headers.items())
         built = httpx.Request(
             request.method,
             request.url,
-            headers=headers,
+            headers=self._headers(request),
             content=request.body or None,
             extensions=self._extensions(request),
         )

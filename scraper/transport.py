@@ -17,6 +17,7 @@ keep-alive expiry are closed when next looked at, and swept every ``SWEEP_EVERY`
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 import time
@@ -29,29 +30,27 @@ import httpx
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default)
 SWEEP_EVERY = 5.0
 
-# httpcore's errors as httpx's, most specific first (what httpx's own transport does).
-_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
+# httpcore's errors as httpx's (what httpx's own transport does), most specific first; the two
+# libraries give them the same names.
+_ERRORS = tuple(
+    (getattr(httpcore, name), getattr(httpx, name))
+    for name in (
+        "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException",
+        "ConnectError", "ReadError", "WriteError", "NetworkError", "UnsupportedProtocol",
+        "RemoteProtocolError", "LocalProtocolError", "ProtocolError",
+    )
+)  # fmt: skip
 
 
-def _as_httpx(exc: Exception) -> Exception:
-    for core, mapped in _ERRORS:
-        if isinstance(exc, core):
-            return mapped(str(exc))
-    return exc
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for core, mapped in _ERRORS:
+            if isinstance(exc, core):
+                raise mapped(str(exc)) from exc
+        raise
 
 
 Key = tuple[bytes, bytes, int]
@@ -69,13 +68,8 @@ class _Body(httpx.SyncByteStream):
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
+        with _httpx_errors():
             yield from self._response.iter_stream()
-        except Exception as exc:
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     def close(self) -> None:
         if not self._closed:
@@ -138,13 +132,11 @@ class HostPoolTransport(httpx.BaseTransport):
             extensions=extensions,
         )
         try:
-            response = conn.handle_request(core)
-        except Exception as exc:
+            with _httpx_errors():
+                response = conn.handle_request(core)
+        except BaseException:
             conn.close()
-            mapped = _as_httpx(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            raise
         return response, _Body(self, key, conn, response)
 
     def _take(self, key: Key) -> httpcore.HTTPConnection:

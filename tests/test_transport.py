@@ -30,8 +30,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/wait"):
             server.release.wait(5)
         body = b"ok " + self.path.encode()
-        if self.path.startswith("/echo"):  # the request's headers, in order, as JSON
-            body = json.dumps([[k.lower(), v] for k, v in self.headers.items()]).encode()
+        if self.path.startswith("/echo"):  # the request's headers, as sent, in order, as JSON
+            body = json.dumps(list(self.headers.items())).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Multi", "one")
@@ -55,7 +55,7 @@ class RecordingServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.ports: list[int] = []
         self.release = threading.Event()
-        self.open = 0  # connections whose handler is still running
+        self.open = 0  # connections the server has not closed yet
         self.changed = threading.Condition(self.lock)
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -66,12 +66,13 @@ class RecordingServer(ThreadingHTTPServer):
     def finish_request(self, request: object, client_address: object) -> None:
         with self.lock:
             self.open += 1
-        try:
-            super().finish_request(request, client_address)  # type: ignore[arg-type]
-        finally:
-            with self.lock:
-                self.open -= 1
-                self.changed.notify_all()
+        super().finish_request(request, client_address)  # type: ignore[arg-type]
+
+    def shutdown_request(self, request: object) -> None:
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        with self.lock:  # counted once the socket is closed, so the client can see it
+            self.open -= 1
+            self.changed.notify_all()
 
 
 @pytest.fixture
@@ -120,7 +121,8 @@ def test_concurrent_requests_open_one_connection_each_and_no_more(server):
 def test_an_idle_connection_the_server_closed_is_replaced_not_used(server):
     with httpx.Client(transport=HostPoolTransport()) as client:
         assert client.get(url(server, "/hangup")).text == "ok /hangup"
-        threading.Event().wait(0.2)  # the server's close reaches the client's socket
+        with server.lock:  # the server has closed its end
+            assert server.changed.wait_for(lambda: server.open == 0, timeout=5)
         assert client.get(url(server, "/next")).text == "ok /next"
     assert len(server.ports) == 2 and server.ports[0] != server.ports[1]
 
@@ -166,8 +168,8 @@ def test_the_direct_path_sends_and_returns_what_httpx_does(server, headers):
     got = [f.fetch(Request(url(server, "/echo"), headers=headers)) for f in (direct, generic)]
     assert json.loads(got[0].body) == json.loads(got[1].body)
     sent = dict(json.loads(got[0].body))
-    assert sent["host"] == f"127.0.0.1:{server.server_address[1]}"
-    assert sent["user-agent"] == headers.get("User-Agent", "testbot/1.0")
+    assert sent["Host"] == f"127.0.0.1:{server.server_address[1]}"
+    assert sent["User-Agent"] == headers.get("User-Agent", "testbot/1.0")  # the client's case
     seen = [(r.url, r.status, [h for h in r.headers.items() if h[0] != "date"]) for r in got]
     assert seen[0] == seen[1]
     assert got[0].headers.getlist("x-multi") == ["one", "two"]
