@@ -17,6 +17,10 @@ COMMON_OURS = {
     "ROBOTSTXT_OBEY": "false",
     "DOWNLOAD_TIMEOUT": "10",
     "RETRY_TIMES": "2",
+    # Cheap callbacks in the main process, where Scrapy runs every callback: opt-in, since it
+    # gives up the workers' isolation (a callback that hangs or kills its process there stops
+    # the crawl).
+    "PARSE_INLINE_BELOW": "0.001",
 }
 COMMON_SCRAPY = {
     "LOG_LEVEL": "WARNING",

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -21,6 +22,8 @@ from .errors import ScraperError, SettingsError, SpiderLoadError
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
 from .stats import render_summary
+
+log = logging.getLogger("scraper.cli")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -160,20 +163,25 @@ def build_crawl(
     append: bool = False,
     jobdir: Path | None = None,
     progress: bool = False,
+    configure_logging: Callable[[Settings], None] | None = None,
 ) -> Crawl:
     """Everything ``crawl`` does before running: spider, settings in precedence order, output.
 
     Also the programmatic entry point: ``build_crawl("spiders/news.py").run()``.
+    ``configure_logging`` runs once the settings are known, before any spider code.
     """
     spider_cls = load_spider_class(spider_file)
     if config_path is not None and not config_path.is_file():
         raise SettingsError(f"config file not found: {config_path}")
     config = ConfigFile.read(config_path or find_config(), spider_cls.name)
     resolved = build_settings(config, spider_cls.custom_settings, settings or {})
+    if configure_logging is not None:
+        configure_logging(resolved)
     arguments = {**config.spider_args, **(spider_args or {})}
     try:
         spider = spider_cls(**arguments)
     except Exception as exc:
+        log.debug("creating spider %s failed", spider_cls.__name__, exc_info=True)
         raise SpiderLoadError(
             f"cannot create spider {spider_cls.__name__}: {type(exc).__name__}: {exc}"
         ) from exc
@@ -187,6 +195,16 @@ def build_crawl(
         jobdir=jobdir or (Path(resolved.JOBDIR) if resolved.JOBDIR else None),
         progress=progress,
     )
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.LOG_LEVEL.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s [%(name)s] %(levelname)s: %(message)s",
+    )
+    # httpx logs every request at INFO; our summary says the same once.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -242,15 +260,9 @@ def _run(args: argparse.Namespace) -> int:
         append=bool(args.output),
         jobdir=args.jobdir,
         progress=sys.stderr.isatty(),
+        configure_logging=_configure_logging,
     )
     settings = crawl.settings
-    logging.basicConfig(
-        level=settings.LOG_LEVEL.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s [%(name)s] %(levelname)s: %(message)s",
-    )
-    # httpx logs every request at INFO; our summary says the same once.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     output = crawl.output
     handler = _SignalHandler(crawl)
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -6,6 +6,11 @@ httpx's own decoders inflate a whole network chunk at once, and a few kilobytes 
 compression bomb can inflate to gigabytes in one call. These decoders hand out at most
 ``CHUNK`` bytes at a time, so ``DOWNLOAD_MAXSIZE`` stops a bomb with memory bounded:
 zlib and brotli take an output limit; zstd is fed small slices of input instead.
+
+A compressed stream says where it ends. One cut short with its framing intact (a Content-Length
+that matches the truncated bytes) decodes without error, so ``flush`` checks the decompressor
+reached that end and raises ``Truncated`` if not: the body is retried, never parsed as complete.
+A body with no bytes at all (HEAD, 204, 304) is left alone.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from .errors import DecodeError
+from .errors import DecodeError, Truncated
 
 CHUNK = 256 * 1024  # most decoded bytes produced per step
 ZSTD_SLICE = 64  # input bytes per zstd step; zstd's ratio is capped near 1:32k per block
@@ -34,12 +39,12 @@ class Zlib:
     def __init__(self, gzip: bool) -> None:
         self._gzip = gzip
         self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
-        self._first = True
+        self._fed = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._first and data and not self._gzip:
-            self._first = False
-            if (data[0] & 0x0F) != 8:  # no zlib header: a raw deflate stream
+        if not self._fed and data:
+            self._fed = True
+            if not self._gzip and (data[0] & 0x0F) != 8:  # no zlib header: raw deflate
                 self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
             out = self._obj.decompress(data, CHUNK)
@@ -53,6 +58,7 @@ class Zlib:
         tail = self._obj.flush()
         if tail:
             yield tail
+        _check_ended(self._fed and not self._obj.eof, "gzip" if self._gzip else "deflate")
 
 
 class Brotli:
@@ -61,8 +67,10 @@ class Brotli:
 
         self._obj = brotli.Decompressor()
         self._error = brotli.error
+        self._fed = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        self._fed = self._fed or bool(data)
         try:
             out = self._obj.process(data, output_buffer_limit=CHUNK)
             # Drain what the limit held back before taking more input.
@@ -75,6 +83,7 @@ class Brotli:
             raise DecodeError(f"bad brotli body: {exc}") from exc
 
     def flush(self) -> Iterator[bytes]:
+        _check_ended(self._fed and not self._obj.is_finished(), "brotli")
         return iter(())
 
 
@@ -84,8 +93,10 @@ class Zstd:
 
         self._obj = zstandard.ZstdDecompressor().decompressobj()
         self._error = zstandard.ZstdError
+        self._fed = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        self._fed = self._fed or bool(data)
         try:
             for start in range(0, len(data), ZSTD_SLICE):
                 out = self._obj.decompress(data[start : start + ZSTD_SLICE])
@@ -95,7 +106,13 @@ class Zstd:
             raise DecodeError(f"bad zstd body: {exc}") from exc
 
     def flush(self) -> Iterator[bytes]:
+        _check_ended(self._fed and not self._obj.eof, "zstd")
         return iter(())
+
+
+def _check_ended(cut_short: bool, name: str) -> None:
+    if cut_short:
+        raise Truncated(f"body cut short: the {name} stream does not end")
 
 
 Decoder = Identity | Zlib | Brotli | Zstd

@@ -35,9 +35,10 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
 from .settings import Settings
-from .spider import Spider
+from .spider import Spider, iterate_start
 from .stats import Stats, WorkCounts
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scraper.engine")
 
+PARSE_FAILURES = frozenset({"worker_died", "parse_timeout", "parse_error"})
 EXPORT_BATCH = 200  # pages written per batch at most
 PROGRESS_INTERVAL = 0.5
 
@@ -71,6 +73,7 @@ class PageOutput:
 
     request: Request
     items: list[tuple[str, dict[str, Any]]]
+    children: list[Request] = field(default_factory=list)  # queued with the ack (shared frontier)
 
 
 @dataclass(slots=True)
@@ -83,6 +86,15 @@ class CrawlResult:
     response_queue: QueueStats
     item_queue: QueueStats
     fatal: str | None = None  # an error that ended the crawl early (e.g. output not writable)
+
+
+def _attempts(request: Request, kind: str) -> int:
+    """How often the step that failed was tried: parse runs, robots.txt checks, or fetches."""
+    if kind in PARSE_FAILURES:
+        return int(request.meta.get("parse_attempts", 1))
+    if kind.startswith("robots_"):  # never fetched: asked robots.txt, waited, asked again
+        return int(request.meta.get("robots_waits", 0)) + 1
+    return request.attempts
 
 
 def failures_path(output: Path) -> Path:
@@ -153,7 +165,7 @@ class Crawl:
                 stats=self.stats,
                 **frontier_options,
             )
-            self.journal = PartJournal(output, self.frontier.worker_id)
+            self.journal = PartJournal(output, self.shared)
         elif jobdir is not None:
             jobdir.mkdir(parents=True, exist_ok=True)
             self.frontier = SQLiteFrontier(jobdir / "frontier.sqlite", **frontier_options)
@@ -232,18 +244,29 @@ class Crawl:
                 log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
         elif self.shared is not None:
             resumed = not self.shared.claim_seeding()  # the first worker of the crawl seeds
-        try:
-            for request in self.spider.start_requests():
-                # On resume the start requests are already in the saved frontier (or done);
-                # the spider's start_requests still runs, for whatever it sets up.
-                if not resumed:
-                    self.schedule(request)
-        except (ValueError, TypeError) as exc:  # a bad start URL or argument
-            raise SpiderLoadError(f"start requests of spider {self.spider.name!r}: {exc}") from exc
+        for request in self._start_requests():
+            # On resume the start requests are already in the saved frontier (or done);
+            # the spider's start_requests still runs, for whatever it sets up.
+            if not resumed:
+                self.schedule(request)
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
         elif self.shared is not None and not resumed:
             self.shared.finish_seeding()
+
+    def _start_requests(self) -> Iterator[Request]:
+        """The spider's start requests. Whatever the spider's code raises (a bad URL, a missing
+        argument, a bug) is one SpiderLoadError: one line for the user, the traceback at DEBUG.
+        Errors of the scheduling in between are not the spider's, and pass through as they are.
+        """
+        try:
+            for request in iterate_start(self.spider):
+                if not isinstance(request, Request):
+                    raise TypeError(f"yielded {request!r}, not a Request")
+                yield request
+        except Exception as exc:
+            log.debug("start_requests of spider %r failed", self.spider.name, exc_info=True)
+            raise SpiderLoadError(f"start_requests failed: {type(exc).__name__}: {exc}") from exc
 
     def stop(self, reason: str) -> None:
         """Graceful stop: no new fetches; what is in flight runs to the end of the flow."""
@@ -256,6 +279,8 @@ class Crawl:
     def _drained(self) -> bool:
         if not self._stopped.is_set():
             if self.shared is not None:
+                if self.shared.seeding_lapsed():  # the worker adding them died: take over
+                    self._seed()
                 # Done when the whole crawl is: other workers' leases may yet add work here.
                 # Our own work first: a lease that expired while we held it is no longer in
                 # the crawl's counts, but we still finish it (its ack will be refused).
@@ -350,7 +375,14 @@ class Crawl:
         # Open the work first so a fast failure elsewhere cannot make the count touch zero;
         # once for all of a page's links, then settle what the frontier did not take.
         self.work.change(requests=len(requests))
-        taken = 0
+        taken = sum(self.frontier.add(request) for request in self._admit(requests, parent))
+        if taken != len(requests):
+            self.work.change(requests=taken - len(requests))
+        return taken
+
+    def _admit(self, requests: list[Request], parent: Response | None) -> list[Request]:
+        """``requests`` (``parent``'s links, if given) less those never to crawl (counted)."""
+        admitted = []
         for request in requests:
             if parent is not None:
                 request.meta["depth"] = parent.request.depth + 1
@@ -359,17 +391,16 @@ class Crawl:
             reason = self._refuse(request)
             if reason:
                 self.stats.inc(reason)
-            elif self.frontier.add(request):
-                taken += 1
-        if taken != len(requests):
-            self.work.change(requests=taken - len(requests))
-        return taken
+            else:
+                admitted.append(request)
+        return admitted
 
     def _refuse(self, request: Request) -> str | None:
         """Why a request is not crawled at all, or None."""
         if not request.url.startswith(("http://", "https://")):
             return "scheme_filtered"
-        if len(request.url) > self.settings.URLLENGTH_LIMIT:
+        limit = self.settings.URLLENGTH_LIMIT
+        if limit and len(request.url) > limit:
             return "url_too_long"
         if self._allowed and not self._on_site(request.host):
             return "offsite_filtered"
@@ -398,12 +429,14 @@ class Crawl:
         self.work.change(requests=-1)
 
     def _record_failure(self, request: Request, kind: str, detail: str) -> None:
-        """One line in the failures file; a failures file that cannot be written is fatal."""
+        """One line in the failures file, and the summary's count of its kind: every failure
+        passes here, so the two always agree. A failures file that cannot be written is fatal."""
+        self.stats.error(kind)
         record = {
             "url": request.url,
             "reason": kind,
             "detail": detail[:500],
-            "attempts": request.attempts,
+            "attempts": _attempts(request, kind),
             "referer": request.meta.get("referer"),
         }
         if "redirect_urls" in request.meta:  # where the chain began
@@ -417,8 +450,11 @@ class Crawl:
 
     def _redirected(self, request: Request, target: Request) -> None:
         self.stats.inc("redirects")
-        self.schedule(target)  # before the ack: the redirect must not be lost in between
-        self.frontier.ack(request)
+        if self.shared is not None:  # queued by the ack itself, in one step
+            self.shared.ack(request, self._admit([target], None))
+        else:
+            self.schedule(target)  # before the ack: the redirect must not be lost in between
+            self.frontier.ack(request)
         self.work.change(requests=-1)
 
     # -- parse stage ----------------------------------------------------------------------------
@@ -477,7 +513,8 @@ class Crawl:
             if job not in dead:  # an innocent bystander of another page's crash: run again
                 self._submit(response)
                 return True
-            kind = "worker_died"
+            # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.
+            kind = "parse_timeout" if self.parse_pool.killed_overdue(job) else "worker_died"
         elif timed_out:
             kind = "parse_timeout"
         else:
@@ -489,7 +526,6 @@ class Crawl:
             self.stats.inc("parse_retries")
             self._submit(response)
             return True
-        self.stats.error(kind)
         log.error(
             "giving up on %s after %d parse attempts: %s",
             response.url,
@@ -506,7 +542,6 @@ class Crawl:
         if result.replaced_chars:
             self.stats.inc("decode_replacements", result.replaced_chars)
         if result.error:
-            self.stats.error("callback_error")
             log.error(
                 "callback %s failed on %s:\n%s",
                 response.request.callback or "parse",
@@ -516,11 +551,15 @@ class Crawl:
             self._record_failure(
                 response.request, "callback_error", result.error.strip().splitlines()[-1]
             )
-        self.schedule_all(result.requests, parent=response)
+        children: list[Request] = []
+        if self.shared is not None:  # queued by the page's ack: a worker fenced out adds none
+            children = self._admit(result.requests, response)
+        else:
+            self.schedule_all(result.requests, parent=response)
         prefix = response.request.fingerprint().hex()[:20]
         keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(result.items)]
         self.work.change(parsing=-1, exporting=1)
-        self.items.put(PageOutput(response.request, keyed))
+        self.items.put(PageOutput(response.request, keyed, children))
         if result.close_reason:
             self.stop(result.close_reason)
         limit = self.settings.CLOSESPIDER_PAGECOUNT
@@ -550,7 +589,9 @@ class Crawl:
                 written = self._write(batch)
             finally:
                 for page in batch:
-                    if written:
+                    if written and self.shared is not None:
+                        self.shared.ack(page.request, page.children)
+                    elif written:
                         self.frontier.ack(page.request)
                     self.work.change(requests=-1, exporting=-1)
 

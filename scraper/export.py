@@ -5,10 +5,13 @@ Flow position: pipelines -> **exporter** -> ``output/<spider>.jsonl`` (or ``-o P
 The JSON Lines exporter writes each batch of complete lines with one ``os.write`` loop on an
 unbuffered file descriptor, so whatever is in the file at any instant, even after the process
 is killed, is whole lines: a torn line would need a write to be cut mid-batch by the kernel.
+A full disk does cut a batch (the kernel takes what fits, then says ENOSPC): the file is cut
+back to its size before the batch, so it still holds whole lines only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -22,9 +25,7 @@ JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
 class Exporter(Protocol):
     path: Path
 
-    def write(self, items: list[dict[str, Any]]) -> None:
-        assert self._fd is not None
-        write_all(self._fd, b"".join(encode_line(item) for item in items), self.path)
+    def write(self, items: list[dict[str, Any]]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -43,12 +44,18 @@ def encode_line(obj: Any) -> bytes:
 
 
 def write_all(fd: int, data: bytes, path: Path) -> None:
-    """Write every byte, or raise OutputError naming the file (a full disk, say)."""
+    """Append every byte of ``data`` to the file, or none of it: on an error (a full disk, say)
+    the file is cut back to its size before the call and OutputError names the file."""
+    start = os.fstat(fd).st_size
     view = memoryview(data)
     try:
         while view:
             view = view[os.write(fd, view) :]
     except OSError as exc:
+        # Not a regular file (a pipe): nothing to cut. The write's error is the one to report.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+            os.lseek(fd, start, os.SEEK_SET)  # without O_APPEND: no hole before the next write
         raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
 
 
@@ -65,18 +72,8 @@ class JsonLinesExporter:
             raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
 
     def write(self, items: list[dict[str, Any]]) -> None:
-        data = b"".join(
-            json.dumps(item, ensure_ascii=False, default=_default).encode("utf-8") + b"\n"
-            for item in items
-        )
-        view = memoryview(data)
-        try:
-            while view:
-                assert self._fd is not None
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError as exc:
-            raise OutputError(f"cannot write output file {self.path}: {exc.strerror}") from exc
+        assert self._fd is not None
+        write_all(self._fd, b"".join(encode_line(item) for item in items), self.path)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -44,7 +44,7 @@ from .robots import RobotsCache
 from .settings import Settings
 from .stats import Stats, WorkCounts
 from .throttle import AutoThrottle
-from .transport import HostPoolTransport
+from .transport import HostPoolTransport, bounded_by
 
 log = logging.getLogger("scraper.fetch")
 
@@ -145,7 +145,7 @@ class Fetcher:
         is not one (or a cookie may be due: the jar speaks httpx's models)."""
         assert self._pool is not None
         parts = split_plain(request.url)
-        if parts is None or request.body or self._cookies_seen:
+        if parts is None or request.body or self._jar_applies(request):
             return None
         scheme, host, port, path = parts
         default = 443 if scheme == "https" else 80
@@ -169,7 +169,7 @@ class Fetcher:
             self._extensions(request),
         )
         text_headers = _text_headers(response.headers)
-        if "set-cookie" in text_headers:
+        if "set-cookie" in text_headers and not request.meta.get("dont_merge_cookies"):
             reply = httpx.Response(response.status, headers=response.headers)
             reply.request = httpx.Request(request.method, request.url)
             self._keep_cookies(reply)
@@ -184,14 +184,20 @@ class Fetcher:
             content=request.body or None,
             extensions=self._extensions(request),
         )
-        if self._cookies_seen:
+        if self._jar_applies(request):
             with self._cookies_lock:
                 self._cookies.set_cookie_header(built)
         reply = self.client._transport_for_url(built.url).handle_request(built)
         reply.request = built
-        self._keep_cookies(reply)
+        if not request.meta.get("dont_merge_cookies"):
+            self._keep_cookies(reply)
         headers = Headers(reply.headers.multi_items())
         return reply.status_code, headers, reply.stream, reply.close, str(built.url)
+
+    def _jar_applies(self, request: Request) -> bool:
+        """Whether the cookie jar may add to this request (Scrapy's ``dont_merge_cookies``
+        meta key keeps a request, and what it is answered, out of the jar)."""
+        return self._cookies_seen and not request.meta.get("dont_merge_cookies")
 
     def _keep_cookies(self, reply: httpx.Response) -> None:
         if "set-cookie" in reply.headers:
@@ -203,32 +209,17 @@ class Fetcher:
         deadline = time.monotonic() + self.timeout
         in_body = False
         try:
-            opened = self._open_direct(request) if self._pool is not None else None
-            status, headers, stream, close, url = opened or self._open(request)
-            try:
-                in_body = True
-                declared = headers.get("content-length", "")
-                encoding = headers.get("content-encoding")
-                if not encoding and declared.isdigit() and int(declared) > self.max_size:
-                    raise ResponseTooLarge(f"Content-Length {declared} over DOWNLOAD_MAXSIZE")
-                decoder = make_decoder(encoding)
-                chunks: list[bytes] = []
-                total = 0
-                for raw in stream:
-                    # A per-read timeout never ends a body that trickles in; this does.
-                    if time.monotonic() > deadline:
-                        raise FetchTimeout(f"no complete response within {self.timeout}s")
-                    for chunk in decoder.feed(raw):
-                        total += len(chunk)
-                        if total > self.max_size:
-                            raise ResponseTooLarge(
-                                f"body over DOWNLOAD_MAXSIZE ({self.max_size} B) once decoded"
-                            )
-                        chunks.append(chunk)
-                chunks.extend(decoder.flush())
-            finally:
-                close()
-            return Response(url, status, headers, b"".join(chunks), request)
+            # Our transport ends every socket operation by the deadline (connect, TLS, the
+            # request, the headers, the body); other transports only see per-read timeouts.
+            with bounded_by(deadline):
+                opened = self._open_direct(request) if self._pool is not None else None
+                status, headers, stream, close, url = opened or self._open(request)
+                try:
+                    in_body = True
+                    body = self._read_body(headers, stream, deadline)
+                finally:
+                    close()
+            return Response(url, status, headers, body, request)
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
@@ -239,6 +230,30 @@ class Fetcher:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _read_body(self, headers: Headers, stream: Iterable[bytes], deadline: float) -> bytes:
+        """The decoded body, under the size cap and the deadline."""
+        declared = headers.get("content-length", "")
+        encoding = headers.get("content-encoding")
+        if not encoding and declared.isdigit() and int(declared) > self.max_size:
+            raise ResponseTooLarge(f"Content-Length {declared} over DOWNLOAD_MAXSIZE")
+        decoder = make_decoder(encoding)
+        chunks: list[bytes] = []
+        total = 0
+        for raw in stream:
+            # A per-read timeout never ends a body that trickles in; this does (the only
+            # bound on transports other than ours).
+            if time.monotonic() > deadline:
+                raise FetchTimeout(f"no complete response within {self.timeout}s")
+            for chunk in decoder.feed(raw):
+                total += len(chunk)
+                if total > self.max_size:
+                    raise ResponseTooLarge(
+                        f"body over DOWNLOAD_MAXSIZE ({self.max_size} B) once decoded"
+                    )
+                chunks.append(chunk)
+        chunks.extend(decoder.flush())
+        return b"".join(chunks)
 
 
 def parse_retry_after(value: str | None, now_wall: float | None = None) -> float | None:
@@ -300,10 +315,28 @@ class RetryPolicy:
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REDIRECT_PRIORITY_ADJUST = 2  # as Scrapy: finish a redirect chain before starting new pages
 CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class RedirectRefused(FetchError):
     """A redirect that is not followed; ``kind`` says why."""
+
+
+def _credentials_may_follow(source: str, target: str) -> bool:
+    """Whether credentials sent to ``source`` may go on to ``target`` (as requests decides):
+    the same host and port, and never from https down to http; an http -> https upgrade on
+    the default ports counts as the same place."""
+    old, new = urlsplit(source), urlsplit(target)
+    try:
+        old_port = old.port or DEFAULT_PORTS.get(old.scheme)
+        new_port = new.port or DEFAULT_PORTS.get(new.scheme)
+    except ValueError:  # a port out of range: not the same place
+        return False
+    if old.hostname != new.hostname:
+        return False
+    if old.scheme == new.scheme:
+        return old_port == new_port
+    return (old.scheme, old_port, new.scheme, new_port) == ("http", 80, "https", 443)
 
 
 def redirect_request(request: Request, response: Response, max_times: int) -> Request:
@@ -332,8 +365,7 @@ def redirect_request(request: Request, response: Response, max_times: int) -> Re
         headers = {
             k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")
         }
-    if urlsplit(target).hostname != urlsplit(request.url).hostname:
-        # Credentials meant for one host must not leak to another.
+    if not _credentials_may_follow(request.url, target):
         headers = {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
     meta = {**request.meta, "redirect_times": times, "redirect_urls": chain}
     new = request.replace(
@@ -386,6 +418,7 @@ class FetchPool:
                 clock,
                 retry_delay=settings.ROBOTSTXT_RETRY_DELAY,
                 retry_times=settings.ROBOTSTXT_RETRY_TIMES,
+                stats=stats,
             )
             if settings.ROBOTSTXT_OBEY
             else None
@@ -511,7 +544,6 @@ class FetchPool:
         return seconds
 
     def _fail(self, request: Request, kind: str, detail: str) -> None:
-        self.stats.error(kind)
         self.frontier.release(request)
         self.on_failed(request, kind, detail)
 
@@ -528,7 +560,6 @@ class FetchPool:
             # robots.txt used this host's turn (or the host is unreachable): the page waits.
             self.frontier.release(request, retry_at=verdict.retry_at or self.clock())
             return False
-        self.stats.inc(verdict.reason)
         log.debug("%s: %s", verdict.reason, request.url)
         self.frontier.release(request)
         self.on_failed(request, verdict.reason, "robots.txt")

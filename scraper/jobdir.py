@@ -11,11 +11,13 @@ Exactly once, across any number of crashes:
   written is lost and nothing acknowledged is missing;
 - a page done twice writes its items twice under the same keys (request fingerprint and position,
   or the spider's ``item_key`` field), and finalising keeps the first line of each key;
-- a line torn by a crash is cut off when the journal is opened.
+- a line torn by a crash is cut off when the journal is opened, and skipped if read before;
+- a write that fails (a full disk) is cut back to whole lines before the error is raised.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -153,10 +155,7 @@ class ItemJournal:
         write_all(self._fd, data, self.path)
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                entry = json.loads(line)
-                yield entry["key"], entry["item"]
+        return read_entries(self.path)
 
     def finalise(self, output: Path) -> int:
         """Write every item once (first line of each key wins) to ``output``, atomically."""
@@ -181,9 +180,29 @@ class ItemJournal:
             os.replace(temp, output)
         except OSError as exc:
             raise OutputError(f"cannot write output file {output}: {exc.strerror}") from exc
+        finally:
+            with contextlib.suppress(OSError):  # gone after the replace; else half a copy
+                temp.unlink()
         return len(seen)
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def read_entries(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The ``(key, item)`` pairs of a journal file. A last line without its newline was torn by
+    a crash: it is skipped (its page was never acknowledged, so it is done again)."""
+    with open(path, "rb") as fh:  # bytes: a torn line may end inside a UTF-8 sequence
+        for number, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):
+                return
+            try:
+                entry = json.loads(line)
+                key, item = entry["key"], entry["item"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise OutputError(
+                    f"item journal {path} is damaged at line {number}: {exc}"
+                ) from exc
+            yield key, item

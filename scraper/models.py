@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urljoin as _urljoin
 from urllib.parse import urlsplit
 
@@ -181,7 +181,21 @@ class Request:
 
 class Headers:
     """Case-insensitive HTTP headers, repeated names kept: plain data, so a Response pickles
-    cheaply and the parse workers never import the HTTP client."""
+    cheaply and the parse workers never import the HTTP client.
+
+    A name may be ``str`` or ``bytes``, and the answer's type follows the name's:
+
+    - ``str`` (this framework's own form): ``str`` values, a repeated header's values joined by
+      ", " as HTTP allows (as httpx and requests do), since text is what a callback compares
+      and parses;
+    - ``bytes`` (Scrapy's form): what Scrapy's ``Headers`` returns, so a Scrapy spider's
+      ``response.headers.get(b"Content-Type")`` or ``response.headers[b"etag"]`` runs
+      unchanged: ``bytes``, the *last* value of a repeated header (``getlist`` has them all).
+
+    Values are kept as text, decoded from the wire as ASCII, else UTF-8, else Latin-1; as bytes
+    they are encoded as UTF-8, so a header sent in Latin-1 comes back in UTF-8 bytes.
+    Iteration, ``keys()`` and ``items()`` give ``str`` names.
+    """
 
     __slots__ = ("_items",)
 
@@ -189,23 +203,36 @@ class Headers:
         pairs = headers.items() if isinstance(headers, Mapping) else headers
         self._items = [(str(name), str(value)) for name, value in pairs]
 
-    def getlist(self, name: str) -> list[str]:
+    @overload
+    def getlist(self, name: str) -> list[str]: ...
+    @overload
+    def getlist(self, name: bytes) -> list[bytes]: ...
+    def getlist(self, name: str | bytes) -> list[str] | list[bytes]:
+        if isinstance(name, bytes):
+            return [value.encode("utf-8") for value in self.getlist(name.decode("latin-1"))]
         wanted = name.lower()
         return [value for key, value in self._items if key.lower() == wanted]
 
-    def get(self, name: str, default: Any = None) -> Any:
-        """All values of ``name`` joined by ", " (as HTTP allows), or ``default``."""
+    def get(self, name: str | bytes, default: Any = None) -> Any:
+        """``str`` name: all values joined by ", ". ``bytes`` name: the last value, as bytes
+        (Scrapy). ``default`` if there is none."""
         values = self.getlist(name)
-        return ", ".join(values) if values else default
+        if not values:
+            return default
+        return values[-1] if isinstance(name, bytes) else ", ".join(values)  # type: ignore[arg-type]
 
-    def __getitem__(self, name: str) -> str:
+    @overload
+    def __getitem__(self, name: str) -> str: ...
+    @overload
+    def __getitem__(self, name: bytes) -> bytes: ...
+    def __getitem__(self, name: str | bytes) -> str | bytes:
         value = self.get(name)
         if value is None:
             raise KeyError(name)
         return value
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self.getlist(name))
+        return isinstance(name, str | bytes) and bool(self.getlist(name))
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
@@ -263,7 +290,14 @@ class Response:
 
     @cached_property
     def text(self) -> str:
-        """Body as text: charset from the header, then BOM, then <meta>, then detection."""
+        """Body as text. The encoding is the first of: a byte-order mark, the Content-Type
+        charset, a ``<meta charset>`` (or XML declaration) near the top, then detection (see
+        ``_detect_encoding``). Bytes invalid in that encoding become U+FFFD.
+
+        The BOM comes before the header on purpose: browsers do so (WHATWG Encoding, "decode":
+        a BOM overrides every label), because bytes that begin with a BOM were written in that
+        encoding whatever the server's configuration claims; w3lib, and so Scrapy, agree.
+        """
         return self._decoded[1]
 
     @cached_property
@@ -328,12 +362,20 @@ class Response:
 
 
 def _detect_encoding(body: bytes) -> str:
-    """No declared charset: UTF-8 if it decodes, else windows-1252, as browsers fall back."""
+    """No BOM and no declared charset: UTF-8 if the body is valid UTF-8; else what
+    charset-normalizer finds likeliest (KOI8-R, Shift_JIS, GB18030, windows-1252...); else
+    windows-1252, the browsers' fallback, which decodes any byte."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8"
+        pass
+    else:
+        return "utf-8"
+    # Imported here: only undeclared non-UTF-8 pages need it, and it costs 30 ms to import.
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body).best()
+    return best.encoding if best is not None else "cp1252"
 
 
 def _href(url: Any) -> str:

@@ -47,6 +47,7 @@ from .spider import Spider, iterate_callback_output, load_spider_class
 log = logging.getLogger("scraper.parse")
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+EXIT_OUT_OF_MEMORY = 70  # a worker's exit status after a callback raised MemoryError
 
 
 class ParseTimeout(Exception):
@@ -79,8 +80,11 @@ def to_item(obj: Any) -> dict[str, Any]:
     )
 
 
-def run_callback(spider: Spider, response: Response) -> ParseResult:
-    """Call the response's callback on ``spider`` and collect its output. Never raises."""
+def run_callback(
+    spider: Spider, response: Response, fatal: tuple[type[BaseException], ...] = ()
+) -> ParseResult:
+    """Call the response's callback on ``spider`` and collect its output. Never raises, but for
+    the ``fatal`` exceptions."""
     # This thread's CPU time: in the main process other threads run meanwhile.
     started = time.thread_time()
     result = ParseResult(url=response.url, pid=os.getpid())
@@ -100,6 +104,8 @@ def run_callback(spider: Spider, response: Response) -> ParseResult:
     except ParseTimeout:
         result.timed_out = True
         result.error = traceback.format_exc()
+    except fatal:
+        raise
     except Exception:
         result.error = traceback.format_exc()
     if "text" in vars(response):  # only if the callback decoded the body
@@ -191,7 +197,12 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
     if state.timeout:
         signal.setitimer(signal.ITIMER_REAL, state.timeout)
     try:
-        return run_callback(state.spider, response)
+        return run_callback(state.spider, response, fatal=(MemoryError,))
+    except MemoryError:
+        # Handled as the worker dying of it: the page is tried again in a fresh worker (a clean
+        # heap, and memory maybe freed elsewhere by then), and recorded as failed after
+        # PARSE_RETRY_TIMES; the pages of the other workers are not charged.
+        os._exit(EXIT_OUT_OF_MEMORY)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         state.board[base + 1] = 0
@@ -281,6 +292,7 @@ class ParsePool:
             else None
         )
         self.restarts = 0
+        self._overdue: set[int] = set()  # jobs whose worker kill_overdue killed
 
     def start(self) -> None:
         """Begin starting every worker; ``wait_started`` waits for them."""
@@ -421,13 +433,20 @@ class ParsePool:
         board, now_ms, killed = self._current.board, time.monotonic() * 1000, 0
         for i in range(self.workers):
             pid, job, started = board[3 * i], board[3 * i + 1], board[3 * i + 2]
-            if job and pid and now_ms - started > limit * 1000:
+            # A killed worker keeps its slot until the executor notices: kill it once only.
+            if job and pid and job not in self._overdue and now_ms - started > limit * 1000:
                 try:
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
+                    self._overdue.add(job)
                 except ProcessLookupError:
                     pass
         return killed
+
+    def killed_overdue(self, job: int) -> bool:
+        """Whether ``job``'s worker died because ``kill_overdue`` killed it (a timeout, not a
+        crash)."""
+        return job in self._overdue
 
     def shutdown(self, wait: bool = True) -> None:
         if self._starting is not None:

@@ -7,6 +7,9 @@ Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4
 "no rules", allow all; a 5xx or a network failure means the site is unreachable, so the whole
 host is treated as disallowed for now and its requests wait, to be asked again later. Up to
 five redirects are followed.
+
+A robots.txt request carries none of the page's headers and no cookies: only the client's
+defaults (User-Agent, ...), so no credential reaches the host or any host it redirects to.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .models import Request
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
+    from .stats import Stats
 
 MAX_ROBOTS_BYTES = 500 * 1024
 MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
@@ -62,8 +66,10 @@ class RobotsCache:
         *,
         retry_delay: float = 30.0,
         retry_times: int = 3,
+        stats: Stats | None = None,
     ) -> None:
         self._fetcher = fetcher
+        self._stats = stats  # counts robots.txt requests per host, as the server sees them
         self._retry_delay = retry_delay
         self._retry_times = retry_times
         self._agent = user_agent_token(user_agent)
@@ -88,7 +94,7 @@ class RobotsCache:
             with self._lock_for(origin):
                 entry = self._entries.get(origin)
                 if entry is None or self._stale(entry):
-                    entry = self._entries[origin] = self._fetch(origin, request)
+                    entry = self._entries[origin] = self._fetch(origin)
             fetched_now = True
         if entry.unreachable:
             waits = int(request.meta.get("robots_waits", 0))
@@ -110,10 +116,12 @@ class RobotsCache:
     def _stale(self, entry: RobotsEntry) -> bool:
         return entry.unreachable_until is not None and self._clock() >= entry.unreachable_until
 
-    def _fetch(self, origin: str, request: Request) -> RobotsEntry:
+    def _fetch(self, origin: str) -> RobotsEntry:
         url = f"{origin}/robots.txt"
         for _ in range(MAX_REDIRECTS + 1):
-            robots_request = Request(url, headers=request.headers, dont_filter=True)
+            robots_request = Request(url, meta={"dont_merge_cookies": True}, dont_filter=True)
+            if self._stats is not None:
+                self._stats.robots_requested(robots_request.host)
             try:
                 response = self._fetcher.fetch(robots_request)
             except FetchError:

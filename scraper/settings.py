@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import functools
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,7 +54,10 @@ class Settings:
         metadata=_doc("Stretch each delay by a random factor in [1.0, 1.5); never shortens it."),
     )
     DOWNLOAD_TIMEOUT: float = field(
-        default=30.0, metadata=_doc("Seconds allowed for connecting and for each read.")
+        default=30.0,
+        metadata=_doc(
+            "Seconds allowed for a whole request: connecting, sending, headers and body together."
+        ),
     )
     DOWNLOAD_MAXSIZE: int = field(
         default=32 * 1024 * 1024,
@@ -132,7 +137,10 @@ class Settings:
         ),
     )
     URLLENGTH_LIMIT: int = field(
-        default=2083, metadata=_doc("Longest URL followed; longer ones are skipped (as Scrapy).")
+        default=2083,
+        metadata=_doc(
+            "Longest URL followed (0 = no limit); longer ones are skipped and counted (as Scrapy)."
+        ),
     )
     ALLOWED_DOMAINS: list[str] = field(
         default_factory=list,
@@ -177,13 +185,15 @@ class Settings:
         ),
     )
     PARSE_INLINE_BELOW: float = field(
-        default=0.001,
+        default=0.0,
         metadata=_doc(
-            "A callback whose mean CPU time is below this many seconds, measured over its first "
-            "runs in the workers, runs in the main process instead: cheaper than the trip to a "
-            "worker. 0 keeps every callback in the workers. Inline callbacks are not interrupted "
-            "by PARSE_TIMEOUT, so a spider whose callback ever crashed or stalled a worker keeps "
-            "all of them in the workers."
+            "Opt-in speed-up for cheap callbacks (try 0.001): a callback whose mean CPU time is "
+            "below this many seconds, measured over its first runs in the workers, then runs in "
+            "the main process, cheaper than the trip to a worker. 0 keeps every callback in the "
+            "workers. The main process cannot interrupt or survive a callback, so a callback "
+            "running there that hangs stalls the crawl and one that kills its process ends it; a "
+            "spider whose callback ever crashed or stalled a worker keeps all of them in the "
+            "workers."
         ),
     )
     PARSE_RETRY_TIMES: int = field(
@@ -210,7 +220,7 @@ class Settings:
     )
 
     # --- items and output ---
-    ITEM_PIPELINES: dict[str, int] = field(
+    ITEM_PIPELINES: dict[str | type, int] = field(
         default_factory=dict,
         metadata=_doc(
             "Pipelines by dotted path (or class) with their order, lowest first (as Scrapy)."
@@ -312,35 +322,25 @@ class Settings:
             if name not in hints:
                 raise SettingsError(f"unknown setting {key!r} (from {source})")
             setattr(self, name, _coerce(name, raw, hints[name], source))
-        self.validate()
+        try:
+            self.validate()
+        except SettingsError as exc:  # every layer is checked, so the bad value came in this one
+            raise SettingsError(f"{exc} (from {source})") from None
 
     def validate(self) -> None:
+        for name, hint in _hints().items():
+            if hint in (int, float):
+                _check_number(name, getattr(self, name))
+        for name in ("RETRY_HTTP_CODES", "HTTPERROR_ALLOWED_CODES"):
+            for code in getattr(self, name):
+                if not 100 <= code <= 599:
+                    raise SettingsError(f"{name}: {code} is not an HTTP status (100-599)")
         checks = [
-            (self.CONCURRENT_REQUESTS >= 1, "CONCURRENT_REQUESTS must be at least 1"),
-            (
-                self.CONCURRENT_REQUESTS_PER_DOMAIN >= 1,
-                "CONCURRENT_REQUESTS_PER_DOMAIN must be at least 1",
-            ),
-            (self.DOWNLOAD_DELAY >= 0, "DOWNLOAD_DELAY must not be negative"),
-            (self.DOWNLOAD_RATE >= 0, "DOWNLOAD_RATE must not be negative"),
-            (self.DOWNLOAD_TIMEOUT > 0, "DOWNLOAD_TIMEOUT must be positive"),
-            (self.RETRY_TIMES >= 0, "RETRY_TIMES must not be negative"),
-            (self.PARSE_WORKERS >= 0, "PARSE_WORKERS must not be negative"),
-            (self.PARSE_INLINE_BELOW >= 0, "PARSE_INLINE_BELOW must not be negative"),
             (self.FRONTIER_ORDER in ("lifo", "fifo"), "FRONTIER_ORDER must be lifo or fifo"),
-            (
-                self.AUTOTHROTTLE_TARGET_CONCURRENCY > 0,
-                "AUTOTHROTTLE_TARGET_CONCURRENCY must be positive",
-            ),
             (
                 self.PARSE_START_METHOD in ("forkserver", "spawn"),
                 "PARSE_START_METHOD must be forkserver or spawn",
             ),
-            (self.RESPONSE_QUEUE_SIZE >= 1, "RESPONSE_QUEUE_SIZE must be at least 1"),
-            (self.RESPONSE_QUEUE_BYTES >= 1, "RESPONSE_QUEUE_BYTES must be at least 1"),
-            (self.ITEM_QUEUE_SIZE >= 1, "ITEM_QUEUE_SIZE must be at least 1"),
-            (self.REDIS_LEASE_TIMEOUT > 0, "REDIS_LEASE_TIMEOUT must be positive"),
-            (self.REDIS_MAX_LEASE_EXPIRIES >= 1, "REDIS_MAX_LEASE_EXPIRIES must be at least 1"),
             (
                 not self.FRONTIER_URL or self.FRONTIER_URL.startswith(("redis://", "rediss://")),
                 "FRONTIER_URL must be a redis:// or rediss:// URL",
@@ -361,8 +361,39 @@ class Settings:
         return max(self.DOWNLOAD_DELAY, rate_gap)
 
 
+@functools.cache
 def _hints() -> dict[str, Any]:
     return get_type_hints(Settings)
+
+
+# Numbers that must be above zero; every other number must not be negative (0 is "off" or
+# "no limit" where its description says so). A negative delay, limit or timeout is never a
+# choice: it filters everything, or fails everything, and the crawl "succeeds" having done
+# nothing.
+_POSITIVE = frozenset(
+    {
+        "CONCURRENT_REQUESTS",
+        "CONCURRENT_REQUESTS_PER_DOMAIN",
+        "DOWNLOAD_TIMEOUT",
+        "DOWNLOAD_MAXSIZE",
+        "AUTOTHROTTLE_TARGET_CONCURRENCY",
+        "RESPONSE_QUEUE_SIZE",
+        "RESPONSE_QUEUE_BYTES",
+        "ITEM_QUEUE_SIZE",
+        "REDIS_LEASE_TIMEOUT",
+        "REDIS_MAX_LEASE_EXPIRIES",
+    }
+)
+
+
+def _check_number(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number, got {value}")
+    if name in _POSITIVE and value <= 0:
+        least = "at least 1" if isinstance(value, int) else "positive"
+        raise SettingsError(f"{name} must be {least}, got {value}")
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative, got {value}")
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -376,7 +407,9 @@ def _coerce(name: str, raw: Any, hint: Any, source: str) -> Any:
     def bad(expected: str) -> SettingsError:
         return SettingsError(f"setting {name} (from {source}): expected {expected}, got {raw!r}")
 
-    if isinstance(raw, str):
+    value = raw
+    from_text = isinstance(raw, str)
+    if from_text:
         text = raw.strip()
         if hint is bool:
             if text.lower() in _TRUE:
@@ -396,55 +429,64 @@ def _coerce(name: str, raw: Any, hint: Any, source: str) -> Any:
                 raise bad("a number") from None
         if hint is str:
             return text
-        if origin is list:
-            if text.startswith("["):
-                try:
-                    raw = json.loads(text)
-                except ValueError:
-                    raise bad("a JSON list or comma-separated values") from None
-            else:
-                raw = [part.strip() for part in text.split(",") if part.strip()]
+        if origin is list and not text.startswith("["):
             item_type = hint.__args__[0]
             try:
-                return [item_type(v) for v in raw]
-            except (TypeError, ValueError):
-                raise bad(f"a list of {item_type.__name__}") from None
-        if origin is dict:
-            try:
-                raw = json.loads(text)
+                return [item_type(part.strip()) for part in text.split(",") if part.strip()]
             except ValueError:
-                raise bad("a JSON object") from None
-            if not isinstance(raw, dict):
-                raise bad("a JSON object")
-            return _coerce(name, raw, hint, source)
-    # Python values (custom_settings, or parsed JSON above).
+                raise bad(f"a list of {_describe(item_type)}") from None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            expected = (
+                "a JSON list or comma-separated values" if origin is list else "a JSON object"
+            )
+            raise bad(expected) from None
+        # JSON values carry their own types: checked below, as a spider's Python values are.
     if hint is bool:
-        if isinstance(raw, bool):
-            return raw
+        if isinstance(value, bool):
+            return value
         raise bad("a boolean")
     if hint is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
+        if _is(value, int):
+            return value
         raise bad("an integer")
     if hint is float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
+        if _is(value, int | float):
+            return float(value)
         raise bad("a number")
     if hint is str:
-        if isinstance(raw, str):
-            return raw
+        if isinstance(value, str):
+            return value
         raise bad("a string")
+    container = "a JSON" if from_text else "a"
     if origin is list:
-        if isinstance(raw, list | tuple):
-            item_type = hint.__args__[0]
-            if all(isinstance(v, item_type) and not isinstance(v, bool) for v in raw):
-                return list(raw)
-        raise bad("a list")
+        item_type = hint.__args__[0]
+        if isinstance(value, list | tuple) and all(_is(v, item_type) for v in value):
+            return list(value)
+        raise bad(f"{container} list of {_describe(item_type)}")
     if origin is dict:
-        if isinstance(raw, dict):
-            return dict(raw)
-        raise bad("a mapping")
+        # Checked here, not where they are used: a wrong type there is a traceback mid-crawl
+        # (a header value that is a number, a pipeline order that is a string).
+        key_type, value_type = hint.__args__
+        if isinstance(value, Mapping) and all(
+            _is(k, key_type) and _is(v, value_type) for k, v in value.items()
+        ):
+            return dict(value)
+        what = "object" if from_text else "mapping"
+        raise bad(f"{container} {what} of {_describe(key_type)} to {_describe(value_type)}")
     raise bad(str(hint))  # pragma: no cover - every field type is handled above
+
+
+def _is(value: Any, kind: Any) -> bool:
+    """isinstance, except that a bool is not a number (JSON's true is not 1)."""
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _describe(kind: Any) -> str:
+    """``int`` -> "int", ``str | type`` -> "str or class"."""
+    kinds = getattr(kind, "__args__", (kind,))
+    return " or ".join("class" if k is type else k.__name__ for k in kinds)
 
 
 def find_config(start: Path | None = None) -> Path | None:
@@ -477,10 +519,14 @@ class ConfigFile:
         parser = configparser.ConfigParser(interpolation=None)
         parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep key case
         try:
-            with open(path, encoding="utf-8") as fh:
-                parser.read_file(fh)
-        except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+            parser.read_string(text, source=str(path))
+        except (OSError, UnicodeDecodeError) as exc:
             raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+        except configparser.Error as exc:
+            raise SettingsError(
+                f"cannot read config file {path}: {_config_error(exc, text)}"
+            ) from exc
         config = cls(path=path)
         if parser.has_section("settings"):
             config.settings = dict(parser.items("settings"))
@@ -492,6 +538,17 @@ class ConfigFile:
                 else:
                     config.spider_args[key] = value
         return config
+
+
+def _config_error(exc: configparser.Error, text: str) -> str:
+    """configparser's message in one line: its own run over several, naming the file twice."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno}: {exc.line.strip()!r} comes before any [section]"
+    if isinstance(exc, configparser.ParsingError):
+        lineno = exc.errors[0][0]
+        line = text.splitlines()[lineno - 1].strip()
+        return f"line {lineno}: {line!r} is neither [section] nor NAME = VALUE"
+    return " ".join(str(exc).split())
 
 
 def build_settings(

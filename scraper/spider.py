@@ -7,13 +7,14 @@ objects defined in it pickle across the boundary.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import inspect
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -41,11 +42,14 @@ class Spider:
             self.name = name  # type: ignore[misc]
         if not self.name:
             raise ValueError(f"{type(self).__name__} must have a name")
-        # Scrapy sets -a arguments as attributes; a comma list for start_urls is a convenience.
+        # Scrapy sets -a arguments as attributes; comma lists for start_urls and allowed_domains
+        # are a convenience (a string left as it is would be iterated letter by letter).
         for key, value in kwargs.items():
             if key == "start_urls" and isinstance(value, str):
                 # Split only where the next URL begins: a comma inside a URL stays.
                 value = [u.strip() for u in re.split(r",(?=\s*https?://)", value) if u.strip()]
+            elif key == "allowed_domains" and isinstance(value, str):
+                value = [d.strip() for d in value.split(",") if d.strip()]
             setattr(self, key, value)
         self.logger = logging.getLogger(self.name)
         self.settings: Any = None  # set by the engine before any callback runs
@@ -54,6 +58,12 @@ class Spider:
         """Runs in the main process. Override to start from something else than start_urls."""
         for url in self.start_urls:
             yield Request(url, dont_filter=True)
+
+    async def start(self) -> AsyncIterator[Request]:
+        """Scrapy 2.13's form of ``start_requests()``, an async generator, which Scrapy's newer
+        spiders override instead (runs in the main process; see ``iterate_start``)."""
+        for request in self.start_requests():
+            yield request
 
     def parse(self, response: Response) -> Iterable[Any]:
         raise NotImplementedError(f"{type(self).__name__}.parse callback is not defined")
@@ -124,6 +134,26 @@ def find_spider_class(module: ModuleType, path: str | Path) -> type[Spider]:
 
 def load_spider_class(path: str | Path) -> type[Spider]:
     return find_spider_class(import_spider_module(path), path)
+
+
+def iterate_start(spider: Spider) -> Iterator[Any]:
+    """What the spider starts from: its ``start()`` if it overrides it, else its
+    ``start_requests()``. ``start()`` is driven to its end on an event loop of its own, one
+    request at a time, so the crawl begins as the first requests come."""
+    if type(spider).start is Spider.start:
+        yield from spider.start_requests()
+        return
+    agen = spider.start()
+    loop = asyncio.new_event_loop()
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(agen.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.run_until_complete(agen.aclose())
+        loop.close()
 
 
 def iterate_callback_output(output: Any) -> Iterator[Any]:

@@ -1,9 +1,10 @@
 """Crawl statistics and the work counts that decide when a crawl is finished.
 
-Every stage reports here: fetch threads (requests, statuses, retries, busy time), the parse
-dispatch (callback errors, worker busy time, worker pids), the exporter (items). ``WorkCounts``
-is the one place that knows how much work is still open; the engine ends the crawl when it
-reaches zero, and tests assert on it.
+Every stage reports here: fetch threads (requests, statuses, retries, busy time), robots.txt
+requests, the parse dispatch (worker busy time, worker pids), the engine (failures by kind, as
+written to the failures file; requests filtered before the frontier), the exporter (items).
+``WorkCounts`` is the one place that knows how much work is still open; the engine ends the
+crawl when it reaches zero, and tests assert on it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
+
+# Requests the engine refuses before the frontier: never fetched, and not failures either.
+FILTERED = ("offsite_filtered", "scheme_filtered", "url_too_long")
 
 
 class QueueStatsLike(Protocol):
@@ -66,8 +70,10 @@ class Stats:
         self.cpu_started = time.process_time()  # CPU of this (the main) process, all threads
         self.finished: float | None = None
         self.counters: Counter[str] = Counter()
+        # Failed requests by kind, one per failures-file line; and pipeline_error (items).
         self.errors: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        # Requests sent per host, robots.txt included: what the servers see.
         self.hosts: Counter[str] = Counter()
         self.fetch_busy = 0.0  # thread-seconds spent waiting on the network
         self.parse_busy = 0.0  # worker-seconds spent in callbacks
@@ -94,6 +100,11 @@ class Stats:
         with self._lock:
             self.hosts[host] += 1
             self.fetch_busy += seconds
+
+    def robots_requested(self, host: str) -> None:
+        with self._lock:
+            self.hosts[host] += 1
+            self.counters["robots_requests"] += 1
 
     def parsed(self, pid: int, seconds: float) -> None:
         with self._lock:
@@ -138,18 +149,21 @@ def render_summary(
     lines.append(f"  HTTP statuses: {statuses}")
     errors = ", ".join(f"{k} {v}" for k, v in sorted(stats.errors.items())) or "none"
     lines.append(f"  errors: {errors}")
-    skipped = {
-        k: stats.counters[k]
-        for k in ("robots_forbidden", "offsite_filtered", "items_dropped")
-        if stats.counters[k]
-    }
-    if skipped:
-        lines.append("  skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+    filtered = ", ".join(f"{k} {stats.counters[k]}" for k in FILTERED if stats.counters[k])
+    lines.append(f"  filtered before fetching: {filtered or 'none'}")
+    if stats.counters["items_dropped"]:
+        lines.append(f"  items dropped by pipelines: {stats.counters['items_dropped']}")
+    if stats.counters["decode_replacements"]:
+        lines.append(
+            f"  undecodable bytes replaced with U+FFFD: {stats.counters['decode_replacements']}"
+        )
     if queued_left:
         lines.append(f"  not crawled: {queued_left} requests still queued")
     hosts = ", ".join(f"{h} {n}" for h, n in stats.hosts.most_common(10)) or "none"
     more = len(stats.hosts) - 10
-    lines.append(f"  requests per host: {hosts}" + (f" (+{more} more hosts)" if more > 0 else ""))
+    robots = stats.counters["robots_requests"]
+    label = f"requests per host (incl. {robots} robots.txt)" if robots else "requests per host"
+    lines.append(f"  {label}: {hosts}" + (f" (+{more} more hosts)" if more > 0 else ""))
     for name, q in queues.items():
         size = f", {q.high_water_bytes} B" if q.max_bytes else ""
         bound = f"{q.max_items}" + (f" / {q.max_bytes} B" if q.max_bytes else "")

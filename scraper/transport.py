@@ -13,6 +13,10 @@ and one poll (of the connection about to be reused) per request.
 At most as many connections to a host exist as it ever had requests in flight at once, which
 the frontier bounds by ``CONCURRENT_REQUESTS_PER_DOMAIN``. Idle connections past their
 keep-alive expiry are closed when next looked at, and swept every ``SWEEP_EVERY`` seconds.
+
+A per-read timeout never ends a server that sends one byte just before each read times out,
+headers included. So every socket operation (connect, TLS handshake, write, read) is bounded
+by what is left of the request's total deadline, set by the calling thread with ``bounded_by``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,108 @@ def _httpx_errors() -> Iterator[None]:
 
 Key = tuple[bytes, bytes, int]
 
+# The deadline (a time.monotonic() time) of the request this thread is sending, or None.
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def bounded_by(when: float) -> Iterator[None]:
+    """Inside the block, every socket operation of this thread's requests ends by ``when``
+    (a ``time.monotonic()`` time), or raises the matching httpcore timeout."""
+    _local.deadline = when
+    try:
+        yield
+    finally:
+        _local.deadline = None
+
+
+def _clamp(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` cut to the time left before this thread's deadline; ``error`` once past it."""
+    when = getattr(_local, "deadline", None)
+    if when is None:
+        return timeout
+    left = when - time.monotonic()
+    if left <= 0:
+        raise error("the request's total deadline (DOWNLOAD_TIMEOUT) has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the current request's deadline."""
+
+    WRITE_SLICE = 64 * 1024  # a large body is written in slices, each under the time left
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        for start in range(0, len(buffer), self.WRITE_SLICE):
+            piece = buffer[start : start + self.WRITE_SLICE]
+            self._stream.write(piece, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        # The TLS stream is a new stream over the same socket: it needs the bound too.
+        return _DeadlineStream(
+            self._stream.start_tls(
+                ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout)
+            )
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, its connections bounded by the request's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        # Name resolution inside is not interruptible; the socket connect is.
+        return _DeadlineStream(
+            self._backend.connect_tcp(
+                host,
+                port,
+                _clamp(timeout, httpcore.ConnectTimeout),
+                local_address,
+                socket_options,
+            )
+        )
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._backend.connect_unix_socket(
+                path, _clamp(timeout, httpcore.ConnectTimeout), socket_options
+            )
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
 
 class _Body(httpx.SyncByteStream):
     """The response body; closing it hands the connection back to its host's stack."""
@@ -90,6 +196,7 @@ class HostPoolTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self._next_sweep = time.monotonic() + SWEEP_EVERY
         self._closed = False
+        self._backend = _DeadlineBackend()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -151,6 +258,7 @@ class HostPoolTransport(httpx.BaseTransport):
                     origin=httpcore.Origin(scheme, host, port),
                     ssl_context=self._ssl,
                     keepalive_expiry=KEEPALIVE_EXPIRY,
+                    network_backend=self._backend,
                 )
             # Polls the socket: an idle connection the server closed reads as ready.
             if conn.is_idle() and not conn.has_expired():

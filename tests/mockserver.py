@@ -23,6 +23,9 @@ Routes (``GET``; other methods are served the same after their body is discarded
 - ``/slow/<seconds>``: a page after that delay. ``/hang[?seconds=S]``: reads the request and never
   answers; the connection is closed after S seconds (default and cap 120) or when the client
   hangs up. ``/trickle/<seconds>``: 2 bytes per second of declared Content-Length, one every 0.5 s.
+  ``/trickle-headers/<seconds>``: the status line, then one header line every 0.5 s for that
+  long (each read is quick, the headers never end in time), then a small page; the trickle
+  stops when the client hangs up.
 - ``/reset-mid-body``: Content-Length 10000, 3000 bytes, then RST. ``/reset-before-response``:
   RST instead of an answer. ``/short-content-length``: Content-Length 10000, 4000 bytes, then a
   clean close (FIN). ``/broken-chunked``: chunked framing with a malformed chunk-size line.
@@ -30,6 +33,9 @@ Routes (``GET``; other methods are served the same after their body is discarded
   Content-Encoding decodes to N zero bytes (default 1 GiB, cap 16 GiB). The server never holds
   the decoded data: see :func:`_bomb`. ``br`` needs ``brotli``, ``zstd`` needs ``zstandard``;
   without them these routes answer 404.
+- ``/truncated-encoding/<gzip|deflate|br|zstd>``: a page compressed, then cut to half its
+  compressed bytes, with a Content-Length that matches the cut: the framing is intact, only the
+  compressed stream does not end.
 - ``/redirect/<n>``: 302 chain ``/redirect/n -> /redirect/n-1 -> ... -> /page/redirected`` (n
   redirects; n <= 1 means one). ``/redirect-loop/<key>``: a key ending in ``a`` redirects to the
   same key ending in ``b`` and back (``/redirect-loop/a -> /redirect-loop/b -> /redirect-loop/a``);
@@ -39,7 +45,10 @@ Routes (``GET``; other methods are served the same after their body is discarded
 - ``/encoding/<kind>``: decoding test pages, see :data:`ENCODING_PAGES` and
   :data:`ENCODING_EXPECTED`.
 - ``/robots.txt``: per host, one of :data:`ROBOTS_MODES` (default ``allow``).
-  ``/robots-real.txt`` always serves ``disallow-private``.
+  ``/robots-real.txt`` always serves ``disallow-private``. ``redirect-5`` / ``redirect-6``: a
+  chain of exactly that many 301s (through ``/robots-chain/<n>``) ending at ``/robots-real.txt``.
+  ``500-then-allow``: 500 for the first robots.txt request in this mode, ``allow`` after.
+  ``redirect-off-host``: a 301 to the next host's ``/echo-headers`` (which has no rules).
 
 Control routes, never logged: ``/__log`` (JSON list of every request on every host so far),
 ``/__clear`` (forget the log), ``/__robots?host=<index|all>&mode=<mode>`` (what ``/robots.txt``
@@ -61,6 +70,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gzip
 import html
 import json
 import os
@@ -120,6 +130,8 @@ ROBOTS_TEXT = {
     "disallow-private": "User-agent: *\nDisallow: /private/\n",
     "crawl-delay-2": "User-agent: *\nCrawl-delay: 2\nAllow: /\n",
     "agent-specific": ("User-agent: scraper\nDisallow: /private/\n\nUser-agent: *\nAllow: /\n"),
+    "agent-custom": ("User-agent: custombot\nDisallow: /private/\n\nUser-agent: *\nAllow: /\n"),
+    "crawl-delay-30": "User-agent: *\nCrawl-delay: 30\nAllow: /\n",
 }
 ROBOTS_MODES = (
     "allow",
@@ -133,6 +145,12 @@ ROBOTS_MODES = (
     "redirect-loop",
     "huge",
     "agent-specific",
+    "agent-custom",
+    "crawl-delay-30",
+    "redirect-5",
+    "redirect-6",
+    "500-then-allow",
+    "redirect-off-host",
 )
 # The loop /robots.txt -> /robots-loop/1 -> ... -> /robots-loop/N -> /robots.txt has N + 1 hops,
 # more than the 5 redirects RFC 9309 asks crawlers to follow.
@@ -217,6 +235,7 @@ class _State:
         self.log: deque[dict[str, Any]] = deque(maxlen=MAX_LOG_RECORDS)
         self.counters: dict[tuple[str, str], int] = {}
         self.robots = [robots.get(index, "allow") for index in range(hosts)]
+        self.hosts: list[str] = []  # base URLs, set once every host is bound
 
     def begin(self, record: dict[str, Any]) -> None:
         with self.lock:
@@ -476,6 +495,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hold(_float(_first(query, "seconds")) or MAX_HOLD)
             case ["trickle", seconds]:
                 self._trickle(_float(seconds))
+            case ["trickle-headers", seconds]:
+                self._trickle_headers(_float(seconds))
             case ["reset-mid-body"]:
                 self._partial(10_000, 3_000)
                 self._reset()
@@ -488,6 +509,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset()
             case [("gzip-bomb" | "deflate-bomb" | "br-bomb" | "zstd-bomb") as route]:
                 self._bomb(route.removesuffix("-bomb"), _first(query, "size"))
+            case ["truncated-encoding", encoding]:
+                self._truncated_encoding(encoding)
             case ["redirect", count]:
                 n = _int(count)
                 if n is None:
@@ -512,6 +535,9 @@ class _Handler(BaseHTTPRequestHandler):
                 n = _int(hop) or 0
                 target = f"/robots-loop/{n + 1}" if n < ROBOTS_LOOP_HOPS else "/robots.txt"
                 self._redirect(target, 301)
+            case ["robots-chain", left]:
+                n = _int(left) or 0
+                self._redirect(f"/robots-chain/{n - 1}" if n > 1 else "/robots-real.txt", 301)
             case _:
                 self._send_status(404)
 
@@ -554,6 +580,40 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             self.wfile.write(b".")
+
+    def _trickle_headers(self, seconds: float | None) -> None:
+        if seconds is None:
+            self._send_status(400)
+            return
+        self._set_status(200)
+        self.close_connection = True
+        self.send_response_only(200)
+        self.flush_headers()
+        for index in range(max(1, round(min(max(seconds, 0.0), MAX_HOLD) * 2))):
+            if not self._sleep(0.5):
+                return
+            # A write to a connection the client closed fails (at the latest the second one
+            # after its RST), which ends the trickle: the log's "end" says when.
+            self.wfile.write(b"X-Trickle-%d: .\r\n" % index)
+        body = _page("trickled headers")
+        self.wfile.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def _truncated_encoding(self, encoding: str) -> None:
+        body = _page("cut", [f"/page/{i}" for i in range(200)])
+        match encoding:
+            case "gzip":
+                packed = gzip.compress(body)
+            case "deflate":
+                packed = zlib.compress(body)
+            case "br" if brotli is not None:
+                packed = brotli.compress(body)
+            case "zstd" if zstandard is not None:
+                packed = zstandard.ZstdCompressor().compress(body)
+            case _:
+                self._send_status(404)
+                return
+        cut = packed[: len(packed) // 2]
+        self._send(200, cut, headers=[("Content-Encoding", encoding)])
 
     def _partial(self, declared: int, sent: int) -> None:
         """Headers promising ``declared`` body bytes, then only ``sent`` of them."""
@@ -616,6 +676,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._redirect("/robots-real.txt", 301)
             case "redirect-loop":
                 self._redirect("/robots-loop/1", 301)
+            case "redirect-5" | "redirect-6":
+                self._redirect(f"/robots-chain/{int(mode[-1]) - 1}", 301)
+            case "500-then-allow":
+                if self._state.count("robots", str(self.server.index)) == 0:
+                    self._send_status(500)
+                else:
+                    self._robots("allow")
+            case "redirect-off-host":
+                hosts = self._state.hosts
+                self._redirect(hosts[(self.server.index + 1) % len(hosts)] + "/echo-headers", 301)
             case "huge":
                 self._send(200, ROBOTS_HUGE, "text/plain")
             case _:
@@ -862,6 +932,7 @@ def main(argv: list[str] | None = None) -> None:
 
     state = _State(args.hosts, _parse_robots(args.robots, args.hosts))
     servers = [_HostServer(index, state) for index in range(args.hosts)]
+    state.hosts = [server.base_url for server in servers]
     for server in servers:
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -875,8 +946,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.ignore_stdin:
         threading.Thread(target=_watch_stdin, args=(state.stop,), daemon=True).start()
 
-    hosts = [server.base_url for server in servers]
-    sys.stdout.write(json.dumps({"hosts": hosts, "pid": os.getpid()}) + "\n")
+    sys.stdout.write(json.dumps({"hosts": state.hosts, "pid": os.getpid()}) + "\n")
     sys.stdout.flush()
 
     state.stop.wait(max(args.max_lifetime, 0.0))

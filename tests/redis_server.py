@@ -3,7 +3,8 @@ pid. Nothing here touches any other Redis on the machine.
 
 Fixtures (import them into a test module): ``redis_server`` (one per test session and xdist
 worker, shared), ``own_redis`` (one for this test alone: it may be stopped and restarted), and
-``crawl_name`` (fresh per test, so tests sharing a server never share keys).
+``crawl_name`` (fresh per test, so tests sharing a server never share keys). Without a
+``redis-server`` on PATH they fail with one line saying so.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from pathlib import Path
 import pytest
 import redis
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_SERVER = shutil.which("redis-server")
+MISSING = "redis-server not found: install it (apt-get install redis-server)"
 START_TIMEOUT = 10.0
+
+
+class RedisServerMissing(RuntimeError):
+    """No redis-server executable to start."""
 
 
 def free_port() -> int:
@@ -32,9 +38,12 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process on 127.0.0.1; ``restart()`` keeps its port and data folder."""
 
-    def __init__(self, folder: Path, appendonly: bool = False) -> None:
+    def __init__(
+        self, folder: Path, appendonly: bool = False, executable: str | None = REDIS_SERVER
+    ) -> None:
         self.folder = folder
         self.appendonly = appendonly
+        self.executable = executable
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -46,10 +55,12 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
     def start(self) -> RedisServer:
+        if self.executable is None:
+            raise RedisServerMissing(MISSING)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
-                REDIS_SERVER,
+                self.executable,
                 "--bind", "127.0.0.1",
                 "--port", str(self.port),
                 "--save", "",
@@ -87,16 +98,25 @@ class RedisServer:
         self.start()
 
 
+def started(server: RedisServer) -> RedisServer:
+    """``server``, started; a missing redis-server fails the test with one line, no traceback."""
+    try:
+        return server.start()
+    except RedisServerMissing as exc:
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)  # outside the except: no "during handling of" chain
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    server = started(RedisServer(tmp_path_factory.mktemp("redis")))
     yield server
     server.stop()
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    server = started(RedisServer(tmp_path / "redis", appendonly=True))
     yield server
     server.stop()
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
+from mockserver import MockServer
 
 from scraper import __version__
 
@@ -60,6 +64,34 @@ WORKER_ONLY_FAILURE = """
 """
 
 
+RAISING_START = """
+    def start_requests(self):
+        raise RuntimeError("no start today")
+"""
+
+ITEM_AS_START = """
+    def start_requests(self):
+        yield {"a": 1}
+"""
+
+RAISING_INIT = """
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.token = kwargs["token"]
+"""
+
+SPIDER_FAULTS = {
+    "start_requests_fails": RAISING_START,
+    "start_requests_yields_item": ITEM_AS_START,
+    "init_fails": RAISING_INIT,
+}
+
+
+def _faulty_spider(tmp_path: Path, case: str) -> str:
+    source = GOOD_SPIDER.replace("    def parse", SPIDER_FAULTS[case] + "\n    def parse")
+    return str(_spider_file(tmp_path, source))
+
+
 @pytest.mark.parametrize(
     "case, message",
     [
@@ -70,6 +102,19 @@ WORKER_ONLY_FAILURE = """
         ("unknown_setting", "unknown setting 'DOWNLOAD_DELAYS' (from -s)"),
         ("wrong_type", "setting CONCURRENT_REQUESTS (from -s): expected an integer, got 'many'"),
         ("bad_config", "config file not found"),
+        ("bad_config_syntax", "bad.cfg: line 2: 'this is not ini' comes before any [section]"),
+        (
+            "wrong_header_type",
+            "setting DEFAULT_REQUEST_HEADERS (from -s): expected a JSON object of str to str",
+        ),
+        (
+            "wrong_pipeline_order",
+            "setting ITEM_PIPELINES (from -s): expected a JSON object of str or class to int",
+        ),
+        ("negative_limit", "DEPTH_LIMIT must not be negative, got -1 (from -s)"),
+        ("start_requests_fails", "start_requests failed: RuntimeError: no start today"),
+        ("start_requests_yields_item", "start_requests failed: TypeError: yielded {'a': 1}"),
+        ("init_fails", "cannot create spider Good: KeyError: 'token'"),
         ("unwritable_output", "cannot write output file"),
         ("unknown_format", "unsupported output format '.xml'"),
         ("workers_fail", "parse workers failed to start"),
@@ -88,13 +133,20 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
     elif case == "workers_fail":  # imports in the main process, fails in every worker
         source = GOOD_SPIDER.replace("def parse", WORKER_ONLY_FAILURE + "\n    def parse")
         args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1"]
+    elif case in SPIDER_FAULTS:
+        args = [_faulty_spider(tmp_path, case), "-s", "PARSE_WORKERS=0"]
     else:
         good = str(_spider_file(tmp_path, GOOD_SPIDER))
         (tmp_path / "a_file").write_text("")
+        (tmp_path / "bad.cfg").write_text("# settings\nthis is not ini\n")
         args = {
             "unknown_setting": [good, "-s", "DOWNLOAD_DELAYS=1"],
             "wrong_type": [good, "-s", "CONCURRENT_REQUESTS=many"],
             "bad_config": [good, "--config", str(tmp_path / "none.cfg")],
+            "bad_config_syntax": [good, "--config", str(tmp_path / "bad.cfg")],
+            "wrong_header_type": [good, "-s", 'DEFAULT_REQUEST_HEADERS={"a":1}'],
+            "wrong_pipeline_order": [good, "-s", 'ITEM_PIPELINES={"pkg.Pipe":"high"}'],
+            "negative_limit": [good, "-s", "DEPTH_LIMIT=-1"],
             "unwritable_output": [good, "-o", str(tmp_path / "a_file" / "out.jsonl")],
             "unknown_format": [good, "-o", str(tmp_path / "out.xml")],
         }[case]
@@ -109,6 +161,123 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
 def test_usage_errors_exit_2(tmp_path):
     result = run_cli(str(TEST_SPIDERS / "fanout.py"), "-s", "NOEQUALSSIGN", cwd=tmp_path)
     assert result.returncode == 2 and "expected NAME=VALUE" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["start_requests_fails", "init_fails"])
+def test_a_failing_spider_shows_its_traceback_at_debug_level(tmp_path, case):
+    result = run_cli(
+        _faulty_spider(tmp_path, case), "-s", "PARSE_WORKERS=0", "-L", "DEBUG", cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    # The spider's own line is in it, and the one-line error still ends the output.
+    assert (
+        'raise RuntimeError("no start today")'
+        if case == "start_requests_fails"
+        else 'kwargs["token"]'
+    ) in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("crawl: error: ")
+
+
+SUMMARY_SPIDER = """
+import os
+from scraper import Spider
+
+class Summary(Spider):
+    name = "summary"
+
+    def parse(self, response):
+        if response.url.endswith("/page/die"):
+            os._exit(3)  # kills its parse worker, every time
+        yield {"url": response.url}
+        for href in response.css("a::attr(href)").getall():
+            yield response.follow(href)
+"""
+
+
+def _summary_figures(stderr: str) -> dict[str, str]:
+    """The summary's lines after the first, as {label: rest}."""
+    summary = stderr[stderr.index("\nCrawl finished") :].strip().splitlines()
+    return dict(line.strip().split(": ", 1) for line in summary[1:])
+
+
+def _counts(text: str) -> dict[str, int]:
+    """Parse "a 1, b 2" into {"a": 1, "b": 2}."""
+    return {k: int(v) for k, v in (part.rsplit(" ", 1) for part in text.split(", "))}
+
+
+def test_summary_counts_agree_with_the_server_log_and_the_failures_file(tmp_path):
+    """A 404, a 503 then success, a 429 then success, a host whose robots.txt answers 500, a
+    page that kills its parse worker, undecodable bytes and two non-http links: the summary
+    reports each, and its per-host request counts are the server's own."""
+    spider = str(_spider_file(tmp_path, SUMMARY_SPIDER))
+    with MockServer(hosts=2, robots={1: "500"}) as server:
+        links = [
+            "/status/404",
+            "/flaky/503/1/summary",
+            "/retry-after/429/1/summary",
+            "/encoding/invalid-utf8",
+            "/page/good",
+            "/page/die",
+            server.url("/page/elsewhere", host=1),
+            "mailto:someone@example.test",
+            "ftp://127.0.0.2/file",
+        ]
+        start = server.url("/page/start?to=" + quote(",".join(links), safe="/"))
+        settings = {
+            "CONCURRENT_REQUESTS": 4,
+            "PARSE_WORKERS": 1,
+            "PARSE_INLINE_BELOW": 0,
+            "PARSE_RETRY_TIMES": 1,
+            "RETRY_BACKOFF_BASE": 0.1,
+            "ROBOTSTXT_RETRY_DELAY": 0.2,
+            "ROBOTSTXT_RETRY_TIMES": 1,
+        }
+        result = run_cli(
+            spider,
+            *("-O", str(tmp_path / "out.jsonl"), "-a", f"start_urls={start}"),
+            *(arg for name, value in settings.items() for arg in ("-s", f"{name}={value}")),
+            cwd=tmp_path,
+        )
+        served = server.log()
+    assert result.returncode == 0, result.stderr
+    figures = _summary_figures(result.stderr)
+    head = result.stderr[result.stderr.index("Crawl finished") :].splitlines()[0]
+    assert re.search(r": 5 pages, 5 items -> ", head), head  # start, good, utf-8, 503, 429
+    rates = dict(re.findall(r"(\S[^:]*): (\d+(?:\.\d+)?)", figures["pages/s"]))
+    assert rates["retries"] == "2" and rates["429s seen"] == "1", figures["pages/s"]
+
+    # Errors by kind: exactly the failures file's reasons, robots.txt and parse failures too.
+    failures = read_jsonl(tmp_path / "out.failures.jsonl")
+    errors = _counts(figures["errors"])
+    assert errors == {"http_404": 1, "robots_unavailable": 1, "worker_died": 1}
+    assert errors == Counter(f["reason"] for f in failures)
+    attempts = {f["reason"]: f["attempts"] for f in failures}
+    assert attempts == {"http_404": 1, "robots_unavailable": 2, "worker_died": 2}
+    assert _counts(figures["filtered before fetching"]) == {"scheme_filtered": 2}
+    assert figures["undecodable bytes replaced with U+FFFD"] == "2"  # the two in \xff\xfe
+
+    # Requests per host, robots.txt included (the mock server answers it too), as served.
+    robots = sum(1 for r in served if r["path"] == "/robots.txt")
+    assert robots == 3  # one per host, and host 1's asked again after its retry delay
+    (label,) = (k for k in figures if k.startswith("requests per host"))
+    assert label == f"requests per host (incl. {robots} robots.txt)"
+    assert _counts(figures[label]) == Counter(r["host"] for r in served)
+
+    # Queue high-water marks within their bounds; busy figures for both pools.
+    high, high_bytes, bound, bound_bytes = map(
+        int,
+        re.match(
+            r"(\d+), (\d+) B \(bound (\d+) / (\d+) B\)", figures["response queue high-water"]
+        ).groups(),
+    )
+    assert 1 <= high <= bound == 32 and high_bytes <= bound_bytes
+    high, bound = map(
+        int, re.match(r"(\d+) \(bound (\d+)\)", figures["parsed-page queue high-water"]).groups()
+    )
+    assert 1 <= high <= bound == 256
+    assert re.fullmatch(r"4, busy \d+% on the network", figures["fetch threads"])
+    assert re.fullmatch(r"1 processes, busy \d+% in callbacks", figures["parse workers"])
 
 
 def _wait_for_lines(path: Path, count: int, timeout: float = 30) -> None:
@@ -205,3 +374,27 @@ def test_json_lines_are_utf8_objects(tmp_path, demo_site):
     lines = raw.decode("utf-8").splitlines()
     assert all(isinstance(json.loads(line), dict) for line in lines)
     assert any(ch in raw.decode() for ch in "éöøåí")  # written as UTF-8, not \\u escapes
+
+
+def test_full_disk_without_jobdir_leaves_whole_lines_and_one_clear_error(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, fanout=4, fanout_total=60)
+    output = tmp_path / "out.jsonl"
+    result = run_cli(
+        str(TEST_SPIDERS / "fanout.py"),
+        "-O",
+        str(output),
+        "-a",
+        f"start_urls={site.base_urls[0]}/fanout/0",
+        cwd=tmp_path,
+        env={
+            "PYTHONPATH": str(Path(__file__).parent / "faults"),
+            "SCRAPER_TEST_ENOSPC": "out.jsonl",
+            # The disk fills mid-line: the kernel takes part of a batch, then says ENOSPC.
+            "SCRAPER_TEST_ENOSPC_AFTER": "3000",
+        },
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("crawl: error:")]
+    assert errors == [f"crawl: error: cannot write output file {output}: No space left on device"]
+    assert "Traceback" not in result.stderr
+    assert 0 < len(read_jsonl(output)) < 60  # the part of the batch that fitted was cut back

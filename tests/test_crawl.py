@@ -4,6 +4,8 @@ files. Each test asserts on counts, pids, queue high-water marks or the server's
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from urllib.parse import urlsplit
 
@@ -118,7 +120,7 @@ def test_a_cheap_callback_moves_to_the_main_process_after_its_warm_up(tmp_path, 
 @pytest.mark.parametrize(
     ("settings", "spider_args"),
     [
-        ({"PARSE_INLINE_BELOW": 0}, {}),  # off
+        ({}, {}),  # the default: off, however cheap the callback
         ({"PARSE_INLINE_BELOW": 0.005}, {"work_ms": "10"}),  # too dear
         ({"PARSE_INLINE_BELOW": 0.05, "PARSE_RETRY_TIMES": 0}, {"exit_on": "10"}),  # a crash, early
     ],
@@ -236,6 +238,25 @@ def test_per_host_concurrency_holds_server_side(tmp_path, demo_site):
     assert max_active == 2  # used, never exceeded
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_autothrottle_spaces_a_slow_host_server_side(tmp_path, demo_site, enabled):
+    """AutoThrottle with target concurrency 1 on a host answering in 0.2 s: the delay climbs
+    towards latency / 1 (Scrapy's algorithm), so the last requests are spaced by most of it.
+    Off (the negative control), four requests at a time start together."""
+    site = demo_site(hosts=1, rate=0, latency=0.2, fanout=10, fanout_total=31)
+    items = crawl_fanout_cli(
+        site, tmp_path, AUTOTHROTTLE_ENABLED=enabled, AUTOTHROTTLE_START_DELAY=0,
+        AUTOTHROTTLE_TARGET_CONCURRENCY=1, CONCURRENT_REQUESTS_PER_DOMAIN=4, ROBOTSTXT_OBEY=False,
+    )  # fmt: skip
+    assert len(items) == 31
+    starts = sorted(record.start for record in site.requests())
+    last_gaps = [b - a for a, b in zip(starts[-11:-1], starts[-10:], strict=True)]
+    if enabled:
+        assert min(last_gaps) >= 0.15, last_gaps
+    else:
+        assert min(last_gaps) < 0.05, last_gaps
+
+
 def test_negative_control_without_limits_the_checks_fail(tmp_path, demo_site):
     """The same checks against an impolite configuration must report violations."""
     site = demo_site(hosts=1, rate=0, latency=0.15, fanout=12, fanout_total=13)
@@ -245,7 +266,8 @@ def test_negative_control_without_limits_the_checks_fail(tmp_path, demo_site):
 
 
 def test_no_deadlock_with_wide_pages_and_tiny_queues(tmp_path, demo_site):
-    """Every page yields 50 links; queues hold one entry. The upward edge never blocks."""
+    """Every page yields 50 links (most of them already seen); queues hold one entry; every
+    callback runs in a worker. The upward edge never blocks."""
     site = demo_site(hosts=1, rate=0, fanout=50, fanout_total=500)
     result = run_in_process(
         "fanout",
@@ -259,27 +281,46 @@ def test_no_deadlock_with_wide_pages_and_tiny_queues(tmp_path, demo_site):
             "CONCURRENT_REQUESTS_PER_DOMAIN": 8,
         },
         start_urls=fanout_starts(site),
+        mesh="500",
+        fanout="50",
     )
     items = read_jsonl(tmp_path / "out.jsonl")
     assert len(items) == 500 and len({item["url"] for item in items}) == 500
+    pids = {item["pid"] for item in items}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert result.stats.counters["parsed_inline"] == 0
     assert result.reason == "finished" and result.queued_left == 0
     assert result.response_queue.high_water_items == 1
     assert result.item_queue.high_water_items == 1
     assert result.stats.counters["pages"] == 500
 
 
+SCRAPY_IMPORT = "from scrapy import Request, Spider"
+
+
 def test_scrapy_style_spider_runs_with_only_its_import_changed(tmp_path, demo_site):
+    """The same spider file under ours and under Scrapy (import line changed back): the same
+    items, each article of the site once; ours met no 429 (Scrapy's randomised delay may)."""
     site = demo_site(hosts=2, rate=10)
-    result = run_cli(
-        str(TEST_SPIDERS / "scrapy_style.py"),
-        "-O",
-        str(tmp_path / "out.jsonl"),
-        "-a",
-        f"start_urls={','.join(site.base_urls)}",
-        cwd=tmp_path,
+    ours = (TEST_SPIDERS / "scrapy_style.py").read_text()
+    assert "from scraper import Request, Spider" in ours
+    (tmp_path / "for_scrapy.py").write_text(
+        ours.replace("from scraper import Request, Spider", SCRAPY_IMPORT)
     )
+    sites = f"sites={','.join(site.base_urls)}"
+    result = run_cli(
+        str(TEST_SPIDERS / "scrapy_style.py"), "-O", str(tmp_path / "ours.jsonl"), "-a", sites,
+        cwd=tmp_path,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    items = read_jsonl(tmp_path / "out.jsonl")
+    assert not [r for r in site.requests() if r.status == 429]
+    scrapy = subprocess.run(
+        [sys.executable, "-m", "scrapy", "runspider", "for_scrapy.py", "-O", "scrapy.jsonl",
+         "-a", sites, "-s", "LOG_LEVEL=WARNING", "-s", "ROBOTSTXT_OBEY=True"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert scrapy.returncode == 0, scrapy.stderr
+    items = read_jsonl(tmp_path / "ours.jsonl")
     originals = {a.url: a for a in site.articles() if a.near_duplicate_of is None}
     assert sorted(item["url"] for item in items) == sorted(originals)
     for item in items:
@@ -289,7 +330,8 @@ def test_scrapy_style_spider_runs_with_only_its_import_changed(tmp_path, demo_si
             list(article.authors),
             article.section,
         )
-    assert not [r for r in site.requests() if r.status == 429]
+    by_url = {item["url"]: item for item in read_jsonl(tmp_path / "scrapy.jsonl")}
+    assert by_url == {item["url"]: item for item in items}
 
 
 def test_closespider_itemcount_stops_gracefully(tmp_path, demo_site):

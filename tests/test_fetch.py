@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from scraper.errors import LeaseLost
-from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after
+from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after, redirect_request
 from scraper.frontier import MemoryFrontier
 from scraper.models import Request, Response
 from scraper.queues import BoundedQueue
@@ -161,8 +161,7 @@ def test_timeouts_are_retried_and_then_fail_as_timeout():
     rig.step()
     rig.clock.now += rig.frontier.next()  # type: ignore[operator]
     rig.step()
-    assert rig.failed == [("http://a.test/slow", "timeout")]
-    assert rig.stats.errors["timeout"] == 1
+    assert rig.failed == [("http://a.test/slow", "timeout")]  # counted where it is recorded
 
 
 @respx.mock
@@ -266,6 +265,52 @@ def test_robots_txt_404_allows_everything():
     rig.step()
     rig.step()
     assert page.call_count == 1
+
+
+@respx.mock
+def test_robots_txt_requests_carry_no_credentials_and_no_cookies():
+    """Not the page's Authorization or Cookie, and not the jar's cookies either: a cookie set for
+    a whole domain would otherwise go with the robots.txt request of its every subdomain."""
+    respx.get("http://a.test/robots.txt").mock(return_value=httpx.Response(404))
+    respx.get("http://a.test/login").mock(
+        return_value=httpx.Response(200, headers={"Set-Cookie": "s=1; Domain=a.test; Path=/"})
+    )
+    robots = respx.get("http://x.a.test/robots.txt").mock(
+        return_value=httpx.Response(200, text="User-agent: *\nAllow: /\n")
+    )
+    page = respx.get("http://x.a.test/p").mock(return_value=httpx.Response(200))
+    rig = Rig(ROBOTSTXT_OBEY=True, USER_AGENT="testbot/1.0")
+    rig.add("http://a.test/login")
+    for _ in range(2):  # robots.txt, then the login page
+        rig.step()
+    rig.frontier.add(Request("http://x.a.test/p", headers={"Authorization": "Bearer t"}))
+    for _ in range(2):  # robots.txt, then the page
+        rig.step()
+    assert page.calls.last.request.headers["authorization"] == "Bearer t"
+    assert page.calls.last.request.headers["cookie"] == "s=1"  # the jar works for pages
+    sent = robots.calls.last.request.headers
+    assert "authorization" not in sent and "cookie" not in sent
+    assert sent["user-agent"] == "testbot/1.0"
+
+
+@pytest.mark.parametrize(
+    "source, target, kept",
+    [
+        ("http://a.test/x", "http://a.test/y", True),
+        ("https://a.test:8443/x", "https://a.test:8443/y", True),
+        ("http://a.test/x", "https://a.test/y", True),  # an upgrade on the default ports
+        ("https://a.test/x", "http://a.test/y", False),  # a downgrade: readable on the wire
+        ("http://a.test/x", "http://a.test:8080/y", False),
+        ("http://a.test:8080/x", "https://a.test:8443/y", False),
+        ("http://a.test/x", "http://b.test/y", False),
+    ],
+)
+def test_redirects_drop_credentials_unless_they_stay_in_the_same_place(source, target, kept):
+    request = Request(source, headers={"Authorization": "Bearer t", "Cookie": "s=1", "X-Own": "1"})
+    response = Response(source, 302, {"location": target}, b"", request)
+    headers = redirect_request(request, response, max_times=5).headers
+    assert ("Authorization" in headers, "Cookie" in headers) == (kept, kept)
+    assert headers["X-Own"] == "1"
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,31 @@ def test_trickle_beats_a_per_read_timeout(server: MockServer) -> None:
         connection.close()
 
 
+def test_trickle_headers(server: MockServer) -> None:
+    connection = _connect(server, timeout=0.8)  # each line comes within a read timeout
+    try:
+        started = time.monotonic()
+        connection.request("GET", "/trickle-headers/1")
+        response = connection.getresponse()
+        assert time.monotonic() - started >= 0.9, "the headers took the whole second"
+        assert response.status == 200
+        assert [response.headers[f"X-Trickle-{i}"] for i in range(2)] == [".", "."]
+        assert b"trickled headers" in response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+def test_truncated_encoding(server: MockServer, encoding: str) -> None:
+    """Framing intact (the body is exactly Content-Length), the compressed stream cut."""
+    status, headers, body = _get(server, f"/truncated-encoding/{encoding}")
+    assert status == 200 and headers["Content-Encoding"] == encoding
+    assert int(headers["Content-Length"]) == len(body) > 0
+    if encoding in ("gzip", "deflate"):
+        decoder = zlib.decompressobj(31 if encoding == "gzip" else 15)
+        assert decoder.decompress(body) and not decoder.eof
+
+
 # --- connection-level faults -----------------------------------------------------------------
 
 
@@ -547,6 +572,8 @@ def test_robots_bad_control_requests(server: MockServer) -> None:
         ("disallow-private", 200, b"User-agent: *\nDisallow: /private/\n"),
         ("crawl-delay-2", 200, b"User-agent: *\nCrawl-delay: 2\nAllow: /\n"),
         ("agent-specific", 200, b"User-agent: scraper\nDisallow: /private/\n"),
+        ("agent-custom", 200, b"User-agent: custombot\nDisallow: /private/\n"),
+        ("crawl-delay-30", 200, b"User-agent: *\nCrawl-delay: 30\nAllow: /\n"),
         ("404", 404, b""),
         ("500", 500, b""),
         ("redirect", 301, b""),
@@ -574,6 +601,30 @@ def test_robots_redirect_loop(server: MockServer, robots: Callable[[str], None])
         path = headers["Location"]
         seen.append(path)
     assert len(seen) >= 6 and seen[-1] == "/robots.txt", "a loop back to the start"
+
+
+@pytest.mark.parametrize("hops", [5, 6])
+def test_robots_redirect_chains(
+    server: MockServer, robots: Callable[[str], None], hops: int
+) -> None:
+    robots(f"redirect-{hops}")
+    path, seen = "/robots.txt", 0
+    for _ in range(10):
+        status, headers, body = _get(server, path)
+        if status != 301:
+            break
+        path, seen = headers["Location"], seen + 1
+    assert (seen, path) == (hops, "/robots-real.txt") and b"Disallow: /private/" in body
+
+
+def test_robots_500_then_allow_and_off_host(
+    server: MockServer, robots: Callable[[str], None]
+) -> None:
+    robots("500-then-allow")
+    assert [_get(server, "/robots.txt")[0] for _ in range(3)] == [500, 200, 200]
+    robots("redirect-off-host")
+    status, headers, _ = _get(server, "/robots.txt")
+    assert status == 301 and headers["Location"] == server.hosts[1] + "/echo-headers"
 
 
 def test_robots_huge(server: MockServer, robots: Callable[[str], None]) -> None:
@@ -605,6 +656,8 @@ def test_robots_timeout_and_reset(server: MockServer, robots: Callable[[str], No
 def test_every_robots_mode_is_tested() -> None:
     tested = {"allow", "disallow-private", "crawl-delay-2", "agent-specific", "404", "500"}
     tested |= {"redirect", "redirect-loop", "huge", "timeout", "reset"}
+    tested |= {"agent-custom", "crawl-delay-30", "redirect-5", "redirect-6"}
+    tested |= {"500-then-allow", "redirect-off-host"}
     assert tested == set(ROBOTS_MODES)
 
 

@@ -19,11 +19,76 @@ def response(body: bytes = PAGE, headers: dict | None = None, **request_kwargs) 
     return Response(request.url, 200, headers or {}, body, request)
 
 
-def test_text_uses_header_then_bom_then_meta():
+def test_text_uses_bom_then_header_then_meta():
     assert response().text.count("Café") == 1  # from <meta charset>
     utf8 = "<p>naïve</p>".encode()
     assert response(utf8, {"Content-Type": "text/html; charset=utf-8"}).text == "<p>naïve</p>"
     assert response(b"\xef\xbb\xbf<p>\xc3\xa9</p>").text == "<p>é</p>"  # BOM
+    # The header beats <meta>.
+    meta_cp1252 = response(PAGE, {"Content-Type": "text/html; charset=iso-8859-5"})
+    assert meta_cp1252.encoding == "iso8859-5"
+
+
+def test_a_bom_beats_a_conflicting_header():
+    """As browsers (WHATWG "decode"): the bytes say how they were written, the header only what
+    the server was configured to claim."""
+    page = response(
+        b"\xef\xbb\xbf<p>caf\xc3\xa9</p>", {"Content-Type": "text/html; charset=iso-8859-1"}
+    )
+    assert page.encoding == "utf-8" and page.text == "<p>café</p>"
+
+
+RUSSIAN = (
+    "<html><head><title>Новости</title></head><body><p>"
+    + "Съешь же ещё этих мягких французских булок, да выпей чаю. Москва - столица России. " * 3
+    + "</p></body></html>"
+)
+JAPANESE = (
+    "<html><body><p>"
+    + "日本語のニュース記事です。東京は日本の首都であり、多くの人が住んでいます。" * 3
+    + "</p></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "text, encoding", [(RUSSIAN, "koi8_r"), (RUSSIAN, "cp1251"), (JAPANESE, "shift_jis")]
+)
+def test_an_undeclared_encoding_is_detected(text, encoding):
+    """No header charset, no BOM, no <meta>, not UTF-8: detected, not guessed as cp1252."""
+    page = response(text.encode(encoding), {"Content-Type": "text/html"})
+    assert page.text == text
+
+
+def test_undeclared_utf8_and_undetectable_bytes():
+    assert response("<p>naïve</p>".encode()).encoding == "utf-8"
+    assert response(b"<p>\x81\x8d\x8f</p>").text.startswith("<p>")  # decoded, never an error
+
+
+def test_headers_answer_str_names_with_text_and_bytes_names_as_scrapy():
+    headers = response(
+        b"",
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+            ("X-Note", "café"),
+        ],
+    ).headers
+    # str names: text, a repeated header's values joined.
+    assert headers.get("content-type") == "text/html; charset=utf-8"
+    assert headers["Set-Cookie"] == "a=1, b=2"
+    assert headers.getlist("set-cookie") == ["a=1", "b=2"]
+    # bytes names: what Scrapy's Headers give, bytes and the last value.
+    assert headers.get(b"Content-Type") == b"text/html; charset=utf-8"
+    assert headers[b"content-type"] == b"text/html; charset=utf-8"
+    assert headers[b"set-cookie"] == b"b=2"
+    assert headers.getlist(b"Set-Cookie") == [b"a=1", b"b=2"]
+    assert headers.get(b"x-note") == "café".encode()
+    assert b"content-type" in headers and "CONTENT-TYPE" in headers
+    assert headers.get(b"missing") is None and headers.get(b"missing", b"-") == b"-"
+    with pytest.raises(KeyError):
+        headers[b"missing"]
+    assert pickle.loads(pickle.dumps(headers))[b"set-cookie"] == b"b=2"
 
 
 def test_selectors_soup_and_links():

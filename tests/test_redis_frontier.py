@@ -1,11 +1,18 @@
 """The Redis frontier store on a real (private) redis-server: atomic dedup+enqueue, leases with
-fencing tokens, reclaim and dead letters, global per-host politeness, compact dedup."""
+fencing tokens, acks that queue a page's children, reclaim and dead letters, global per-host
+politeness, compact dedup."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import random
+import subprocess
+import sys
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from conftest import run_cli
@@ -35,6 +42,11 @@ def lease_when_ready(frontier: RedisFrontier) -> Request:
             return got
         frontier.wait(got or 0.05)
     raise AssertionError("nothing to lease")
+
+
+def state(server, name: str) -> dict[str, int]:
+    raw = server.client().hgetall(f"{{{name}}}:state")
+    return {k.decode(): int(v) for k, v in raw.items()}
 
 
 def test_add_dedups_and_enqueues_in_one_step(redis_server, crawl_name):
@@ -75,13 +87,72 @@ def test_expired_lease_comes_back_and_late_ack_is_refused(redis_server, crawl_na
     again = lease(other)  # reclaimed by the lease call itself
     assert again.url == held.url and again.store_id != held.store_id  # a new fencing token
     slow.release(held)
-    slow.ack(held)  # late: refused
+    child = Request("http://a.test/child")
+    assert slow.ack(held, [child]) is False  # late: refused, and its child is not queued
+    assert state(redis_server, crawl_name)["queued"] == 0
     other.release(again)
-    other.ack(again)
-    state = redis_server.client().hgetall(f"{{{crawl_name}}}:state")
-    assert (state[b"reclaimed"], state[b"acks_rejected"], state[b"done"]) == (b"1", b"1", b"1")
-    assert (state[b"queued"], state[b"leased"]) == (b"0", b"0")
+    assert other.ack(again, [child]) is True  # the current holder's ack counts
+    counts = state(redis_server, crawl_name)
+    assert (counts["reclaimed"], counts["acks_rejected"], counts["done"]) == (1, 1, 1)
+    assert (counts["queued"], counts["leased"]) == (1, 0)
     for frontier in (slow, other):
+        frontier.shutdown()
+
+
+def test_ack_queues_the_pages_children_and_ends_its_fetch_in_one_step(redis_server, crawl_name):
+    frontier = store(redis_server, crawl_name, delay=0.3, concurrency_per_host=1)
+    frontier.add(Request("http://a.test/page"))
+    frontier.add(Request("http://a.test/seen"))
+    page = lease(frontier)
+    time.sleep(0.2)  # the fetch ends at the ack, not at the lease
+    children = [Request(f"http://a.test/{name}") for name in ("new", "seen", "new", "other")]
+    assert frontier.ack(page, children) is True  # no release first: the ack ends the fetch
+    acked = time.monotonic()
+    counts = state(redis_server, crawl_name)
+    assert (counts["done"], counts["leased"], counts["queued"]) == (1, 0, 3)
+    assert (counts["seen"], counts["duplicates"]) == (4, 2)  # "seen" and the second "new"
+    lease_when_ready(frontier)  # the host's slot is free, and its delay counts from the ack
+    assert time.monotonic() - acked >= 0.3 - 0.01
+    frontier.shutdown()
+
+
+def test_a_reclaimed_lease_frees_its_host_once_and_keeps_its_delay(redis_server, crawl_name):
+    slow = store(redis_server, crawl_name, lease_timeout=0.2, delay=0.3, concurrency_per_host=1)
+    slow._stop_keeper.set()  # a dead worker: its lease is not extended
+    other = store(redis_server, crawl_name, lease_timeout=5, delay=0.3, concurrency_per_host=1)
+    for i in range(3):
+        slow.add(Request(f"http://a.test/{i}"))
+    lease(slow)
+    time.sleep(0.35)  # past the lease, and past the host's delay from that lease
+    reclaimed_by = time.monotonic()
+    # The lost request may have reached the site as late as the reclaim: the delay counts
+    # from there, so this first call reclaims and hands out nothing yet.
+    assert isinstance(other.next(), float)
+    lease_when_ready(other)
+    assert time.monotonic() - reclaimed_by >= 0.3 - 0.01
+    assert isinstance(other.next(), float)  # one slot per host, and it is taken
+    assert redis_server.client().hget(f"{{{crawl_name}}}:h:a.test", "active") == b"1"
+    for frontier in (slow, other):
+        frontier.shutdown()
+
+
+@pytest.mark.parametrize("throttle", [False, True], ids=["crawl_delay", "autothrottle"])
+def test_a_delay_one_worker_learns_spaces_every_workers_requests(
+    redis_server, crawl_name, throttle
+):
+    learner = store(redis_server, crawl_name, concurrency_per_host=1)
+    fetcher = store(redis_server, crawl_name, concurrency_per_host=1)
+    for i in range(2):
+        learner.add(Request(f"http://a.test/{i}"))
+    # robots.txt's Crawl-delay, or AutoThrottle's delay, as the learner's fetch threads set it
+    learner.set_host_delay("a.test", 0.3, throttle=throttle)
+    first = lease(fetcher)
+    leased_at = time.monotonic()
+    fetcher.release(first)
+    fetcher.ack(first)
+    lease_when_ready(fetcher)
+    assert time.monotonic() - leased_at >= 0.3 - 0.01
+    for frontier in (learner, fetcher):
         frontier.shutdown()
 
 
@@ -151,36 +222,61 @@ def test_shutdown_hands_unacknowledged_leases_back(redis_server, crawl_name):
     staying.shutdown()
 
 
-def _add_all(url: str, name: str, count: int, accepted: multiprocessing.Queue) -> None:
-    frontier = RedisFrontier(url, name)
-    requests = [Request(f"http://h{i % 7}.test/p/{i}") for i in range(count)]
+def _add_then_lease(
+    url: str, name: str, count: int, seed: int, start: object, results: multiprocessing.Queue
+) -> None:
+    """One worker: add all ``count`` URLs (in its own shuffled order), then lease and ack until
+    nothing is queued; reports how many adds it saw accepted and the URLs it was handed."""
+    frontier = RedisFrontier(url, name, concurrency_per_host=4)
+    requests = [Request(f"http://h{i % 50}.test/p/{i}") for i in range(count)]
+    random.Random(seed).shuffle(requests)
+    start.wait(30)  # type: ignore[attr-defined]  # all three begin at once
     # Batches the size of a page's links, in pipelines; each add is still one atomic script.
-    batches = [requests[i : i + 50] for i in range(0, count, 50)]
-    accepted.put(sum(sum(frontier.add_many(batch)) for batch in batches))
+    accepted = sum(sum(frontier.add_many(requests[i : i + 50])) for i in range(0, count, 50))
+    handed: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # also bounded by the count: each URL is handed once
+        got = frontier.next()
+        if isinstance(got, Request):
+            assert frontier.ack(got)
+            handed.append(got.url)
+        elif frontier.queued == 0:
+            break
+        else:
+            frontier.wait(got or 0.01)
     frontier.shutdown()
+    results.put((accepted, handed))
 
 
-def test_three_processes_adding_the_same_10000_urls_queue_each_once(redis_server, crawl_name):
+def test_three_processes_adding_the_same_10000_urls_fetch_each_once(redis_server, crawl_name):
     count = 10_000
     context = multiprocessing.get_context("spawn")
-    accepted = context.Queue()
+    results = context.Queue()
+    start = context.Event()
     workers = [
-        context.Process(target=_add_all, args=(redis_server.url, crawl_name, count, accepted))
-        for _ in range(3)
+        context.Process(
+            target=_add_then_lease, args=(redis_server.url, crawl_name, count, seed, start, results)
+        )
+        for seed in range(3)
     ]
     for worker in workers:
         worker.start()
-    totals = [accepted.get(timeout=60) for _ in workers]
+    start.set()
+    reports = [results.get(timeout=60) for _ in workers]
     for worker in workers:
         worker.join(10)
-    assert sum(totals) == count, totals
-    client = redis_server.client()
-    state = client.hgetall(f"{{{crawl_name}}}:state")
-    assert int(state[b"seen"]) == int(state[b"queued"]) == count
-    assert int(state[b"duplicates"]) == 2 * count
-    per_url = dedup_bytes(client, crawl_name) / count
+    assert sum(accepted for accepted, _ in reports) == count
+    handed = Counter(url for _, urls in reports for url in urls)
+    assert set(handed) == {f"http://h{i % 50}.test/p/{i}" for i in range(count)}
+    assert set(handed.values()) == {1}, handed.most_common(3)  # each URL handed out once
+    assert all(urls for _, urls in reports)  # leased concurrently, by every worker
+    counts = state(redis_server, crawl_name)
+    assert counts["seen"] == counts["done"] == count
+    assert counts["duplicates"] == 2 * count
+    assert counts["queued"] == counts["leased"] == 0
+    per_url = dedup_bytes(redis_server.client(), crawl_name) / count
     print(f"dedup: {per_url:.1f} bytes per URL at {count} URLs")
-    assert per_url < 80  # 6 bytes of fingerprint tail plus the bucket keys' share
+    assert per_url < 80  # 7 bytes of fingerprint tail plus the bucket keys' share
 
 
 def test_redis_down_at_start_is_one_clear_error(tmp_path, dead_redis_url):
@@ -201,3 +297,21 @@ def test_frontier_url_must_be_redis(tmp_path, url):
     result = run_cli(str(spider), "--frontier", url, cwd=tmp_path, timeout=30)
     assert result.returncode == 1
     assert "FRONTIER_URL must be a redis://" in result.stderr
+
+
+def test_a_missing_redis_server_is_one_clear_line(tmp_path):
+    from redis_server import MISSING, RedisServer, RedisServerMissing  # loaded as a plugin first
+
+    with pytest.raises(RedisServerMissing, match=r"^redis-server not found: install it"):
+        RedisServer(tmp_path, executable=None).start()
+    # The fixtures, in a pytest of their own that finds no redis-server on its PATH.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+         f"{Path(__file__).name}::test_add_dedups_and_enqueues_in_one_step"],
+        cwd=Path(__file__).parent, env={**os.environ, "PATH": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0 and "1 error in" in result.stdout, result.stdout
+    report = result.stdout.split(" ERRORS ", 1)[1].split(" short test summary info ")[0]
+    lines = [line for line in report.splitlines() if line.strip("=_ ")]
+    assert lines[1:] == [MISSING], report  # under the test's title: no traceback, no chain

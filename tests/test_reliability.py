@@ -13,20 +13,22 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli, run_in_process
+from mockserver import MockServer
 
 from scraper.cli import build_crawl
+from scraper.export import encode_line
+from scraper.jobdir import ItemJournal
 
 SPIDER = str(TEST_SPIDERS / "fanout.py")
 
 
-def crawl_args(site, tmp_path: Path, *extra: str) -> list[str]:
+def crawl_args(site, tmp_path: Path, *extra: str, jobdir: bool = True) -> list[str]:
     starts = ",".join(f"{base}/fanout/0" for base in site.base_urls)
     return [
         SPIDER,
         "-O",
         str(tmp_path / "out.jsonl"),
-        "--jobdir",
-        str(tmp_path / "job"),
+        *(["--jobdir", str(tmp_path / "job")] if jobdir else []),
         "-a",
         f"start_urls={starts}",
         "-s",
@@ -56,6 +58,11 @@ def _journal_lines(tmp_path: Path) -> int:
     return journal.read_bytes().count(b"\n") if journal.exists() else 0
 
 
+def _journal_keys(tmp_path: Path) -> list[str]:
+    lines = (tmp_path / "job" / "items.jsonl").read_text().splitlines()
+    return [json.loads(line)["key"] for line in lines]
+
+
 def test_sigkill_at_random_moments_then_resume_gives_exactly_once(tmp_path, demo_site):
     total = 120
     site = demo_site(hosts=2, rate=0, latency=0.01, fanout=4, fanout_total=total)
@@ -79,13 +86,18 @@ def test_sigkill_at_random_moments_then_resume_gives_exactly_once(tmp_path, demo
     assert final.returncode == 0, final.stderr
     left = re.search(r"resuming from .*: (\d+) requests to do", final.stderr)
     assert left and int(left.group(1)) > 0  # the last kill still interrupted the crawl
-    assert_exactly_once(tmp_path, site, total)
-    journal = (tmp_path / "job" / "items.jsonl").read_text().splitlines()
-    keys = [json.loads(line)["key"] for line in journal]
-    assert len(set(keys)) == 2 * total  # a page done again wrote the same keys
+    items = assert_exactly_once(tmp_path, site, total)
+    keys = set(_journal_keys(tmp_path))
+    assert len(keys) == len(items)  # a page done again wrote the same keys
+    undisturbed = tmp_path / "undisturbed"
+    clean = run_cli(*crawl_args(site, undisturbed), cwd=tmp_path, timeout=120)
+    assert clean.returncode == 0, clean.stderr
+    assert keys == set(_journal_keys(undisturbed))
 
 
-def _stop_with_signal(tmp_path: Path, site, twice: bool, signum: int = signal.SIGINT) -> int:
+def _stop_with_signal(
+    tmp_path: Path, site, twice: bool, signum: int = signal.SIGINT
+) -> tuple[int, str]:
     process = popen_cli(*crawl_args(site, tmp_path), cwd=tmp_path)
     journal = tmp_path / "job" / "items.jsonl"
     deadline = time.monotonic() + 30
@@ -94,19 +106,24 @@ def _stop_with_signal(tmp_path: Path, site, twice: bool, signum: int = signal.SI
     ):
         time.sleep(0.05)
     process.send_signal(signum)
+    head = ""
     if twice:
-        time.sleep(0.1)
+        # The second signal once the first is handled (two pending signals would be one).
+        assert process.stderr is not None
+        while "press Ctrl-C again" not in head and (line := process.stderr.readline()):
+            head += line
         process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
+    stderr = head + stderr
     assert "resume" in stderr or twice, stderr
-    return process.returncode
+    return process.returncode, stderr
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_then_resume(tmp_path, demo_site, signum, status):
     total = 80
     site = demo_site(hosts=2, rate=0, latency=0.05, fanout=4, fanout_total=total)
-    assert _stop_with_signal(tmp_path, site, twice=False, signum=signum) == status
+    assert _stop_with_signal(tmp_path, site, twice=False, signum=signum)[0] == status
     partial = read_jsonl(tmp_path / "out.jsonl")  # the output so far is already usable
     assert 0 < len(partial) < 2 * total
     result = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path, timeout=120)
@@ -118,7 +135,9 @@ def test_signal_then_resume(tmp_path, demo_site, signum, status):
 def test_double_sigint_then_resume(tmp_path, demo_site):
     total = 80
     site = demo_site(hosts=2, rate=0, latency=0.05, fanout=4, fanout_total=total)
-    assert _stop_with_signal(tmp_path, site, twice=True) == 130
+    status, stderr = _stop_with_signal(tmp_path, site, twice=True)
+    assert status == 130
+    assert "crawl: second interrupt, exiting now" in stderr, stderr
     result = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert_exactly_once(tmp_path, site, total)
@@ -204,8 +223,123 @@ def test_full_disk_is_one_clear_error_and_resume_loses_nothing(tmp_path, demo_si
         ": No space left on device"
     ]
     assert "Traceback" not in full.stderr
+    # The batch the disk cut short was cut back: whole lines only, in the journal and output.
     written = (tmp_path / "job" / "items.jsonl").read_text()
+    assert written.endswith("\n")
     assert 0 < written.count("\n") < 2 * total  # some items made it before the disk filled
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == written.count("\n")
     again = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path)  # space is back
     assert again.returncode == 0, again.stderr
     assert_exactly_once(tmp_path, site, total)
+
+
+@pytest.mark.parametrize("source", ["-s", "--config"])
+def test_the_jobdir_setting_resumes_like_the_option(tmp_path, demo_site, source):
+    total = 40
+    site = demo_site(hosts=2, rate=0, fanout=4, fanout_total=total)
+    jobdir = tmp_path / "job"
+    if source == "--config":
+        config = tmp_path / "crawl.cfg"  # not the default name: only --config finds it
+        config.write_text(f"[settings]\nJOBDIR = {jobdir}\n")
+        args = crawl_args(site, tmp_path, "--config", str(config), jobdir=False)
+    else:
+        args = crawl_args(site, tmp_path, "-s", f"JOBDIR={jobdir}", jobdir=False)
+    first = run_cli(*args, "-s", "CLOSESPIDER_PAGECOUNT=10", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert 0 < len(read_jsonl(tmp_path / "out.jsonl")) < 2 * total
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert re.search(r"resuming from .*: [1-9]\d* requests to do", again.stderr), again.stderr
+    assert_exactly_once(tmp_path, site, total)
+
+
+STORY_SPIDER = '''
+from scraper import Spider
+
+
+class StorySpider(Spider):
+    """One item per page, keyed by its story: node ``same_story`` retells node 0's story."""
+
+    name = "stories"
+    item_key = "story"
+    same_story = ""
+
+    def parse(self, response):
+        node = response.css("h1::text").get().split()[-1]
+        yield {"story": "0" if node == self.same_story else node, "url": response.url}
+        yield from response.follow_all(css="a")
+'''
+
+
+def test_a_natural_item_key_dedups_across_a_resume(tmp_path, demo_site):
+    total = 40
+    site = demo_site(hosts=1, rate=0, fanout=4, fanout_total=total)
+    spider = tmp_path / "stories.py"
+    spider.write_text(STORY_SPIDER)
+    last = total - 1  # a great-grandchild of node 0 (0 -> 2 -> 9 -> 39)
+    args = [
+        str(spider),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "--jobdir",
+        str(tmp_path / "job"),
+        "-a",
+        f"start_urls={site.base_urls[0]}/fanout/0",
+        "-a",
+        f"same_story={last}",
+    ]
+    # Stopped after the first page: node 0 is exported, and leasing stops before the last
+    # node can be reached, so its page (the same story) comes in the resumed run.
+    first = run_cli(*args, "-s", "CLOSESPIDER_PAGECOUNT=1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 0 and "resuming" in again.stderr, again.stderr
+    assert _journal_keys(tmp_path).count("story:0") == 2  # both pages were journaled
+    items = read_jsonl(tmp_path / "out.jsonl")
+    assert sorted(int(item["story"]) for item in items) == list(range(last))
+    first_told = next(item for item in items if item["story"] == "0")
+    assert first_told["url"] == f"{site.base_urls[0]}/fanout/0"  # the first line of a key wins
+
+
+def test_a_torn_journal_line_is_cut_on_open_and_skipped_when_read(tmp_path):
+    path = tmp_path / "items.jsonl"
+    whole = [encode_line({"key": f"k{n}", "item": {"n": n}}) for n in range(2)]
+    path.write_bytes(b"".join(whole) + whole[0][:7])  # a crash tore the third line
+    journal = ItemJournal(path)
+    assert path.read_bytes() == b"".join(whole)
+    journal.write([("k2", {"n": 2})])
+    journal.close()
+    torn = encode_line({"key": "k3", "item": {"text": "café"}})
+    with open(path, "ab") as fh:  # torn again, and read before any open repairs it
+        fh.write(torn[: torn.index("é".encode()) + 1])  # inside a UTF-8 sequence
+    output = tmp_path / "out.jsonl"
+    assert journal.finalise(output) == 3
+    assert read_jsonl(output) == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_shutdown_timeout_bounds_the_wait_for_in_flight_work(tmp_path):
+    slow = "/slow/20"  # far longer than SHUTDOWN_TIMEOUT, shorter than DOWNLOAD_TIMEOUT
+    with MockServer(hosts=1) as server:
+        process = popen_cli(
+            str(TEST_SPIDERS / "follow.py"),
+            "-O",
+            str(tmp_path / "out.jsonl"),
+            "--jobdir",
+            str(tmp_path / "job"),
+            "-a",
+            f"start_urls={server.url('/page/a?to=' + slow)}",
+            "-s",
+            "SHUTDOWN_TIMEOUT=1",
+            cwd=tmp_path,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(r["path"] == slow for r in server.log()):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)  # the slow request is in flight
+        _, stderr = process.communicate(timeout=60)
+        (record,) = [r for r in server.log() if r["path"] == slow]
+    assert process.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    assert record["end"] is None  # the crawl was gone before the slow response was sent
+    with sqlite3.connect(tmp_path / "job" / "frontier.sqlite") as db:  # left for the resume
+        assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1

@@ -3,16 +3,22 @@ connection (client port) carried each request."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 
+from scraper.errors import FetchTimeout
 from scraper.fetch import Fetcher, make_client
 from scraper.models import Request
 from scraper.settings import Settings
@@ -191,3 +197,109 @@ def test_idle_connections_past_their_keep_alive_are_swept(server, monkeypatch):
         with server.lock:
             assert server.changed.wait_for(lambda: server.open == 1, timeout=5)
         assert len(set(server.ports)) == 2
+
+
+# --- the total deadline --------------------------------------------------------------------------
+TRICKLE_LINES = 100  # header lines, one every TRICKLE_TICK: 5 s of headers
+TRICKLE_TICK = 0.05
+
+
+class TrickleHandler(BaseHTTPRequestHandler):
+    """Sends the status line, then header lines slowly: every read is quick, the headers take
+    5 s. Records whether the client hung up before the trickle was over."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        server: TrickleServer = self.server  # type: ignore[assignment]
+        self.send_response_only(200)
+        self.flush_headers()
+        try:
+            for index in range(TRICKLE_LINES):
+                time.sleep(TRICKLE_TICK)
+                self.wfile.write(b"X-Trickle-%d: .\r\n" % index)
+            self.wfile.write(b"Content-Length: 2\r\n\r\nok")
+        except OSError:  # the write after the client's close fails
+            server.hung_up.set()
+        finally:
+            server.done.set()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+class TrickleServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
+        super().__init__(("127.0.0.1", 0), TrickleHandler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+        self.hung_up = threading.Event()
+        self.done = threading.Event()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # clients hanging up are the point
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context trusting it) for a certificate for 127.0.0.1."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client = ssl.create_default_context(cadata=cert_pem.decode())
+    return server, client
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_total_deadline_ends_headers_that_trickle_in(tmp_path, scheme):
+    """Each header line comes well within the per-read timeout; the request's total deadline
+    still ends it, over TLS too (the TLS stream replaces the socket's), and the connection is
+    closed there and then, not once the headers are over."""
+    server_tls, client_tls = _self_signed(tmp_path) if scheme == "https" else (None, None)
+    srv = TrickleServer(server_tls)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        transport = HostPoolTransport(ssl_context=client_tls)
+        with httpx.Client(transport=transport, timeout=httpx.Timeout(10)) as client:
+            fetcher = Fetcher(client, max_size=1 << 20, timeout=0.5)
+            with pytest.raises(FetchTimeout):
+                fetcher.fetch(Request(f"{scheme}://127.0.0.1:{srv.server_address[1]}/"))
+        assert srv.done.wait(10)
+        assert srv.hung_up.is_set(), "the headers were sent to the end: the deadline did not hold"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)

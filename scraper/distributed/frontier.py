@@ -17,17 +17,23 @@ yet is not sent (the host slot is someone else's by now), and its ack is refused
 already redone elsewhere, is not counted twice; its items are already in its part file under the
 same keys as the redo's, and merging keeps one of each.
 
-Children before ack: the engine adds a page's new requests (each add one atomic dedup+enqueue)
-and writes its items before it acks the page. A worker that dies in between leaves the children
-queued and the page leased; the page is redone and its children are found seen.
+Children with the ack: the engine writes a page's items, then acks the page with its new
+requests, and the ack queues them (deduplicated) and ends the lease in one step, only if the lease
+is still this worker's. A worker that dies before the ack leaves the page leased and nothing of
+its children queued; a worker fenced out adds nothing: in both cases the worker that redoes the
+page queues them.
 
 Politeness is global: the lease script hands out a request only from a host whose next time
 (Redis clock) has come and whose in-flight count across all workers is below
 CONCURRENT_REQUESTS_PER_DOMAIN; sending, the response, Retry-After, robots.txt Crawl-delay and
 AutoThrottle all move that one host clock. The delay counts from each send, as in one process,
-and from each response as well (see RELEASE in ``scripts.py``): a worker's recorded send time
-can run ahead of its request by its distance from the site, so only the response bounds what
-the site sees.
+and from the end of each fetch as well (see end_fetch in ``scripts.py``): a worker's recorded
+send time can run ahead of its request by its distance from the site, so only the response
+bounds what the site sees. A reclaimed lease counts as a fetch ending at the reclaim: its
+request may have reached the site as late as that.
+
+Merging: each worker records its part file and how many items it wrote (``parts`` in Redis,
+with every heartbeat); the worker that merges checks every recorded part is there and whole.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -110,6 +117,7 @@ class RedisFrontier:
             for name in ("ADD", "LEASE", "RELEASE", "ACK", "EXTEND", "MARK_SENT", "DEFER")
             + ("SET_DELAY",)
         }
+        self._part: str | None = None  # this worker's part file (its name), once it has one
         self._randomize = randomize_delay
         self._depth_limit = depth_limit
         self._lease_timeout = lease_timeout
@@ -136,6 +144,7 @@ class RedisFrontier:
         self._changed = threading.Condition()
         self._closed = False
         self._seeding = False
+        self._seeded_seen = False
         self._queued_seen = 0
         self._stop_keeper = threading.Event()
         self._keeper = threading.Thread(target=self._keep, name="redis-keeper", daemon=True)
@@ -253,19 +262,33 @@ class RedisFrontier:
             )
         self._poke(everyone=True)
 
-    def ack(self, request: Request) -> None:
+    def ack(self, request: Request, children: Sequence[Request] = ()) -> bool:
+        """``request`` is done for good; ``children`` (its page's new requests) are queued in
+        the same step. False if the lease is no longer this worker's: nothing was queued."""
         token = request.store_id
         with self._held_lock:
             request_id = self._held.pop(token, None) if token is not None else None
-        if request_id is None:
-            return
-        outcome = self._run("ACK", request_id, token)
-        if outcome != 1:
+        if request_id is None:  # handed back at shutdown: whoever redoes it does its children
+            return False
+        arguments = [value for child in children for value in self._child_arguments(child)]
+        outcome = self._run("ACK", request_id, token, self._factor(), *arguments)
+        if isinstance(outcome, bytes):
             # Our lease expired and the request went back to the queue: someone else's ack
             # counts. Our items are written already, under the keys the redo writes too.
             log.warning("late ack of %s refused (lease %s)", request.url, outcome.decode())
             if self._stats is not None:
                 self._stats.inc("acks_refused")
+            return False
+        if outcome:
+            self._poke()
+        return True
+
+    def _child_arguments(self, child: Request) -> list[Any]:
+        try:
+            return self._add_arguments(child) or []
+        except ValueError as exc:  # one bad link must not cost the page its other links
+            log.error("dropped %s: %s", child.url, exc)
+            return []
 
     def mark_sent(self, request: Request) -> None:
         token = request.store_id
@@ -311,28 +334,50 @@ class RedisFrontier:
 
     # -- the crawl as a whole --------------------------------------------------------------
     def claim_seeding(self) -> bool:
-        """True for the one worker that should add the start requests (the first to ask)."""
-        self._seeding = bool(
-            self._retrying(
-                lambda: self._redis.set(
-                    self.prefix + "seeding",
-                    self.worker_id,
-                    nx=True,
-                    px=int(self._lease_timeout * 1000),
-                )
-            )
-        )
-        # The claim lapses if the seeding worker dies: the next worker to start seeds again.
-        if not self._seeding and not self._seeded():
+        """True for the one worker that should add the start requests: the first to ask, or the
+        first to ask again after that one died before it finished (see ``seeding_lapsed``)."""
+
+        def claim() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(self.prefix + "seeding", self.worker_id, nx=True, px=self._lease_ms())
+            pipe.exists(self.prefix + "seeded")
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        claimed, seeded = self._retrying(claim)
+        # The claim lapses unless its keeper extends it: a claim won once seeding is done
+        # (its seeder finished while its claim ran out) has nothing left to do.
+        self._seeding = bool(claimed) and not seeded
+        if not self._seeding and not seeded:
             log.info("another worker is adding the start requests of crawl %s", self.crawl_name)
         return self._seeding
+
+    def seeding_lapsed(self) -> bool:
+        """The worker adding the start requests stopped before it finished: its claim ran out
+        (nobody extends it any more) and the crawl is not seeded. One call per check until the
+        crawl is seeded, none after."""
+        if self._seeding or self._seeded_seen:
+            return False
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.exists(self.prefix + "seeded")
+            pipe.exists(self.prefix + "seeding")
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        seeded, seeding = self._retrying(read)
+        self._seeded_seen = bool(seeded)
+        if seeded or seeding:
+            return False
+        log.warning("crawl %s: its seeding worker stopped half-way; seeding again", self.crawl_name)
+        return True
 
     def finish_seeding(self) -> None:
         self._retrying(lambda: self._redis.set(self.prefix + "seeded", self.worker_id))
         self._seeding = False
+        self._seeded_seen = True
 
-    def _seeded(self) -> bool:
-        return bool(self._retrying(lambda: self._redis.exists(self.prefix + "seeded")))
+    def _lease_ms(self) -> int:
+        return int(self._lease_timeout * 1000)
 
     def finished(self) -> bool:
         """The whole crawl is done: seeded, nothing queued, nothing leased by any worker."""
@@ -346,12 +391,30 @@ class RedisFrontier:
         (queued, leased), seeded = self._retrying(read)
         return bool(seeded) and int(queued or 0) == 0 and int(leased or 0) == 0
 
+    def register_part(self, name: str) -> None:
+        """This worker writes its items to the part file ``name``: recorded at once, so the
+        merge looks for it even if this worker dies before its first heartbeat."""
+        self._part = name
+        part = self._part_json()
+        self._retrying(lambda: self._redis.hset(self.prefix + "parts", self.worker_id, part))
+
+    def parts(self) -> dict[str, tuple[str, int]]:
+        """Every worker's part file: worker id -> (file name, items written at its latest
+        heartbeat, a lower bound of the items in the file)."""
+        raw = self._retrying(lambda: self._redis.hgetall(self.prefix + "parts"))
+        records = {worker.decode(): json.loads(value) for worker, value in raw.items()}
+        return {worker: (r["file"], int(r["items"])) for worker, r in records.items()}
+
     def claim_merge(self) -> bool:
-        """True for the one worker that should merge the part files: the crawl is done and
-        nobody merged it yet."""
+        """True for the one worker that should merge the part files: the crawl is done and no
+        other worker has claimed the merge (``merge_failed`` gives the claim back)."""
         return self.finished() and bool(
             self._retrying(lambda: self._redis.set(self.prefix + "merged", self.worker_id, nx=True))
         )
+
+    def merge_failed(self) -> None:
+        """The merge this worker claimed did not happen: a worker that ends later tries again."""
+        self._retrying(lambda: self._redis.delete(self.prefix + "merged"))
 
     # -- keeper: lease extension and heartbeat ---------------------------------------------
     def _keep(self) -> None:
@@ -368,15 +431,23 @@ class RedisFrontier:
         with self._held_lock:
             held = list(self._held.items())
         pairs = [value for token, request_id in held for value in (request_id, token)]
-        lost = self._run("EXTEND", self.worker_id, self._lease_timeout, self._stats_json(), *pairs)
+        lost = self._beat(*pairs)
         if lost:
             log.warning("%d leases of this worker expired before they could be extended", len(lost))
         if self._seeding:
-            self._retrying(
-                lambda: self._redis.pexpire(
-                    self.prefix + "seeding", int(self._lease_timeout * 1000)
-                )
-            )
+            self._retrying(lambda: self._redis.pexpire(self.prefix + "seeding", self._lease_ms()))
+
+    def _beat(self, *pairs: Any) -> Any:
+        """Extend the leases in ``pairs`` (id, token, ...), publish stats and part."""
+        part = self._part_json() if self._part is not None else ""
+        return self._run(
+            "EXTEND", self.worker_id, self._lease_timeout, self._stats_json(), part, *pairs
+        )
+
+    def _part_json(self) -> str:
+        # Counted after each write to the part file: never more than it holds.
+        items = self._stats.counters["items"] if self._stats is not None else 0
+        return json.dumps({"file": self._part, "items": items})
 
     def _stats_json(self) -> str:
         stats = self._stats
@@ -403,5 +474,5 @@ class RedisFrontier:
         for token, request_id in held.items():
             # Back to the queue at once, without counting as an expiry.
             self._run("RELEASE", request_id, token, "0", "", 1.0)
-        self._run("EXTEND", self.worker_id, self._lease_timeout, self._stats_json())
+        self._beat()
         self._retrying(lambda: self._redis.zrem(self.prefix + "workers", self.worker_id))

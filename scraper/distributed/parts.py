@@ -2,23 +2,25 @@
 turns them into the output with every item exactly once.
 
 Flow position: the exporter's place in a distributed crawl. ``out.jsonl``'s workers write
-``out.parts/<worker id>.jsonl`` (an ``ItemJournal`` each: keyed lines, written before the ack);
-the first worker to see the whole crawl finished, or ``crawl --merge``, writes ``out.jsonl``
-with the journal's own finalise, reading every part (first line of each key wins).
+``out.parts/<worker id>.jsonl`` (an ``ItemJournal`` each: keyed lines, written before the ack)
+and record it in Redis; the first worker to see the whole crawl finished merges the recorded
+parts, each checked present and holding at least the items its worker recorded, or stops with
+one error naming the part that is not. ``crawl --merge`` merges whatever parts the folder holds.
+Either way the journal's own finalise writes ``out.jsonl`` (first line of each key wins).
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OutputError
-from ..jobdir import ItemJournal
+from ..jobdir import ItemJournal, read_entries
 
-log = logging.getLogger("scraper.parts")
+if TYPE_CHECKING:
+    from .frontier import RedisFrontier
 
 
 def parts_dir(output: Path) -> Path:
@@ -29,9 +31,10 @@ def parts_dir(output: Path) -> Path:
 class PartJournal(ItemJournal):
     """This worker's part file; ``finalise`` merges the parts of every worker."""
 
-    def __init__(self, output: Path, worker_id: str | None) -> None:
+    def __init__(self, output: Path, frontier: RedisFrontier | None) -> None:
         self.parts = parts_dir(output)
-        if worker_id is None:  # merge only: this process writes no part of its own
+        self.frontier = frontier
+        if frontier is None:  # crawl --merge: this process writes no part of its own
             self.path = self.parts
             self._fd = None
             return
@@ -39,22 +42,45 @@ class PartJournal(ItemJournal):
             self.parts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create part folder {self.parts}: {exc.strerror}") from exc
-        super().__init__(self.parts / f"{worker_id}.jsonl")
+        super().__init__(self.parts / f"{frontier.worker_id}.jsonl")
+        frontier.register_part(self.path.name)
 
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for part in sorted(self.parts.glob("*.jsonl")):
-            yield from _part_entries(part)
+        if self.frontier is None:
+            for part in sorted(self.parts.glob("*.jsonl")):
+                yield from read_entries(part)
+            return
+        for worker, part, recorded in self._recorded_parts(self.frontier):
+            count = 0
+            for entry in read_entries(part):  # a torn last line (a killed worker) is skipped
+                count += 1
+                yield entry
+            if count < recorded:
+                raise OutputError(
+                    f"cannot merge: part file {part} of worker {worker} holds {count} of the "
+                    f"{recorded} items written to it"
+                )
 
+    def _recorded_parts(self, frontier: RedisFrontier) -> list[tuple[str, Path, int]]:
+        """Every part the crawl's workers recorded: (worker, path, items), each checked there
+        and readable before anything is merged."""
+        parts = []
+        for worker, (name, items) in sorted(frontier.parts().items()):
+            path = self.parts / name
+            if not os.access(path, os.R_OK):
+                raise OutputError(
+                    f"cannot merge: part file {path} of worker {worker} is missing or unreadable"
+                )
+            parts.append((worker, path, items))
+        return parts
 
-def _part_entries(part: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    with open(part, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                # A worker killed mid-write: its page was not acked, so it is redone elsewhere.
-                log.info("skipping a torn last line in %s", part)
-                return
-            entry = json.loads(line)
-            yield entry["key"], entry["item"]
+    def finalise(self, output: Path) -> int:
+        try:
+            return super().finalise(output)
+        except OutputError:
+            if self.frontier is not None:
+                self.frontier.merge_failed()
+            raise
 
 
 def merge_parts(output: Path) -> int:

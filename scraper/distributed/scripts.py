@@ -27,11 +27,12 @@ a crawl lives on one shard; scripts build key names from the prefix, all in that
     expiries       hash: request id -> times its lease expired
     dead           list: dead letters, JSON {url, reason, expiries, worker}
     workers        sorted set: worker id -> latest heartbeat; wstats hash: worker id -> stats
+    parts          hash: worker id -> {"file": its part file's name, "items": items written}
     seeding, seeded, merged    strings: who seeds the start requests; seeding done; merged
 
 Times are seconds of Redis's own clock (``TIME``), so workers on machines whose clocks differ
-still agree on when a host may be contacted. Scripts return numbers as strings where a Lua
-number would be cut to an integer.
+still agree on when a host may be contacted; they are stored at full precision (``stamp``).
+Scripts return numbers as strings where a Lua number would be cut to an integer.
 """
 
 # Shared by every script: key names, the clock, and the ``ready`` invariant.
@@ -41,6 +42,11 @@ local STATE = P .. 'state'
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+-- A time as a string that reads back as the same number (tostring keeps only 14 digits, which
+-- can put a host's next time a little after the moment it was computed for).
+local function stamp(x)
+  return string.format('%.17g', x)
 end
 local function conf()
   local c = redis.call('HMGET', P .. 'conf', 'concurrency', 'delay', 'throttle_start')
@@ -65,6 +71,37 @@ local function enqueue(id, meta)
   redis.call('HINCRBY', STATE, 'queued', 1)
   schedule(meta.h)
 end
+-- Dedup and enqueue one request (ARGV[i .. i + 6], as ADD's). Returns its new id, or 0 for
+-- a URL seen before.
+local function add(i)
+  local seen_key = P .. 's:' .. ARGV[i]
+  local tail = ARGV[i + 1]
+  local bucket = redis.call('GET', seen_key) or ''
+  local found = false
+  local from = 1
+  while from <= #bucket do  -- each pass moves 'from' forward: bounded by the bucket's length
+    local at = string.find(bucket, tail, from, true)
+    if not at then break end
+    if (at - 1) % 7 == 0 then found = true break end
+    from = at + 1
+  end
+  if found and ARGV[i + 2] ~= '1' then
+    redis.call('HINCRBY', STATE, 'duplicates', 1)
+    return 0
+  end
+  if not found then
+    -- SET rather than APPEND: APPEND over-allocates the string for growth it rarely gets.
+    redis.call('SET', seen_key, bucket .. tail)
+    redis.call('HINCRBY', STATE, 'seen', 1)
+  end
+  local id = redis.call('HINCRBY', STATE, 'ids', 1)
+  local order = redis.call('HGET', P .. 'conf', 'lifo') == '1' and -1 or 1
+  local meta = {h = ARGV[i + 4], s = order * id - tonumber(ARGV[i + 5]) * 1e12, u = ARGV[i + 6]}
+  redis.call('HSET', P .. 'req', id, ARGV[i + 3])
+  redis.call('HSET', P .. 'meta', id, cjson.encode(meta))
+  enqueue(id, meta)
+  return id
+end
 local function meta_of(id)
   return cjson.decode(redis.call('HGET', P .. 'meta', id))
 end
@@ -73,14 +110,26 @@ local function forget(id)
   redis.call('HDEL', P .. 'meta', id)
   redis.call('HDEL', P .. 'expiries', id)
 end
--- Ends a lease; frees the host slot it still holds. Returns the lease record.
-local function end_lease(id, rec)
+-- The fetch under a lease that still holds its host slot is over (its response came, or it
+-- is given up) at time t: free the slot, and keep the host's delay from now as well as from
+-- the send. The time a send is recorded can come well before the request reaches the site (a
+-- worker further away, or descheduled on a busy machine); counting from the end as well keeps
+-- the spacing the site sees at the delay whatever the workers' lags, when
+-- CONCURRENT_REQUESTS_PER_DOMAIN is 1.
+local function end_fetch(rec, t, factor)
+  local hk = P .. 'h:' .. rec.h
+  local after = t + host_delay(rec.h) * factor
+  if after > (tonumber(redis.call('HGET', hk, 'next')) or 0) then
+    redis.call('HSET', hk, 'next', stamp(after))
+  end
+  redis.call('HINCRBY', hk, 'active', -1)
+  rec.slot = 0
+end
+-- Ends a lease whose fetch is over (end_fetch ran, if it held its slot).
+local function end_lease(id)
   redis.call('ZREM', P .. 'leases', id)
   redis.call('HDEL', P .. 'lease', id)
   redis.call('HINCRBY', STATE, 'leased', -1)
-  if rec.slot == 1 then
-    redis.call('HINCRBY', P .. 'h:' .. rec.h, 'active', -1)
-  end
 end
 -- The current lease of id if token fences it in, else nil and why not.
 local function current_lease(id, token)
@@ -94,38 +143,7 @@ end
 
 # ARGV: prefix, bucket (3 hex), fingerprint tail (7 bytes), dont_filter, data, host, priority, url
 # Dedup and enqueue in one step. Returns the new request id, or 0 for a duplicate.
-ADD = (
-    PRELUDE
-    + """
-local seen_key = P .. 's:' .. ARGV[2]
-local tail = ARGV[3]
-local bucket = redis.call('GET', seen_key) or ''
-local found = false
-local from = 1
-while from <= #bucket do  -- each pass moves 'from' forward: bounded by the bucket's length
-  local at = string.find(bucket, tail, from, true)
-  if not at then break end
-  if (at - 1) % 7 == 0 then found = true break end
-  from = at + 1
-end
-if found and ARGV[4] ~= '1' then
-  redis.call('HINCRBY', STATE, 'duplicates', 1)
-  return 0
-end
-if not found then
-  -- SET rather than APPEND: APPEND over-allocates the string for growth it rarely gets.
-  redis.call('SET', seen_key, bucket .. tail)
-  redis.call('HINCRBY', STATE, 'seen', 1)
-end
-local id = redis.call('HINCRBY', STATE, 'ids', 1)
-local order = redis.call('HGET', P .. 'conf', 'lifo') == '1' and -1 or 1
-local meta = {h = ARGV[6], s = order * id - tonumber(ARGV[7]) * 1e12, u = ARGV[8]}
-redis.call('HSET', P .. 'req', id, ARGV[5])
-redis.call('HSET', P .. 'meta', id, cjson.encode(meta))
-enqueue(id, meta)
-return id
-"""
-)
+ADD = PRELUDE + "return add(2)\n"
 
 # ARGV: prefix, worker, lease timeout, max expiries, delay factor, longest wait
 # Reclaims expired leases and due retries, then leases one request from a host whose time has
@@ -139,7 +157,9 @@ local worker, timeout, max_expiries = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[
 local factor, longest = tonumber(ARGV[5]), tonumber(ARGV[6])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', t, 'LIMIT', 0, 100)) do
   local rec = cjson.decode(redis.call('HGET', P .. 'lease', id))
-  end_lease(id, rec)
+  -- Its request may have reached the site as late as now: the host's delay counts from here.
+  if rec.slot == 1 then end_fetch(rec, t, 1) end
+  end_lease(id)
   redis.call('HINCRBY', STATE, 'reclaimed', 1)
   local meta = meta_of(id)
   if redis.call('HINCRBY', P .. 'expiries', id, 1) >= max_expiries then
@@ -176,18 +196,14 @@ redis.call('HINCRBY', STATE, 'queued', -1)
 redis.call('HINCRBY', STATE, 'leased', 1)
 local hk = P .. 'h:' .. host
 redis.call('HINCRBY', hk, 'active', 1)
-redis.call('HSET', hk, 'next', tostring(t + host_delay(host) * factor), 'last', tostring(t))
+redis.call('HSET', hk, 'next', stamp(t + host_delay(host) * factor), 'last', stamp(t))
 schedule(host)
 return {1, id, token, redis.call('HGET', P .. 'req', id), wait()}
 """
 )
 
 # ARGV: prefix, id, token, retry delay ('' = none), data (the request with its attempts, or ''),
-# delay factor. The fetch ended: free the host slot, and keep the host's delay between this
-# response and the next request too. The time a send is recorded here can come well before the
-# request reaches the site (a worker further away, or descheduled on a busy machine); counting
-# from the response as well keeps the spacing the site sees at the delay whatever the workers'
-# lags, when CONCURRENT_REQUESTS_PER_DOMAIN is 1. Without a retry the lease stays until ack (the
+# delay factor. The fetch ended (see end_fetch). Without a retry the lease stays until ack (the
 # page's output is not safe yet); with one, the request waits in 'delayed'. Returns 1, or 0 if
 # fenced out.
 RELEASE = (
@@ -198,29 +214,27 @@ local rec = current_lease(id, ARGV[3])
 if not rec then return 0 end
 local t = now()
 if rec.slot == 1 then
-  local hk = P .. 'h:' .. rec.h
-  local after = t + host_delay(rec.h) * tonumber(ARGV[6])
-  if after > (tonumber(redis.call('HGET', hk, 'next')) or 0) then
-    redis.call('HSET', hk, 'next', tostring(after))
-  end
+  end_fetch(rec, t, tonumber(ARGV[6]))
+  if retry == '' then redis.call('HSET', P .. 'lease', id, cjson.encode(rec)) end
 end
 if retry ~= '' then
-  end_lease(id, rec)
+  end_lease(id)
   if ARGV[5] ~= '' then redis.call('HSET', P .. 'req', id, ARGV[5]) end
   redis.call('ZADD', P .. 'delayed', t + tonumber(retry), id)
   redis.call('HINCRBY', STATE, 'queued', 1)
-elseif rec.slot == 1 then
-  redis.call('HINCRBY', P .. 'h:' .. rec.h, 'active', -1)
-  rec.slot = 0
-  redis.call('HSET', P .. 'lease', id, cjson.encode(rec))
 end
 schedule(rec.h)
 return 1
 """
 )
 
-# ARGV: prefix, id, token. The request is done for good. Returns 1, or 'gone' / 'stale' when
-# the lease is no longer this worker's (it expired and went back to the queue, or elsewhere).
+# ARGV: prefix, id, token, delay factor, then the page's new requests, 7 values each (ADD's
+# bucket .. url). The request is done for good, in one step and only while the lease is this
+# worker's: its new requests are deduplicated and queued, the lease ends, and a fetch still
+# holding its host slot ends too (the host's next time counts from now, see end_fetch). Returns
+# the number of new requests queued, or 'gone' / 'stale' when the lease is no longer this
+# worker's (it expired and went back to the queue, or elsewhere): then nothing changes, since
+# whoever holds the request now does the page and queues its requests.
 ACK = (
     PRELUDE
     + """
@@ -230,25 +244,31 @@ if not rec then
   redis.call('HINCRBY', STATE, 'acks_rejected', 1)
   return why
 end
-end_lease(id, rec)
+local added = 0
+for i = 5, #ARGV, 7 do
+  if add(i) ~= 0 then added = added + 1 end
+end
+if rec.slot == 1 then end_fetch(rec, now(), tonumber(ARGV[4])) end
+end_lease(id)
 forget(id)
 redis.call('HINCRBY', STATE, 'done', 1)
 schedule(rec.h)
-return 1
+return added
 """
 )
 
-# ARGV: prefix, worker, lease timeout, stats JSON, then id, token pairs.
-# Heartbeat: extends this worker's current leases and publishes its stats. Returns the tokens
-# of leases it no longer holds.
+# ARGV: prefix, worker, lease timeout, stats JSON, part JSON ('' = no part file), then id,
+# token pairs. Heartbeat: extends this worker's current leases and publishes its stats and what
+# its part file holds. Returns the tokens of leases it no longer holds.
 EXTEND = (
     PRELUDE
     + """
 local t = now()
 redis.call('ZADD', P .. 'workers', t, ARGV[2])
 redis.call('HSET', P .. 'wstats', ARGV[2], ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', P .. 'parts', ARGV[2], ARGV[5]) end
 local lost = {}
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   if current_lease(ARGV[i], ARGV[i + 1]) then
     redis.call('ZADD', P .. 'leases', 'XX', t + tonumber(ARGV[3]), ARGV[i])
   else
@@ -278,7 +298,7 @@ local t = now()
 local hk = P .. 'h:' .. host
 local next_time = math.max(tonumber(redis.call('HGET', hk, 'next')) or 0,
                            t + host_delay(host) * tonumber(ARGV[3]))
-redis.call('HSET', hk, 'last', tostring(t), 'next', tostring(next_time))
+redis.call('HSET', hk, 'last', stamp(t), 'next', stamp(next_time))
 schedule(host)
 return 1
 """
@@ -292,7 +312,7 @@ local host = ARGV[2]
 local hk = P .. 'h:' .. host
 local until_time = now() + tonumber(ARGV[3])
 if until_time > (tonumber(redis.call('HGET', hk, 'next')) or 0) then
-  redis.call('HSET', hk, 'next', tostring(until_time))
+  redis.call('HSET', hk, 'next', stamp(until_time))
   schedule(host)
 end
 """
@@ -309,7 +329,7 @@ redis.call('HSET', hk, ARGV[4], tostring(delay))
 local h = redis.call('HMGET', hk, 'last', 'next')
 local last, next_time = tonumber(h[1]), tonumber(h[2]) or 0
 if last and last + delay > next_time then
-  redis.call('HSET', hk, 'next', tostring(last + delay))
+  redis.call('HSET', hk, 'next', stamp(last + delay))
   schedule(host)
 end
 """

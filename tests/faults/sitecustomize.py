@@ -1,6 +1,7 @@
 """A full disk, on demand, for one test: Python imports this module at start-up when this folder
-is on PYTHONPATH. Writes to files whose path contains $SCRAPER_TEST_ENOSPC fail with ENOSPC once
-$SCRAPER_TEST_ENOSPC_AFTER bytes have been written to them (in this process)."""
+is on PYTHONPATH. Files whose path contains $SCRAPER_TEST_ENOSPC share $SCRAPER_TEST_ENOSPC_AFTER
+bytes of space (in this process). As on a real full disk, a write that does not fit writes the
+part that does and reports that short count; the next write fails with ENOSPC."""
 
 import errno
 import os
@@ -23,9 +24,12 @@ if _target:
 
     def _write(fd, data):
         if fd in _watched:
-            if _written[0] + len(data) > _limit:
+            room = _limit - _written[0]
+            if room <= 0:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            _written[0] += len(data)
+            written = _real_write(fd, memoryview(data)[:room])
+            _written[0] += written
+            return written
         return _real_write(fd, data)
 
     os.open = _open

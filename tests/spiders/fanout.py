@@ -2,12 +2,19 @@
 
 Spider arguments: start_urls; work_ms (CPU burned per page, to make parsing the bottleneck);
 fail_on (comma list of node ids whose callback raises); exit_on (node ids whose callback kills
-its worker process); stall_on (node ids whose callback loops forever); sleep_ms (time each
-callback waits, GIL released, so callbacks running at once in one process would overlap; each
-item says how many other callbacks of its process were running when its own began).
+its worker process); segv_on (... crash it with a segmentation fault); oom_on (... raise
+MemoryError from a huge allocation); stall_on (node ids whose callback loops forever); hang_on
+(... loops forever with SIGALRM ignored, as if stuck in C code where PARSE_TIMEOUT's alarm cannot
+interrupt it); sleep_ms (time each callback waits, GIL released, so callbacks running at once in
+one process would overlap; each item says how many other callbacks of its process were running
+when its own began); mesh (the number of nodes N: node n then links to the `fanout` nodes
+(n * fanout + k + 1) mod N instead of its page's links, so every page yields `fanout` requests,
+most of them duplicates).
 """
 
+import ctypes
 import os
+import signal
 import time
 
 from scraper import Spider
@@ -19,7 +26,12 @@ class FanoutSpider(Spider):
     fail_on = ""
     exit_on = ""
     stall_on = ""
+    hang_on = ""
+    segv_on = ""
+    oom_on = ""
     sleep_ms = "0"
+    mesh = "0"
+    fanout = "50"
     running = 0
 
     def parse(self, response):
@@ -39,7 +51,13 @@ class FanoutSpider(Spider):
             raise ValueError(f"boom on {node}")
         if number in self.exit_on.split(","):
             os._exit(3)
-        while number in self.stall_on.split(","):
+        if number in self.segv_on.split(","):
+            ctypes.string_at(0)
+        if number in self.oom_on.split(","):
+            bytearray(1 << 62)
+        if number in self.hang_on.split(","):
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        while number in self.stall_on.split(",") or number in self.hang_on.split(","):
             pass
         yield {
             "url": response.url,
@@ -48,4 +66,9 @@ class FanoutSpider(Spider):
             "parsed_at": parsed_at,
             "overlap": overlap,
         }
-        yield from response.follow_all(css="a")
+        if int(self.mesh):
+            n, width = int(number), int(self.fanout)
+            for k in range(width):
+                yield response.follow(f"/fanout/{(n * width + k + 1) % int(self.mesh)}")
+        else:
+            yield from response.follow_all(css="a")

@@ -1,5 +1,7 @@
 """A spider written for Scrapy, using only the shared API; only its import line was changed
-(from ``import scrapy`` / ``scrapy.Spider`` / ``scrapy.Request``)."""
+(from ``from scrapy import Request, Spider``). ``-a sites=URL,URL`` names the start pages (a
+plain string in both frameworks). The tests run it under Scrapy too, with that line changed
+back."""
 
 from scraper import Request, Spider
 
@@ -8,8 +10,8 @@ class DemoNewsSpider(Spider):
     name = "scrapy_style"
     custom_settings = {"DOWNLOAD_DELAY": 0.12, "CONCURRENT_REQUESTS_PER_DOMAIN": 1}
 
-    def start_requests(self):
-        for url in self.start_urls:
+    async def start(self):
+        for url in self.sites.split(","):
             yield Request(url, callback=self.parse, meta={"origin": url})
 
     def parse(self, response):
