@@ -11,9 +11,10 @@ pages per second); more workers add up until the site's concurrency (20 x 8 in f
 machine's CPU runs out.
 
 Reported per worker count, from the server's own log: pages/s over the span from the first
-request to the last answer, and the speed-up over one worker; the CPU seconds per second of that
-span used by the workers, the site server and Redis (2.0 = both cores of a 2-core machine); wall
-time of the slowest worker, start-up included; and Redis's bytes per seen URL for dedup
+request to the last answer, and the speed-up over one worker; wall time of the slowest worker,
+start-up included; the CPU used per page by the workers, the site server and Redis, and how busy
+that kept the machine's cores over the wall time (their sum per page bounds pages/s at
+cores / CPU per page); and Redis's bytes per seen URL for dedup
 (``MEMORY USAGE`` of every bucket). Every run is checked: each page fetched exactly once and each
 article once in the merged output. A last line measures dedup bytes per URL at a larger scale by
 adding ``--dedup-urls`` URLs straight through the store.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import resource
 import subprocess
 import tempfile
@@ -36,7 +38,7 @@ from scraper.distributed.status import dedup_bytes
 from scraper.models import Request
 from tests.redis_server import RedisServer
 
-from .run import ROOT, command, count_items, env_for_children
+from .run import DEFAULT_WORKDIR, ROOT, command, count_items, env_for_children
 from .scenarios import Scenario, build
 from .servers import ServerConfig, make_server, read_log
 from .sites import Site, generate
@@ -76,8 +78,9 @@ def crawl(sc: Scenario, site: Site, redis: RedisServer, workers: int, work: Path
         began = time.monotonic()
         logs = [(rundir / f"worker-{i}.stderr").open("w") for i in range(workers)]
         processes = [
-            subprocess.Popen(args, cwd=ROOT, env=env_for_children(), stdout=subprocess.DEVNULL,
-                             stderr=log)  # fmt: skip
+            subprocess.Popen(
+                args, cwd=ROOT, env=env_for_children(), stdout=subprocess.DEVNULL, stderr=log
+            )  # fmt: skip
             for log in logs
         ]
         for process, log in zip(processes, logs, strict=True):
@@ -89,19 +92,21 @@ def crawl(sc: Scenario, site: Site, redis: RedisServer, workers: int, work: Path
         used = (children_cpu(), server.cpu_seconds(), redis_cpu(redis))
     log = read_log(server.log_path)
     items, unique = count_items(out)
-    if log.unique_ok != site.pages or log.ok_pages != log.unique_ok or items != site.articles:
+    expected = (site.pages, site.pages, site.articles, site.articles)
+    if (log.unique_ok, log.ok_pages, items, unique) != expected:
         raise SystemExit(
             f"{workers} workers: {log.unique_ok} of {site.pages} pages ({log.ok_pages} fetches), "
             f"{items} items ({unique} distinct) of {site.articles} articles: see {rundir}"
         )
     seen = int(redis.client().hget(f"{{{name}}}:state", "seen") or 0)
-    cpu_per_s = [(after - before) / log.span for before, after in zip(cpu, used, strict=True)]
+    cpu_ms = [(b - a) * 1000 / log.unique_ok for a, b in zip(cpu, used, strict=True)]
     return {
         "workers": workers,
         "pages": log.unique_ok,
         "pages_per_s": log.unique_ok / log.span,
         "wall_s": wall,
-        "cpu_per_s": dict(zip(("workers", "server", "redis"), cpu_per_s, strict=True)),
+        "cpu_ms_per_page": dict(zip(("workers", "server", "redis"), cpu_ms, strict=True)),
+        "cpu_busy": sum(cpu_ms) * log.unique_ok / 1000 / wall / (os.cpu_count() or 1),
         "server": server.kind,
         "dedup_bytes_per_url": dedup_bytes(redis.client(), name) / max(seen, 1),
     }
@@ -111,9 +116,8 @@ def dedup_at_scale(redis: RedisServer, count: int) -> float:
     name = f"dedup-{time.monotonic_ns()}"
     frontier = RedisFrontier(redis.url, name)
     for start in range(0, count, 1000):
-        frontier.add_many(
-            [Request(f"http://h{i % 97}.test/p/{i}") for i in range(start, min(start + 1000, count))]
-        )
+        batch = range(start, min(start + 1000, count))
+        frontier.add_many([Request(f"http://h{i % 97}.test/p/{i}") for i in batch])
     frontier.shutdown()
     return dedup_bytes(redis.client(), name) / count
 
@@ -126,10 +130,11 @@ def run(
     work: Path,
     redis: RedisServer,
     server_kind: str = "nginx",
+    sites: Path = DEFAULT_WORKDIR / "sites",
 ) -> dict[str, Any]:
     """Every worker count in turn, on one Redis; the figures ``render`` prints."""
     sc = scenario(scale, threads)
-    site = generate(sc.site, ROOT / "benchmarks" / ".work" / "sites" / f"slow-{scale:g}")
+    site = generate(sc.site, sites / f"slow-{scale:g}")  # shared with benchmarks.run
     rows = [crawl(sc, site, redis, n, work, server_kind) for n in workers]
     return {
         "threads": threads,
@@ -149,15 +154,16 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"{result['hosts']} hosts, {result['delay'] * 1000:.0f} ms per answer, "
         f"{result['site_pages']} pages, {result['per_host']} per host at once, "
-        f"{result['threads']} fetch threads per worker, site server: {rows[0]['server']}",
-        "workers  pages/s  speed-up  CPU/s: workers server redis  wall s  dedup B/URL",
+        f"{result['threads']} fetch threads per worker, site server: {rows[0]['server']}, "
+        f"{os.cpu_count()} cores",
+        "workers  pages/s  speed-up  wall s  CPU ms/page: workers server redis  busy  dedup B/URL",
     ]
     for r in rows:
-        cpu = r["cpu_per_s"]
+        cpu = r["cpu_ms_per_page"]
         lines.append(
             f"{r['workers']:>7}  {r['pages_per_s']:>7.1f}  {r['pages_per_s'] / base:>7.2f}x  "
-            f"{cpu['workers']:>14.2f} {cpu['server']:>6.2f} {cpu['redis']:>5.2f}  "
-            f"{r['wall_s']:>6.1f}  {r['dedup_bytes_per_url']:>11.1f}"
+            f"{r['wall_s']:>6.1f}  {cpu['workers']:>20.2f} {cpu['server']:>6.2f} "
+            f"{cpu['redis']:>5.2f}  {r['cpu_busy']:>4.0%}  {r['dedup_bytes_per_url']:>11.1f}"
         )
     if result["dedup_at_scale"] is not None:
         lines.append(

@@ -397,6 +397,7 @@ class FetchPool:
         on_redirect: Callable[[Request, Request], None],
         parse_here: Callable[[Response], bool] | None = None,
         clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,  # for Retry-After's HTTP-date form only
     ) -> None:
         self.settings = settings
         self.frontier = frontier
@@ -409,6 +410,7 @@ class FetchPool:
         self.on_redirect = on_redirect
         self.parse_here = parse_here
         self.clock = clock
+        self.wall_clock = wall_clock
         fetcher.on_send = frontier.mark_sent
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
@@ -536,7 +538,7 @@ class FetchPool:
             return 0.0
         if response.status == 429:
             self.stats.inc("http_429")
-        seconds = parse_retry_after(response.headers.get("retry-after"))
+        seconds = parse_retry_after(response.headers.get("retry-after"), self.wall_clock())
         if seconds is None:
             return 0.0
         seconds = min(seconds, self.settings.RETRY_AFTER_MAX)

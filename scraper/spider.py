@@ -7,7 +7,6 @@ objects defined in it pickle across the boundary.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib.util
 import inspect
@@ -143,6 +142,8 @@ def iterate_start(spider: Spider) -> Iterator[Any]:
     if type(spider).start is Spider.start:
         yield from spider.start_requests()
         return
+    import asyncio  # here: every parse worker imports this module, and none needs asyncio
+
     agen = spider.start()
     loop = asyncio.new_event_loop()
     try:

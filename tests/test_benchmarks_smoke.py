@@ -16,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import redis_scaling
 from benchmarks import run as bench
 from benchmarks.scenarios import build
 from benchmarks.servers import NginxServer, ServerConfig, nginx_available, read_log
 from benchmarks.sites import SiteSpec, generate
 from benchmarks.workload import heavy, light
+
+pytest_plugins = ["redis_server"]  # fixture: redis_server (the Redis scaling benchmark)
 
 TINY = 0.004  # scale: a handful of pages per scenario
 
@@ -134,3 +137,16 @@ def test_nginx_config_serves_paces_and_logs(tmp_path: Path) -> None:
         assert caught.value.code == 429
     log = read_log(server.log_path)
     assert log.requests == 2 and log.n429 == 1 and log.unique_ok == 1
+
+
+def test_redis_scaling(tmp_path: Path, redis_server) -> None:
+    # 1 and 2 workers on the 20-host slow site at its smallest (one article per host); run()
+    # itself checks every page was fetched once and every article is in the merged output.
+    result = redis_scaling.run(
+        [1, 2], threads=4, scale=TINY, dedup_urls=2000, work=tmp_path, redis=redis_server,
+        server_kind="python", sites=tmp_path,
+    )  # fmt: skip
+    assert [row["workers"] for row in result["rows"]] == [1, 2]
+    assert all(row["pages"] == result["site_pages"] == 60 for row in result["rows"])
+    assert 7 <= result["dedup_at_scale"] < 200  # bytes per URL: the 7-byte tails and then some
+    assert "dedup at 2000 URLs" in redis_scaling.render(result)

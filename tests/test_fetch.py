@@ -33,6 +33,8 @@ class Rig:
         self.settings = Settings()
         self.settings.update({"ROBOTSTXT_OBEY": False, **overrides}, "test")
         self.clock = FakeClock()
+        self.wall = FakeClock()
+        self.wall.now = 1_800_000_000.0  # a wall-clock time, for Retry-After dates
         self.frontier = MemoryFrontier(clock=self.clock, delay=self.settings.host_delay)
         self.responses: BoundedQueue[Response] = BoundedQueue(100)
         self.stats = Stats()
@@ -54,6 +56,7 @@ class Rig:
             on_failed=lambda request, kind, detail: self.failed.append((request.url, kind)),
             on_redirect=lambda request, target: self.redirects.append((request, target)),
             clock=self.clock,
+            wall_clock=self.wall,
         )
 
     def add(self, url: str) -> None:
@@ -107,23 +110,49 @@ def test_503_with_retry_after_seconds_pushes_back_the_whole_host():
 
 
 @respx.mock
-def test_429_with_retry_after_http_date_delays_host_and_is_counted():
-    when = email.utils.formatdate(time.time() + 120, usegmt=True)
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_http_date_pushes_back_the_whole_host(status):
+    rig = Rig()
+    when = email.utils.formatdate(rig.wall.now + 120, usegmt=True)
     respx.get("http://a.test/limited").mock(
         side_effect=[
-            httpx.Response(429, headers={"Retry-After": when}),
+            httpx.Response(status, headers={"Retry-After": when}),
             httpx.Response(200, text="late"),
         ]
     )
-    rig = Rig()
-    rig.add("http://a.test/limited")
-    rig.step()
-    assert rig.stats.counters["http_429"] == 1
-    wait = rig.frontier.next()
-    assert isinstance(wait, float) and 115 <= wait <= 121
-    rig.clock.now += wait
-    rig.step()
-    assert rig.responses.get(timeout=0).text == "late"
+    respx.get("http://a.test/other").mock(return_value=httpx.Response(200, text="other"))
+    respx.get("http://b.test/fine").mock(return_value=httpx.Response(200, text="fine"))
+    rig.add("http://a.test/other")
+    rig.add("http://a.test/limited")  # newest: fetched first
+    rig.add("http://b.test/fine")
+    rig.step()  # a.test/limited -> Retry-After: a date 120 s ahead
+    assert rig.stats.counters["http_429"] == (status == 429)
+    got = rig.step()  # the whole of a.test waits; b.test does not
+    assert isinstance(got, Request) and got.host == "b.test"
+    assert rig.frontier.next() == pytest.approx(120.0)
+    rig.clock.now += 120.0
+    assert rig.step().host == "a.test"
+    assert rig.step().host == "a.test"
+    assert sorted(rig.responses.get(timeout=0).text for _ in range(3)) == ["fine", "late", "other"]
+
+
+def test_the_client_takes_any_httpx_transport():
+    """make_client's transport argument is the seam: here httpx.MockTransport, no patching."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"Content-Type": "text/html"}, text="<p>mock</p>")
+
+    settings = Settings()
+    client = make_client(settings, httpx.MockTransport(answer))
+    response = Fetcher(client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT).fetch(
+        Request("http://a.test/page", headers={"X-Test": "1"})
+    )
+    assert (response.status, response.text) == (200, "<p>mock</p>")
+    assert [str(r.url) for r in seen] == ["http://a.test/page"]
+    assert seen[0].headers["User-Agent"] == settings.USER_AGENT
+    assert seen[0].headers["X-Test"] == "1"
 
 
 @respx.mock

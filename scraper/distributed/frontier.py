@@ -137,7 +137,7 @@ class RedisFrontier:
 
         self._held: dict[int, str] = {}  # fencing token -> request id, from lease until ack
         self._held_lock = threading.Lock()
-        self._fetching = 0
+        self._fetching: set[int] = set()  # tokens leased and not yet released (or acked)
         self._gate = threading.Lock()  # one lease call at a time per process
         self._not_before = 0.0  # monotonic time before which a lease call would find nothing
         self._pokes = 0  # local changes; a gate time computed before one is stale
@@ -240,14 +240,14 @@ class RedisFrontier:
             request.store_id = int(token)
             with self._held_lock:
                 self._held[request.store_id] = request_id.decode()
-                self._fetching += 1
+                self._fetching.add(request.store_id)
             return request
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
         token = request.store_id
         assert token is not None
         with self._held_lock:
-            self._fetching -= 1
+            self._fetching.discard(token)
             request_id = self._held.get(token)
             if retry_at is not None:
                 self._held.pop(token, None)
@@ -266,8 +266,11 @@ class RedisFrontier:
         """``request`` is done for good; ``children`` (its page's new requests) are queued in
         the same step. False if the lease is no longer this worker's: nothing was queued."""
         token = request.store_id
+        if token is None:
+            return False
         with self._held_lock:
-            request_id = self._held.pop(token, None) if token is not None else None
+            request_id = self._held.pop(token, None)
+            self._fetching.discard(token)  # acked without a release: the ack ends the fetch
         if request_id is None:  # handed back at shutdown: whoever redoes it does its children
             return False
         arguments = [value for child in children for value in self._child_arguments(child)]
@@ -300,8 +303,8 @@ class RedisFrontier:
         outcome = self._run("MARK_SENT", request.host, self._factor(), request_id, token)
         if outcome != 1:
             with self._held_lock:
-                if self._held.pop(token, None) is not None:
-                    self._fetching -= 1
+                self._held.pop(token, None)
+                self._fetching.discard(token)
             raise LeaseLost(f"lease on {request.url} {outcome.decode()}: not sent")
 
     def defer_host(self, host: str, until: float) -> None:
@@ -330,7 +333,7 @@ class RedisFrontier:
     @property
     def leased(self) -> int:
         """Requests this worker is fetching."""
-        return self._fetching
+        return len(self._fetching)
 
     # -- the crawl as a whole --------------------------------------------------------------
     def claim_seeding(self) -> bool:
@@ -461,7 +464,7 @@ class RedisFrontier:
                 "http_429": stats.counters["http_429"],
                 "errors": dict(stats.errors),
                 "hosts": dict(stats.hosts),
-                "fetching": self._fetching,
+                "fetching": len(self._fetching),
             }
         )
 
