@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urljoin as _urljoin
 from urllib.parse import urlsplit
 
-from w3lib.encoding import html_to_unicode
-from w3lib.url import canonicalize_url
-
 if TYPE_CHECKING:
     import parsel
     from bs4 import BeautifulSoup
@@ -56,7 +53,13 @@ def plain_host(url: str) -> str | None:
 
 def canonical_url(url: str) -> str:
     """w3lib's canonical form (as Scrapy's fingerprints), computed only when it can differ."""
-    return url if plain_host(url) is not None else canonicalize_url(url)
+    if plain_host(url) is not None:
+        return url
+    # Imported on first use, as parsel is below: w3lib and the urllib.request it imports cost
+    # every process that starts (the crawl, each parse worker) a tenth of a second.
+    from w3lib.url import canonicalize_url
+
+    return canonicalize_url(url)
 
 
 def urljoin(base: str, url: str) -> str:
@@ -302,6 +305,8 @@ class Response:
 
     @cached_property
     def _decoded(self) -> tuple[str, str]:
+        from w3lib.encoding import html_to_unicode  # on first use: see canonical_url
+
         content_type = self.headers.get("content-type")
         return html_to_unicode(content_type, self.body, auto_detect_fun=_detect_encoding)
 

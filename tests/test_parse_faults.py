@@ -26,9 +26,7 @@ def crawl_with_fault(tmp_path, site, settings, **spider_args):
 @pytest.mark.parametrize("fault", ["segv_on", "oom_on"])
 def test_a_page_that_crashes_its_worker_is_retried_then_recorded(tmp_path, demo_site, fault):
     site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)  # 4..12 are leaves
-    result, nodes, failures = crawl_with_fault(
-        tmp_path, site, {"PARSE_WORKERS": 2}, **{fault: "6"}, work_ms="150"
-    )
+    result, nodes, failures = crawl_with_fault(tmp_path, site, {"PARSE_WORKERS": 1}, **{fault: "6"})
     assert nodes == [n for n in range(13) if n != 6]
     assert failures == [("6", "worker_died")]
     assert result.stats.counters["parse_retries"] == 1

@@ -125,24 +125,26 @@ def wait_for_items(tmp_path: Path, count: int, timeout: float = 30) -> None:
 
 
 def freeze_in_flight(
-    url: str, name: str, worker: subprocess.Popen[str], site, lease_timeout: float
-) -> tuple[bytes, str]:
-    """SIGSTOP ``worker`` at a moment one of its requests is on its way: leased long enough
-    ago to have been sent, still holding its host slot (no response handled), and not yet
-    answered by the site. Returns that request's id and URL; if the worker has no such
-    request, it runs on and is stopped again later."""
+    url: str, name: str, workers: list[subprocess.Popen[str]], site, lease_timeout: float
+) -> tuple[int, bytes, str]:
+    """SIGSTOP one of ``workers`` at a moment one of its requests is on its way: leased long
+    enough ago to have been sent, still holding its host slot (no response handled), and not
+    yet answered by the site. Returns the worker's index, and that request's id and URL. A
+    worker with no such request runs on; the others are tried in turn."""
     client = redis.Redis.from_url(url)
-    prefix, marker = f"{{{name}}}:", f"-{worker.pid}-"
-    for _ in range(300):  # bounded: about 30 s
+    prefix = f"{{{name}}}:"
+    for attempt in range(300):  # bounded: about 30 s
+        index = attempt % len(workers)
+        worker, marker = workers[index], f"-{workers[index].pid}-"
         if any(marker in json.loads(v)["w"] for v in client.hvals(prefix + "lease")):
             worker.send_signal(signal.SIGSTOP)
             time.sleep(SETTLE)
             found = in_flight(client, prefix, marker, site, lease_timeout)
             if found:
-                return found
+                return index, *found
             worker.send_signal(signal.SIGCONT)
-        time.sleep(0.1)
-    raise AssertionError("the worker never had a request in flight")
+        time.sleep(0.1 / len(workers))
+    raise AssertionError("no worker had a request in flight")
 
 
 def in_flight(
@@ -217,9 +219,9 @@ def test_a_worker_killed_mid_request_loses_nothing_and_its_host_stays_polite(
     )  # fmt: skip
     workers = start_workers(3, args, tmp_path)
     wait_for_items(tmp_path, 3)
-    _, url = freeze_in_flight(redis_server.url, crawl_name, workers[0], site, lease_timeout)
+    victim, _, url = freeze_in_flight(redis_server.url, crawl_name, workers, site, lease_timeout)
     killed = time.monotonic()
-    workers[0].send_signal(signal.SIGKILL)
+    workers[victim].send_signal(signal.SIGKILL)
     finish(workers)
     parts = urlsplit(url)
     first, *redone = [r for r in by_host(site)[parts.hostname] if r.path == parts.path]
@@ -243,15 +245,15 @@ def test_a_worker_frozen_past_its_lease_cannot_ack_late(
     workers = start_workers(3, args, tmp_path)
     wait_for_items(tmp_path, 10)
     # Frozen with its request sent: what comes late is its ack, not a send.
-    request_id, url = freeze_in_flight(
-        redis_server.url, crawl_name, workers[0], site, lease_timeout
+    late, request_id, url = freeze_in_flight(
+        redis_server.url, crawl_name, workers, site, lease_timeout
     )
     # Woken once its lease is another worker's (expired, reclaimed, leased again), while that
     # one fetches the page: its late ack meets a lease that is current, only not its own.
-    wait_until_leased_elsewhere(redis_server.url, crawl_name, request_id, f"-{workers[0].pid}-")
-    workers[0].send_signal(signal.SIGCONT)
+    wait_until_leased_elsewhere(redis_server.url, crawl_name, request_id, f"-{workers[late].pid}-")
+    workers[late].send_signal(signal.SIGCONT)
     errors = finish(workers)
-    assert f"late ack of {url} refused" in errors[0], errors[0][-3000:]
+    assert f"late ack of {url} refused" in errors[late], errors[late][-3000:]
     counts = state(redis_server.url, crawl_name)
     assert counts["reclaimed"] >= 1 and counts["acks_rejected"] >= 1, counts
     # Merging again now that the late worker has written everything: still once each.
