@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -398,3 +400,38 @@ def test_full_disk_without_jobdir_leaves_whole_lines_and_one_clear_error(tmp_pat
     assert errors == [f"crawl: error: cannot write output file {output}: No space left on device"]
     assert "Traceback" not in result.stderr
     assert 0 < len(read_jsonl(output)) < 60  # the part of the batch that fitted was cut back
+
+
+def test_a_terminal_gets_a_progress_line_and_a_pipe_does_not(tmp_path, demo_site):
+    site = demo_site(hosts=1, rate=0, latency=0.1, fanout=3, fanout_total=13)
+    args = [
+        str(TEST_SPIDERS / "fanout.py"), "-O", str(tmp_path / "out.jsonl"),
+        "-a", f"start_urls={site.base_urls[0]}/fanout/0",
+        "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1", "-s", "PARSE_WORKERS=1",
+    ]  # fmt: skip
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scraper", *args], cwd=tmp_path, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = b""
+    while chunk := _read_terminal(main):
+        screen += chunk
+    os.close(main)
+    assert process.wait(timeout=60) == 0, screen.decode(errors="replace")
+    text = screen.decode()
+    progress = re.findall(r"\r\x1b\[K(\d+) pages, (\d+) items, \d+ errors \| .* pages/s", text)
+    assert progress, text  # at least one update while the crawl ran
+    assert all(int(pages) <= 13 for pages, _ in progress)
+    assert "Crawl finished" in text.rsplit("\x1b[K", 1)[1]  # the line is cleared first
+    piped = run_cli(*args[:2], str(tmp_path / "again.jsonl"), *args[3:], cwd=tmp_path)
+    assert piped.returncode == 0 and "\x1b[K" not in piped.stderr
+
+
+def _read_terminal(fd: int) -> bytes:
+    """What the terminal shows next; b"" once the crawl has closed it (EIO on Linux)."""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
