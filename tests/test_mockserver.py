@@ -96,6 +96,14 @@ def _records(server: MockServer, path: str) -> list[dict[str, Any]]:
     return [record for record in server.log() if record["path"] == path]
 
 
+def _finished_log(server: MockServer) -> list[dict[str, Any]]:
+    """The log once every request in it is over: a handler stamps ``end`` after its response
+    has gone, so the client can read the response first."""
+    return _wait_for(
+        lambda: (log := server.log()) and all(r["end"] is not None for r in log) and log
+    )
+
+
 # --- process lifecycle ---------------------------------------------------------------------
 
 
@@ -680,8 +688,8 @@ def test_log_records_requests_on_every_host(server: MockServer) -> None:
     _get(server, "/page/logged?links=a", host=0, headers={"User-Agent": "log-test"})
     _get(server, "/status/418", host=1)
     _get(server, "/__robots")  # control routes are not logged
+    log = _finished_log(server)
     after = time.monotonic()
-    log = server.log()
     assert [(r["host"], r["path"], r["status"]) for r in log] == [
         (urlsplit(server.hosts[0]).hostname, "/page/logged?links=a", 200),
         (urlsplit(server.hosts[1]).hostname, "/status/418", 418),
@@ -696,5 +704,5 @@ def test_log_records_requests_on_every_host(server: MockServer) -> None:
 
 def test_log_times_a_slow_request(server: MockServer) -> None:
     _get(server, "/slow/0.2")
-    [record] = _records(server, "/slow/0.2")[-1:]
+    [record] = [r for r in _finished_log(server) if r["path"] == "/slow/0.2"][-1:]
     assert record["end"] - record["start"] >= 0.2
