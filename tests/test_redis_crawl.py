@@ -344,10 +344,20 @@ def test_a_worker_takes_over_seeding_from_one_that_died_half_way(
     tmp_path, demo_site, redis_server, crawl_name
 ):
     site = start_site(demo_site, hosts=1, pages=3)
-    # A worker that claimed the seeding and died before it finished: its claim runs out.
-    redis_server.client().set(f"{{{crawl_name}}}:seeding", "dead-worker", px=1500)
+    # A worker claimed the seeding and died before it finished; its claim runs out only once
+    # the new worker has found it taken (however long that worker took to start).
+    claim = f"{{{crawl_name}}}:seeding"
+    redis_server.client().set(claim, "dead-worker")
     args = worker_args(site, tmp_path, redis_server.url, crawl_name, "ROBOTSTXT_OBEY=0")
-    result = run_cli(*args, cwd=tmp_path, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert "seeding worker stopped half-way; seeding again" in result.stderr
+    worker = popen_cli(*args, cwd=tmp_path)
+    assert worker.stderr is not None
+    waiting = ""
+    for _ in range(1000):  # bounded; the worker logs a line or two before this one
+        waiting += worker.stderr.readline()
+        if "another worker is adding the start requests" in waiting or worker.poll() is not None:
+            break
+    redis_server.client().delete(claim)
+    _, rest = worker.communicate(timeout=30)
+    assert worker.returncode == 0, waiting + rest
+    assert "seeding worker stopped half-way; seeding again" in rest, waiting + rest
     assert_every_page_once(tmp_path, site)
