@@ -57,7 +57,7 @@ def run_cli(
         text=True,
         capture_output=True,
         timeout=timeout,
-        env={**_env(), **(env or {})},
+        env=_env(env),
     )
 
 
@@ -72,9 +72,15 @@ def popen_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
-def _env() -> dict[str, str]:
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child crawl: ours plus ``extra``, whose PYTHONPATH goes in front of
+    the inherited one (a checkout run without installing keeps finding ``scraper``)."""
     env = dict(os.environ)
     env.pop("PYTHONSTARTUP", None)
+    for name, value in (extra or {}).items():
+        if name == "PYTHONPATH" and env.get(name):
+            value = os.pathsep.join([value, env[name]])
+        env[name] = value
     return env
 
 
