@@ -457,7 +457,12 @@ class FetchPool:
                     log.exception("fetch thread error on %s", got.url)
                     self._fail(got, "internal_error", "see the log")
             else:
+                began = self.clock()
                 self.frontier.wait(IDLE_WAIT if got is None else got)
+                # Requests were queued but no host could take one more (its delay or its
+                # concurrency cap): for the summary's verdict, politeness set the pace.
+                if got is not None or self.frontier.queued:
+                    self.stats.held_by_politeness(self.clock() - began)
 
     def process(self, request: Request) -> None:
         """Fetch one leased request and settle it: hand on, retry later, or fail."""

@@ -76,6 +76,8 @@ class Stats:
         # Requests sent per host, robots.txt included: what the servers see.
         self.hosts: Counter[str] = Counter()
         self.fetch_busy = 0.0  # thread-seconds spent waiting on the network
+        # Thread-seconds idle while requests were queued but no host could take one yet.
+        self.polite_wait = 0.0
         self.parse_busy = 0.0  # worker-seconds spent in callbacks
         self.worker_pids: set[int] = set()
         self.inline_busy = 0.0  # main-process seconds spent in callbacks
@@ -101,6 +103,10 @@ class Stats:
             self.hosts[host] += 1
             self.fetch_busy += seconds
 
+    def held_by_politeness(self, seconds: float) -> None:
+        with self._lock:
+            self.polite_wait += seconds
+
     def robots_requested(self, host: str) -> None:
         with self._lock:
             self.hosts[host] += 1
@@ -123,6 +129,91 @@ class Stats:
 
 def _percent(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:.0f}%" if whole > 0 else "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """Where a crawl's time went, as shares of what each stage could have done.
+
+    Every share is 0..1 of the stage's capacity over the whole crawl: ``fetch`` of the fetch
+    threads' time spent on the network, ``polite`` of their time spent waiting while requests
+    were queued but no host might take one yet, ``blocked`` of their time spent waiting for room
+    in the full response queue, ``parse`` of the parse workers' time (or the main process's,
+    with PARSE_WORKERS=0) spent in callbacks, ``main`` of one core used by the main process.
+    """
+
+    fetch: float
+    polite: float
+    blocked: float
+    parse: float
+    main: float
+
+    @classmethod
+    def measure(
+        cls,
+        stats: Stats,
+        fetch_threads: int,
+        parse_workers: int,
+        response_queue: QueueStatsLike | None,
+    ) -> Load:
+        elapsed = stats.elapsed
+        if elapsed <= 0:
+            return cls(0.0, 0.0, 0.0, 0.0, 0.0)
+        thread_time = fetch_threads * elapsed
+        parse_busy = stats.parse_busy if parse_workers else stats.inline_busy
+        return cls(
+            fetch=stats.fetch_busy / thread_time,
+            polite=stats.polite_wait / thread_time,
+            blocked=(response_queue.put_wait_seconds if response_queue else 0.0) / thread_time,
+            parse=parse_busy / (max(parse_workers, 1) * elapsed),
+            main=(time.process_time() - stats.cpu_started) / elapsed,
+        )
+
+    def verdict(self) -> str:
+        """The stage that set the crawl's pace, and the knob that would move it.
+
+        The thresholds are coarse on purpose (a stage at 70 % of its capacity over a whole
+        crawl, start and end included, is its limit; a quarter of the fetch threads' time
+        blocked is far past a passing burst): the verdict names a regime, it is not a benchmark.
+        """
+        if self.blocked > 0.25:
+            # The response queue was full: the parse side could not keep up. Busy workers mean
+            # the callbacks cost that much; idle ones mean pages reached them too slowly.
+            if self.parse > 0.6:
+                return CPU_BOUND
+            if self.main > 0.85:
+                return MAIN_BOUND
+            return (
+                f"hand-off-bound: the response queue was full while the parse workers spent "
+                f"{100 * self.parse:.0f}% of their time in callbacks: passing pages to them is "
+                f"the limit (fewer CONCURRENT_REQUESTS leave the main process more of its core; "
+                f"PARSE_INLINE_BELOW runs cheap callbacks without the trip)"
+            )
+        if self.parse > 0.7:
+            return CPU_BOUND
+        if self.main > 0.85:
+            return MAIN_BOUND
+        if self.fetch > 0.7:
+            return NETWORK_BOUND
+        if self.polite > 0.5:
+            return POLITENESS_BOUND
+        return (
+            "latency-bound: the fetch threads were mostly idle with nothing queued: each page's "
+            "links are found only once it is fetched and parsed (a site discovered a few pages "
+            "at a time)"
+        )
+
+
+CPU_BOUND = "CPU-bound: parsing is the bottleneck (more cores / PARSE_WORKERS would help)"
+MAIN_BOUND = (
+    "main-process-bound: fetching, hand-off, pipelines and export fill its core (fewer "
+    "CONCURRENT_REQUESTS cost less; heavy pipelines belong in callbacks)"
+)
+NETWORK_BOUND = "network-bound: the fetch threads were saturated (raise CONCURRENT_REQUESTS)"
+POLITENESS_BOUND = (
+    "politeness-bound: requests waited for their host's delay or concurrency limit "
+    "(DOWNLOAD_DELAY, CONCURRENT_REQUESTS_PER_DOMAIN, Crawl-delay, Retry-After set the pace)"
+)
 
 
 def render_summary(
@@ -171,7 +262,6 @@ def render_summary(
             f"  {name} queue high-water: {q.high_water_items}{size} (bound {bound}); "
             f"producers blocked {q.put_wait_seconds:.1f}s"
         )
-    fetch_share = stats.fetch_busy / (fetch_threads * elapsed) if elapsed else 0.0
     fetch_busy = _percent(stats.fetch_busy, fetch_threads * elapsed)
     lines.append(f"  fetch threads: {fetch_threads}, busy {fetch_busy} on the network")
     if parse_workers:
@@ -185,33 +275,11 @@ def render_summary(
             f"  parsed in the main process: {inline} pages, {stats.inline_busy:.1f}s in callbacks"
             + (" (cheaper than the trip to a worker)" if parse_workers else "")
         )
-    main_share = (time.process_time() - stats.cpu_started) / elapsed if elapsed else 0.0
+    load = Load.measure(stats, fetch_threads, parse_workers, queues.get("response"))
     lines.append(
-        f"  main process: {100 * main_share:.0f}% of a core (fetching, hand-off, export"
+        f"  main process: {100 * load.main:.0f}% of a core (fetching, hand-off, export"
         + (", cheap callbacks)" if inline and parse_workers else ")")
     )
-    response_q = queues.get("response")
-    # Time the average fetch thread spent blocked on a full response queue.
-    blocked = response_q.put_wait_seconds / fetch_threads if response_q else 0.0
-    parse_busy = stats.parse_busy if parse_workers else stats.inline_busy
-    parse_share = parse_busy / (max(parse_workers, 1) * elapsed) if elapsed else 0.0
-    if parse_share > 0.7 or blocked > 0.25 * elapsed:
-        verdict = "CPU-bound: parsing is the bottleneck (more cores / PARSE_WORKERS would help)"
-    elif main_share > 0.85:
-        verdict = (
-            "bound by the main process: fetching and hand-off fill a core (fewer fetch "
-            "threads cost less; cheap callbacks already run there)"
-            if inline and parse_workers
-            else "bound by the main process: fetching and hand-off fill a core (fewer fetch "
-            "threads cost less)"
-        )
-    elif fetch_share > 0.7:
-        verdict = "IO-bound: the fetch threads are saturated (raise CONCURRENT_REQUESTS)"
-    else:
-        verdict = (
-            "IO-bound, limited by politeness: per-host delay and concurrency set the pace"
-            if pages
-            else "nothing parsed"
-        )
+    verdict = load.verdict() if pages else "nothing parsed"
     lines.append(f"  verdict: {verdict}")
     return "\n".join(lines)

@@ -1,0 +1,17 @@
+"""Test spider for the summary's verdict: fetches the given URLs, and each callback burns
+``burn`` seconds of CPU (a stand-in for heavy extraction) before it yields one item."""
+
+import time
+
+from scraper import Spider
+
+
+class VerdictSpider(Spider):
+    name = "verdict"
+    burn = "0"
+
+    def parse(self, response):
+        until = time.process_time() + float(self.burn)
+        while time.process_time() < until:
+            pass
+        yield {"url": response.url}
