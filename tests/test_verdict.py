@@ -93,5 +93,7 @@ def test_a_crawl_of_slow_servers_with_few_threads_is_network_bound(tmp_path: Pat
 
 def test_a_crawl_of_one_host_with_a_delay_is_politeness_bound(tmp_path: Path, server) -> None:
     urls = [server.url(f"/page/q{i}") for i in range(8)]
-    measured = crawl_load(tmp_path, urls, PARSE_WORKERS=0, CONCURRENT_REQUESTS=4, DOWNLOAD_DELAY=0.3)
+    measured = crawl_load(
+        tmp_path, urls, PARSE_WORKERS=0, CONCURRENT_REQUESTS=4, DOWNLOAD_DELAY=0.3
+    )
     assert measured.verdict() == POLITENESS_BOUND, measured
