@@ -119,6 +119,12 @@ def _faulty_spider(tmp_path: Path, case: str) -> str:
         ("init_fails", "cannot create spider Good: KeyError: 'token'"),
         ("unwritable_output", "cannot write output file"),
         ("unknown_format", "unsupported output format '.xml'"),
+        # Issue 11, item 11: with a job folder the format was not checked, and JSONL went
+        # into the .csv file.
+        ("unknown_format_with_jobdir", "unsupported output format '.csv'"),
+        # Issue 11, item 10: ran 28 s, then died of "can't start new thread".
+        ("too_many_threads", "CONCURRENT_REQUESTS must be at most 1024, got 5000000 (from -s)"),
+        ("memory_limit_in_megabytes", "PARSE_MEMORY_LIMIT is in bytes: 0 (no limit) or at"),
         ("workers_fail", "parse workers failed to start"),
     ],
 )
@@ -151,6 +157,11 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
             "negative_limit": [good, "-s", "DEPTH_LIMIT=-1"],
             "unwritable_output": [good, "-o", str(tmp_path / "a_file" / "out.jsonl")],
             "unknown_format": [good, "-o", str(tmp_path / "out.xml")],
+            "unknown_format_with_jobdir": [
+                *(good, "-O", str(tmp_path / "out" / "j.csv"), "--jobdir", str(tmp_path / "j"))
+            ],
+            "too_many_threads": [good, "-s", "CONCURRENT_REQUESTS=5000000"],
+            "memory_limit_in_megabytes": [good, "-s", "PARSE_MEMORY_LIMIT=512"],
         }[case]
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1
@@ -158,6 +169,7 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
     assert lines == [lines[0]] and lines[0].startswith("crawl: error: "), result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing written where nothing could be
 
 
 def test_usage_errors_exit_2(tmp_path):
