@@ -168,10 +168,8 @@ def render_summary(
         if repeats:
             shown = "; ".join(f"{what}: {n}" for what, n in repeats.most_common(3))
             more = len(repeats) - 3
-            lines.append(
-                f"  {label}: {sum(repeats.values())}: {shown}"
-                + (f" (+{more} more kinds)" if more > 0 else "")
-            )
+            shown += f"; +{more} more kinds" if more > 0 else ""
+            lines.append(f"  {label}: {sum(repeats.values())} ({shown})")
     if stats.counters["items_dropped"]:
         lines.append(f"  items dropped by pipelines: {stats.counters['items_dropped']}")
     if stats.counters["decode_replacements"]:
