@@ -26,9 +26,10 @@ MiB = 1024 * 1024
 
 
 def _default_memory_limit() -> int:
-    """A quarter of the machine's memory (0, no limit, where the system does not say)."""
+    """A quarter of the machine's memory, at least 512 MiB (0, no limit, where the system
+    does not say). The news spider's workers run within 256 MiB."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+        return max(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4, 512 * MiB)
     except (ValueError, OSError, AttributeError):
         return 0
 
@@ -216,7 +217,7 @@ class Settings:
             "Most memory (address space) a parse worker may take, in bytes (0 = no limit; "
             "else at least 128 MiB). An allocation over it fails: the page is tried again in a "
             "fresh worker, then recorded as worker_memory. Default: a quarter of the machine's "
-            "memory, so one runaway callback cannot exhaust it. Not applied to callbacks in the "
+            "memory (at least 512 MiB), so one runaway callback cannot exhaust it. Not applied to callbacks in the "
             "main process."
         ),
     )
