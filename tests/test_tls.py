@@ -4,9 +4,6 @@ The DNS case, which needs no server, is a fetch-layer test at the end."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,10 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from test_transport import _self_signed
 
 from scraper.fetch import Fetcher, make_client
 from scraper.models import Request
@@ -27,38 +21,6 @@ from scraper.settings import Settings
 
 SPIDER = str(TEST_SPIDERS / "follow.py")
 CAUSE = "CERTIFICATE_VERIFY_FAILED"
-
-
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1, signed by its own key: (certificate, key) PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 class _Pages(BaseHTTPRequestHandler):
@@ -82,15 +44,13 @@ class _Pages(BaseHTTPRequestHandler):
 @pytest.fixture
 def https_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTPS server on 127.0.0.1 with a self-signed certificate: (base URL, cert file)."""
-    cert_file, key_file = _self_signed(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
+    context, _ = _self_signed(tmp_path)  # writes tmp_path / "cert.pem"
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
+        yield f"https://127.0.0.1:{server.server_address[1]}", tmp_path / "cert.pem"
     finally:
         server.shutdown()
         server.server_close()
