@@ -670,7 +670,7 @@ class Crawl:
                     self.stats.inc("items_dropped")
                     log.debug("dropped item: %s", exc)
                 except Exception:
-                    self.stats.error("pipeline_error")
+                    self.stats.inc("pipeline_errors")  # an item, not a request: no failure line
                     log.exception("pipeline failed on an item; item dropped")
         if self._fatal:
             return False

@@ -217,8 +217,8 @@ class Settings:
             "Most memory (address space) a parse worker may take, in bytes (0 = no limit; "
             "else at least 128 MiB). An allocation over it fails: the page is tried again in a "
             "fresh worker, then recorded as worker_memory. Default: a quarter of the machine's "
-            "memory (at least 512 MiB), so one runaway callback cannot exhaust it. Not applied to callbacks in the "
-            "main process."
+            "memory (at least 512 MiB), so one runaway callback cannot exhaust it. Not applied "
+            "to callbacks in the main process."
         ),
     )
     PARSE_RETRY_TIMES: int = field(

@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 from .errors import SpiderLoadError
 from .models import Request, Response
 
-
 _NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
 
 

@@ -70,7 +70,7 @@ class Stats:
         self.cpu_started = time.process_time()  # CPU of this (the main) process, all threads
         self.finished: float | None = None
         self.counters: Counter[str] = Counter()
-        # Failed requests by kind, one per failures-file line; and pipeline_error (items).
+        # Failed requests by kind, one per failures-file line, so the two always agree.
         self.errors: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         # Requests sent per host, robots.txt included: what the servers see.
@@ -172,6 +172,11 @@ def render_summary(
             lines.append(f"  {label}: {sum(repeats.values())} ({shown})")
     if stats.counters["items_dropped"]:
         lines.append(f"  items dropped by pipelines: {stats.counters['items_dropped']}")
+    if stats.counters["pipeline_errors"]:
+        lines.append(
+            f"  items lost to pipeline errors: {stats.counters['pipeline_errors']} "
+            "(tracebacks in the log)"
+        )
     if stats.counters["decode_replacements"]:
         lines.append(
             f"  undecodable bytes replaced with U+FFFD: {stats.counters['decode_replacements']}"

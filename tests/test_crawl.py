@@ -381,3 +381,19 @@ def test_pipelines_run_in_order_in_the_main_process(tmp_path, demo_site):
     assert {item["pipeline_pid"] for item in items} == {os.getpid()}
     assert os.getpid() not in {item["pid"] for item in items}
     assert result.stats.counters["items_dropped"] == 6
+
+
+def test_a_pipeline_error_loses_the_item_not_a_request(tmp_path, demo_site):
+    """Counted apart: the summary's errors are exactly the failures file's lines."""
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)
+    result = run_in_process(
+        "with_pipeline",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 1},
+        start_urls=fanout_starts(site),
+        pipeline_fails_on="4",
+    )
+    nodes = sorted(int(item["node"].split()[-1]) for item in read_jsonl(tmp_path / "out.jsonl"))
+    assert nodes == [0, 2, 6, 8, 10, 12]
+    assert result.stats.counters["pipeline_errors"] == 1
+    assert result.stats.errors == {} and read_jsonl(result.failures) == []
