@@ -456,8 +456,6 @@ class FetchPool:
             else None
         )
         self.throttle = AutoThrottle(settings) if settings.AUTOTHROTTLE_ENABLED else None
-        self._held_back: set[str] = set()  # hosts whose Retry-After has been logged
-        self._held_back_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -470,7 +468,7 @@ class FetchPool:
                 self.stop()
                 raise SettingsError(
                     f"cannot start {self.settings.CONCURRENT_REQUESTS} fetch threads "
-                    f"(CONCURRENT_REQUESTS): {exc} after {i}"
+                    f"(CONCURRENT_REQUESTS): the system refused thread {i + 1}: {exc}"
                 ) from None
             self._threads.append(thread)
 
@@ -592,11 +590,9 @@ class FetchPool:
 
     def _log_held_back(self, host: str, status: int, asked: float, seconds: float) -> None:
         """Say once per host that it holds the crawl back, and for how long: a long wait with
-        nothing in the log looks like a hang."""
-        with self._held_back_lock:
-            if host in self._held_back:
-                return
-            self._held_back.add(host)
+        nothing in the log looks like a hang. The summary counts them all."""
+        if self.stats.count("retry_after", host) > 1:
+            return
         capped = " (capped by RETRY_AFTER_MAX)" if seconds < asked else ""
         log.log(
             logging.WARNING if capped else logging.INFO,

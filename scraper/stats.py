@@ -163,6 +163,7 @@ def render_summary(
     for event, label in (
         ("callback_errors", "callback errors (each traceback logged once)"),
         ("ignored_values", "values yielded that are neither items nor requests (ignored)"),
+        ("retry_after", "Retry-After answers by host (each host logged once)"),
     ):
         repeats = stats.repeats.get(event)
         if repeats:

@@ -552,3 +552,4 @@ def test_a_long_retry_after_is_logged_once_per_host_and_kept_in_the_failure(tmp_
         "RETRY_AFTER_MAX)"
     )
     assert result.stderr.count(message) == 1, result.stderr
+    assert f"Retry-After answers by host (each host logged once): 3 ({host}: 3)" in result.stderr
