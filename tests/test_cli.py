@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
+from conftest import TEST_SPIDERS, _env, popen_cli, read_jsonl, run_cli
 from mockserver import MockServer
 
 from scraper import __version__
@@ -448,3 +449,29 @@ def _read_terminal(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:
         return b""
+
+
+def test_threads_the_system_refuses_are_one_line_too(tmp_path):
+    """Issue 11, item 10: within the setting's bound the system may still refuse a thread
+    (here its address space is cut to 1.5 GB, 8 MB of stack a thread): one line, exit 1."""
+    good = str(_spider_file(tmp_path, GOOD_SPIDER))
+
+    def small_address_space() -> None:
+        resource.setrlimit(
+            resource.RLIMIT_AS, (1536 << 20, resource.getrlimit(resource.RLIMIT_AS)[1])
+        )
+
+    settings = ["PARSE_WORKERS=0", "CONCURRENT_REQUESTS=1000", "ROBOTSTXT_OBEY=false"]
+    result = subprocess.run(
+        [sys.executable, "-m", "scraper", good, *(a for s in settings for a in ("-s", s))],
+        cwd=tmp_path,
+        env=_env(),
+        preexec_fn=small_address_space,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("crawl: error: cannot start 1000 fetch threads (CONCURRENT_REQUESTS): ")
+    assert "Traceback" not in result.stderr
