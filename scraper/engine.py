@@ -31,6 +31,7 @@ the end of the flow, for at most SHUTDOWN_TIMEOUT seconds.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import sys
 import threading
@@ -45,11 +46,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
-from .export import JsonLinesExporter, open_exporter
+from .export import JsonLinesExporter, check_format, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
 from .jobdir import ItemJournal, SQLiteFrontier
-from .models import Request, Response
+from .models import Request, Response, url_problem
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scraper.engine")
 
-PARSE_FAILURES = frozenset({"worker_died", "parse_timeout", "parse_error"})
+PARSE_FAILURES = frozenset({"worker_died", "worker_memory", "parse_timeout", "parse_error"})
 EXPORT_BATCH = 200  # pages written per batch at most
 PROGRESS_INTERVAL = 0.5
 
@@ -142,6 +143,7 @@ class Crawl:
             ),
             "clock": clock,
         }
+        check_format(output)  # with a job folder or Redis too: the output is written at the end
         self.journal: ItemJournal | None = None
         self.frontier: Frontier
         self.exporter: JsonLinesExporter | None = None
@@ -248,7 +250,7 @@ class Crawl:
             # On resume the start requests are already in the saved frontier (or done);
             # the spider's start_requests still runs, for whatever it sets up.
             if not resumed:
-                self.schedule(request)
+                self.schedule(request, start=True)
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
         elif self.shared is not None and not resumed:
@@ -367,43 +369,66 @@ class Crawl:
             self.frontier.shutdown()
 
     # -- scheduling (the upward edge: never blocks) -------------------------------------------
-    def schedule(self, request: Request, parent: Response | None = None) -> bool:
-        return self.schedule_all([request], parent) == 1
+    def schedule(
+        self, request: Request, parent: Response | None = None, *, start: bool = False
+    ) -> bool:
+        return self.schedule_all([request], parent, start=start) == 1
 
-    def schedule_all(self, requests: list[Request], parent: Response | None = None) -> int:
+    def schedule_all(
+        self, requests: list[Request], parent: Response | None = None, *, start: bool = False
+    ) -> int:
         """Queue ``requests`` (``parent``'s links, if given); returns how many were new."""
         # Open the work first so a fast failure elsewhere cannot make the count touch zero;
         # once for all of a page's links, then settle what the frontier did not take.
         self.work.change(requests=len(requests))
-        taken = sum(self.frontier.add(request) for request in self._admit(requests, parent))
+        admitted = self._admit(requests, parent, start=start)
+        taken = sum(self.frontier.add(request) for request in admitted)
         if taken != len(requests):
             self.work.change(requests=taken - len(requests))
         return taken
 
-    def _admit(self, requests: list[Request], parent: Response | None) -> list[Request]:
-        """``requests`` (``parent``'s links, if given) less those never to crawl (counted)."""
+    def _admit(
+        self, requests: list[Request], parent: Response | None, *, start: bool = False
+    ) -> list[Request]:
+        """``requests`` (``parent``'s links, if given) less those never to crawl: counted as
+        filtered, or, for a URL no request can go to and for a start request, failures."""
         admitted = []
         for request in requests:
             if parent is not None:
                 request.meta["depth"] = parent.request.depth + 1
                 request.meta.setdefault("referer", parent.url)
                 request.headers.setdefault("Referer", parent.url)
-            reason = self._refuse(request)
-            if reason:
-                self.stats.inc(reason)
-            else:
+            refused = self._refuse(request)
+            if refused is None:
                 admitted.append(request)
+            elif refused[0] == "invalid_url" or start:
+                # A start URL the user asked for is never silently dropped.
+                kind, detail = refused
+                kind = "unsupported_scheme" if kind == "scheme_filtered" else kind
+                log.log(
+                    logging.WARNING if start else logging.DEBUG,
+                    "not crawling %s: %s (%s)",
+                    request.url[:200],
+                    kind,
+                    detail,
+                )
+                self._record_failure(request, kind, detail)
+            else:
+                self.stats.inc(refused[0])
         return admitted
 
-    def _refuse(self, request: Request) -> str | None:
-        """Why a request is not crawled at all, or None."""
+    def _refuse(self, request: Request) -> tuple[str, str] | None:
+        """Why a request is not crawled at all (reason, detail), or None."""
         if not request.url.startswith(("http://", "https://")):
-            return "scheme_filtered"
+            return "scheme_filtered", f"scheme {request.url.split(':', 1)[0]!r} is not http(s)"
         limit = self.settings.URLLENGTH_LIMIT
         if limit and len(request.url) > limit:
-            return "url_too_long"
+            return "url_too_long", f"{len(request.url)} characters, over URLLENGTH_LIMIT"
+        problem = url_problem(request.url)
+        if problem is not None:
+            return "invalid_url", problem
         if self._allowed and not self._on_site(request.host):
-            return "offsite_filtered"
+            return "offsite_filtered", f"{request.host} is not in the allowed domains"
         return None
 
     def _on_site(self, host: str) -> bool:
@@ -441,6 +466,8 @@ class Crawl:
         }
         if "redirect_urls" in request.meta:  # where the chain began
             record["redirected_from"] = request.meta["redirect_urls"]
+        if "retry_after" in request.meta:  # the server's last Retry-After, as it sent it
+            record["retry_after"] = request.meta["retry_after"]
         with self._failures_lock:
             try:
                 self.failures.write([record])
@@ -514,7 +541,12 @@ class Crawl:
                 self._submit(response)
                 return True
             # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.
-            kind = "parse_timeout" if self.parse_pool.killed_overdue(job) else "worker_died"
+            if self.parse_pool.killed_overdue(job):
+                kind = "parse_timeout"
+            elif self.parse_pool.died_of_memory(job):
+                kind = "worker_memory"
+            else:
+                kind = "worker_died"
         elif timed_out:
             kind = "parse_timeout"
         else:
@@ -542,15 +574,16 @@ class Crawl:
         if result.replaced_chars:
             self.stats.inc("decode_replacements", result.replaced_chars)
         if result.error:
-            log.error(
-                "callback %s failed on %s:\n%s",
-                response.request.callback or "parse",
-                response.url,
-                result.error.rstrip(),
-            )
-            self._record_failure(
-                response.request, "callback_error", result.error.strip().splitlines()[-1]
-            )
+            self._callback_failed(response, result.error)
+        for kind in result.ignored:
+            what = f"{kind} from {response.request.callback or 'parse'}"
+            if self.stats.count("ignored_values", what) == 1:
+                log.warning(
+                    "callback yielded a %s on %s: neither an item nor a Request, ignored (the "
+                    "items after it are kept; said once, counted in the summary)",
+                    what,
+                    response.url,
+                )
         children: list[Request] = []
         if self.shared is not None:  # queued by the page's ack: a worker fenced out adds none
             children = self._admit(result.requests, response)
@@ -565,6 +598,37 @@ class Crawl:
         limit = self.settings.CLOSESPIDER_PAGECOUNT
         if limit and self.stats.counters["pages"] >= limit:
             self.stop("closespider_pagecount")
+
+    def _callback_failed(self, response: Response, error: str) -> None:
+        """Record the page; log the traceback of each distinct error once (the same exception
+        raised from the same line), then only a count as it repeats: one broken callback on a
+        large site must not bury the log in identical tracebacks."""
+        lines = error.strip().splitlines()
+        where = next(
+            (line.strip() for line in reversed(lines) if line.lstrip().startswith("File ")), ""
+        )
+        callback = response.request.callback or "parse"
+        key = f"{lines[-1].split(':', 1)[0]} in {callback}, {where}"
+        seen = self.stats.count("callback_errors", key)
+        if seen == 1:
+            log.error(
+                "callback %s failed on %s:\n%s\n(this error's traceback is logged once; "
+                "repeats are counted)",
+                callback,
+                response.url,
+                error.rstrip(),
+            )
+        elif math.log10(seen).is_integer():  # 10, 100, 1000 ...: the count, not the traceback
+            log.error(
+                "callback %s failed again on %s: %s (%d pages)",
+                callback,
+                response.url,
+                lines[-1],
+                seen,
+            )
+        else:
+            log.debug("callback %s failed on %s: %s", callback, response.url, lines[-1])
+        self._record_failure(response.request, "callback_error", lines[-1])
 
     def _key(self, prefix: str, position: int, item: dict[str, Any]) -> str:
         """A stable item key: the spider's natural key field, else request and position."""
@@ -606,7 +670,7 @@ class Crawl:
                     self.stats.inc("items_dropped")
                     log.debug("dropped item: %s", exc)
                 except Exception:
-                    self.stats.error("pipeline_error")
+                    self.stats.inc("pipeline_errors")  # an item, not a request: no failure line
                     log.exception("pipeline failed on an item; item dropped")
         if self._fatal:
             return False

@@ -6,8 +6,10 @@
     ├── OutputError              the output file cannot be opened or written
     ├── FetchError               a request could not be turned into a complete response
     │   ├── FetchTimeout         connect/read/total deadline exceeded
-    │   ├── ConnectFailed        DNS, refused, reset before a response
-    │   ├── Truncated            the body ended early (reset, short Content-Length, bad chunks)
+    │   ├── ConnectFailed        DNS, refused, TLS, reset before a response
+    │   ├── ProtocolError        not HTTP: a malformed status or header line, garbage framing
+    │   ├── InvalidURL           a URL no request can be sent to (a port out of range, ...)
+    │   ├── Truncated            the body ended early (reset, short Content-Length)
     │   ├── ResponseTooLarge     body over DOWNLOAD_MAXSIZE (decoded size)
     │   └── DecodeError          a Content-Encoding that cannot be decoded
     ├── LeaseLost                a shared frontier gave this worker's request to another
@@ -49,6 +51,14 @@ class FetchTimeout(FetchError):
 
 class ConnectFailed(FetchError):
     kind = "connect_error"
+
+
+class ProtocolError(FetchError):
+    kind = "protocol_error"
+
+
+class InvalidURL(FetchError):
+    kind = "invalid_url"
 
 
 class Truncated(FetchError):

@@ -7,19 +7,28 @@ unbuffered file descriptor, so whatever is in the file at any instant, even afte
 is killed, is whole lines: a torn line would need a write to be cut mid-batch by the kernel.
 A full disk does cut a batch (the kernel takes what fits, then says ENOSPC): the file is cut
 back to its size before the batch, so it still holds whole lines only.
+
+JSON has no NaN or infinity: a float field holding one is written as ``null`` (what
+JavaScript's ``JSON.stringify`` does), and the field is named in a warning, once per field.
+Python's own ``NaN`` token would make every strict reader reject the whole line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import OutputError
 
+log = logging.getLogger("scraper.export")
+
 JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
+_named_non_finite: set[str] = set()  # fields already named in a warning
 
 
 class Exporter(Protocol):
@@ -40,7 +49,35 @@ def _default(obj: Any) -> Any:
 
 
 def encode_line(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, default=_default).encode("utf-8") + b"\n"
+    try:
+        text = json.dumps(obj, ensure_ascii=False, default=_default, allow_nan=False)
+    except ValueError:  # NaN or infinity somewhere (rare: only then is the item walked)
+        fields: list[str] = []
+        text = json.dumps(_finite(obj, "", fields, set()), ensure_ascii=False, default=_default)
+        for name in fields:
+            if name not in _named_non_finite:
+                _named_non_finite.add(name)
+                log.warning("item field %s is NaN or infinite: written as null", name or "(item)")
+    return text.encode("utf-8") + b"\n"
+
+
+def _finite(obj: Any, path: str, fields: list[str], walking: set[int]) -> Any:
+    """``obj`` with every NaN and infinity replaced by None; their paths added to ``fields``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        fields.append(path)
+        return None
+    if not isinstance(obj, dict | list | tuple) or id(obj) in walking:
+        return obj  # a cycle is left for json.dumps to report, as without NaN
+    walking.add(id(obj))
+    try:
+        if isinstance(obj, dict):
+            return {
+                k: _finite(v, f"{path}.{k}" if path else str(k), fields, walking)
+                for k, v in obj.items()
+            }
+        return [_finite(v, f"{path}[{i}]", fields, walking) for i, v in enumerate(obj)]
+    finally:
+        walking.discard(id(obj))
 
 
 def write_all(fd: int, data: bytes, path: Path) -> None:
@@ -81,11 +118,16 @@ class JsonLinesExporter:
             self._fd = None
 
 
+def check_format(path: Path) -> None:
+    """OutputError unless an exporter can write ``path``'s format (from its extension)."""
+    if path.suffix.lower() not in JSONL_SUFFIXES:
+        raise OutputError(
+            f"unsupported output format {path.suffix or '(none)'!r} for {path}: "
+            f"use one of {', '.join(JSONL_SUFFIXES)}"
+        )
+
+
 def open_exporter(path: Path, append: bool = False) -> Exporter:
     """The exporter for ``path``'s format, chosen by its extension."""
-    if path.suffix.lower() in JSONL_SUFFIXES:
-        return JsonLinesExporter(path, append=append)
-    raise OutputError(
-        f"unsupported output format {path.suffix or '(none)'!r} for {path}: "
-        f"use one of {', '.join(JSONL_SUFFIXES)}"
-    )
+    check_format(path)
+    return JsonLinesExporter(path, append=append)

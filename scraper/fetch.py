@@ -32,13 +32,16 @@ from .errors import (
     DecodeError,
     FetchError,
     FetchTimeout,
+    InvalidURL,
     LeaseLost,
+    ProtocolError,
     QueueClosed,
     ResponseTooLarge,
+    SettingsError,
     Truncated,
 )
 from .frontier import Clock, Frontier
-from .models import Headers, Request, Response, canonical_url, split_plain
+from .models import Headers, Request, Response, canonical_url, split_plain, url_problem
 from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
@@ -222,12 +225,23 @@ class Fetcher:
             return Response(url, status, headers, body, request)
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"{type(exc).__name__}: {exc}") from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        except httpx.RemoteProtocolError as exc:
+            # The server hung up (a short body, or no answer at all), or sent what is not HTTP
+            # (a bad status or header line, a chunk-size line that is not hex): the first is
+            # a connection fault, the second the server's protocol.
+            if not _hung_up(exc):
+                raise ProtocolError(f"{type(exc).__name__}: {exc}") from exc
+            if in_body:
+                raise Truncated(f"body cut short: {type(exc).__name__}: {exc}") from exc
+            raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.ReadError as exc:
             if in_body:
                 raise Truncated(f"body cut short: {type(exc).__name__}: {exc}") from exc
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
         except (httpx.ConnectError, httpx.NetworkError) as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc}") from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise InvalidURL(f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -254,6 +268,13 @@ class Fetcher:
                 chunks.append(chunk)
         chunks.extend(decoder.flush())
         return b"".join(chunks)
+
+
+def _hung_up(exc: httpx.RemoteProtocolError) -> bool:
+    """Whether the protocol error is the server closing the connection (h11's and httpcore's
+    words for it), rather than bytes that are not HTTP."""
+    text = str(exc)
+    return "peer closed connection" in text or "Server disconnected" in text
 
 
 def parse_retry_after(value: str | None, now_wall: float | None = None) -> float | None:
@@ -297,8 +318,8 @@ class RetryPolicy:
 
     def retryable(self, response: Response | None, error: FetchError | None) -> bool:
         if error is not None:
-            # A body too large or in an unknown encoding will be the same next time.
-            return not isinstance(error, ResponseTooLarge | DecodeError)
+            # A body too large, an unknown encoding or a bad URL will be the same next time.
+            return not isinstance(error, ResponseTooLarge | DecodeError | InvalidURL)
         return response is not None and response.status in self.retry_codes
 
     def backoff(self, attempts: int) -> float | None:
@@ -341,7 +362,16 @@ def _credentials_may_follow(source: str, target: str) -> bool:
 
 def redirect_request(request: Request, response: Response, max_times: int) -> Request:
     """The request for a 3xx response's Location, or RedirectRefused."""
-    target = response.urljoin(response.headers["location"].strip())
+    location = response.headers["location"].strip()
+    try:
+        target = response.urljoin(location)
+        problem = url_problem(target)
+    except ValueError as exc:  # an unclosed IPv6 bracket: not even joinable
+        target, problem = location, str(exc)
+    if problem is not None:
+        invalid = RedirectRefused(f"{response.status} to {target[:200]}: {problem}")
+        invalid.kind = "invalid_url"
+        raise invalid
     refused = RedirectRefused(f"{response.status} to {target[:200]}")
     if urlsplit(target).scheme not in ("http", "https"):
         refused.kind = "redirect_scheme"
@@ -432,7 +462,14 @@ class FetchPool:
     def start(self) -> None:
         for i in range(self.settings.CONCURRENT_REQUESTS):
             thread = threading.Thread(target=self._run, name=f"fetch-{i}", daemon=True)
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # the system's thread or memory limit
+                self.stop()
+                raise SettingsError(
+                    f"cannot start {self.settings.CONCURRENT_REQUESTS} fetch threads "
+                    f"(CONCURRENT_REQUESTS): the system refused thread {i + 1}: {exc}"
+                ) from None
             self._threads.append(thread)
 
     def stop(self) -> None:
@@ -539,16 +576,39 @@ class FetchPool:
 
     def _host_pushback(self, request: Request, response: Response | None, now: float) -> float:
         """Honour Retry-After on 429/503 for the whole host; returns the seconds (0 if none)."""
-        if response is None or response.status not in (429, 503):
+        if response is None:
+            return 0.0
+        request.meta.pop("retry_after", None)  # only the last answer's goes in a failure record
+        if response.status not in (429, 503):
             return 0.0
         if response.status == 429:
             self.stats.inc("http_429")
-        seconds = parse_retry_after(response.headers.get("retry-after"), self.wall_clock())
-        if seconds is None:
+        value = response.headers.get("retry-after")
+        asked = parse_retry_after(value, self.wall_clock())
+        if asked is None:
             return 0.0
-        seconds = min(seconds, self.settings.RETRY_AFTER_MAX)
+        request.meta["retry_after"] = value
+        seconds = min(asked, self.settings.RETRY_AFTER_MAX)
+        self._log_held_back(request.host, response.status, asked, seconds)
         self.frontier.defer_host(request.host, now + seconds)
         return seconds
+
+    def _log_held_back(self, host: str, status: int, asked: float, seconds: float) -> None:
+        """Say once per host that it holds the crawl back, and for how long: a long wait with
+        nothing in the log looks like a hang. The summary counts them all."""
+        if self.stats.count("retry_after", host) > 1:
+            return
+        capped = " (capped by RETRY_AFTER_MAX)" if seconds < asked else ""
+        log.log(
+            logging.WARNING if capped else logging.INFO,
+            "%s answered %d with Retry-After %.0fs: holding the host back %.0fs%s; "
+            "said once per host",
+            host,
+            status,
+            asked,
+            seconds,
+            capped,
+        )
 
     def _fail(self, request: Request, kind: str, detail: str) -> None:
         self.frontier.release(request)
@@ -569,5 +629,5 @@ class FetchPool:
             return False
         log.debug("%s: %s", verdict.reason, request.url)
         self.frontier.release(request)
-        self.on_failed(request, verdict.reason, "robots.txt")
+        self.on_failed(request, verdict.reason, verdict.detail or "robots.txt")
         return False

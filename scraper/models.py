@@ -9,6 +9,7 @@ are built lazily in the worker and never pickled.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import parsel
     from bs4 import BeautifulSoup
+
+log = logging.getLogger("scraper.models")
 
 Callback = str | Callable[..., Any] | None
 
@@ -49,6 +52,18 @@ def plain_host(url: str) -> str | None:
     """The host of a plain URL, or None if ``url`` is not one."""
     parts = split_plain(url)
     return parts[1] if parts is not None else None
+
+
+def url_problem(url: str) -> str | None:
+    """Why no request can be sent to ``url`` (a port out of range, no host), or None."""
+    if plain_host(url) is not None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError as exc:
+        return str(exc)
+    return None if parts.hostname else "no host"
 
 
 def canonical_url(url: str) -> str:
@@ -116,6 +131,11 @@ class Request:
             parts = urlsplit(url)
             if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
                 raise ValueError(f"Request url must be absolute, got {url!r}")
+            # Schemes are case-insensitive (RFC 3986): HTTP:// is http://, in lower case as
+            # every later check (scheme filter, robots.txt origin, dedup) compares it.
+            scheme = url[: len(parts.scheme)]
+            if scheme != parts.scheme and scheme.lower() == parts.scheme:
+                url = parts.scheme + url[len(parts.scheme) :]
         self.url = url
         self.callback = _callback_name(callback)
         self.method = method.upper()
@@ -317,8 +337,11 @@ class Response:
         # As Scrapy's HtmlResponse / XmlResponse: the type follows the Content-Type, so a JSON
         # or text body still gets an (HTML) selector rather than a JSON one.
         content_type = self.headers.get("content-type", "").lower()
-        kind = "xml" if "xml" in content_type and "html" not in content_type else "html"
-        return parsel.Selector(text=self.text, type=kind, base_url=self.url)
+        if "xml" in content_type and "html" not in content_type:
+            return parsel.Selector(text=self.text, type="xml", base_url=self.url)
+        from .htmltree import parse_html  # lxml: only the parse workers need it
+
+        return parsel.Selector(root=parse_html(self.text, self.url), type="html")
 
     def css(self, query: str) -> parsel.SelectorList[parsel.Selector]:
         return self.selector.css(query)
@@ -356,10 +379,21 @@ class Response:
             else:
                 raise ValueError("follow_all needs urls, css= or xpath=")
         requests = []
+        invalid: list[str] = []
         for url in urls:
             href = _href(url)
             if href and not href.startswith(("mailto:", "javascript:", "tel:", "#")):
-                requests.append(self.follow(href, callback=callback, **kwargs))
+                try:
+                    requests.append(self.follow(href, callback=callback, **kwargs))
+                except ValueError:  # one malformed href must not cost the page its good links
+                    invalid.append(href)
+        if invalid:
+            log.warning(
+                "%s: skipped %d link(s) that are not valid URLs, e.g. %r",
+                self.url,
+                len(invalid),
+                invalid[0][:200],
+            )
         return requests
 
     def __repr__(self) -> str:

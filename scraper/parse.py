@@ -30,6 +30,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import threading
 import time
@@ -65,6 +66,7 @@ class ParseResult:
     close_reason: str | None = None  # set when the callback raised CloseSpider
     timed_out: bool = False  # the callback ran past PARSE_TIMEOUT
     replaced_chars: int = 0  # undecodable bytes turned into U+FFFD in response.text
+    ignored: list[str] = field(default_factory=list)  # types yielded that are neither
     pid: int = 0
     seconds: float = 0.0  # CPU time of the callback in the worker
 
@@ -98,7 +100,10 @@ def run_callback(
             if isinstance(obj, Request):
                 result.requests.append(obj)
             elif obj is not None:
-                result.items.append(to_item(obj))
+                try:
+                    result.items.append(to_item(obj))
+                except TypeError:  # a stray value (a string, say) must not cost the items after it
+                    result.ignored.append(type(obj).__name__)
     except CloseSpider as exc:
         result.close_reason = exc.reason
     except ParseTimeout:
@@ -157,6 +162,14 @@ def _init_worker(
     global _worker, _start_error
     if settings.PARSE_START_METHOD == "spawn":
         _die_with_parent(parent)
+    if settings.PARSE_MEMORY_LIMIT:
+        # Address space, not resident memory: an allocation over it fails at once with
+        # MemoryError (handled in _run_in_worker), before it can take the machine's memory.
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        limit = settings.PARSE_MEMORY_LIMIT
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     # Ctrl-C reaches the whole process group; the engine decides how the workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -201,7 +214,9 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
     except MemoryError:
         # Handled as the worker dying of it: the page is tried again in a fresh worker (a clean
         # heap, and memory maybe freed elsewhere by then), and recorded as failed after
-        # PARSE_RETRY_TIMES; the pages of the other workers are not charged.
+        # PARSE_RETRY_TIMES; the pages of the other workers are not charged. The job is posted
+        # negated: the engine tells a worker out of memory from one that crashed.
+        state.board[base + 1] = -job
         os._exit(EXIT_OUT_OF_MEMORY)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -293,6 +308,7 @@ class ParsePool:
         )
         self.restarts = 0
         self._overdue: set[int] = set()  # jobs whose worker kill_overdue killed
+        self._out_of_memory: set[int] = set()  # jobs whose worker died of MemoryError
 
     def start(self) -> None:
         """Begin starting every worker; ``wait_started`` waits for them."""
@@ -397,11 +413,15 @@ class ParsePool:
                     generation.dead_jobs = self._dead_jobs(generation.board)
 
     def _dead_jobs(self, board: Any) -> set[int]:
-        return {
-            board[3 * i + 1]
-            for i in range(self.workers)
-            if board[3 * i + 1] and not _alive(board[3 * i])
-        }
+        dead = set()
+        for i in range(self.workers):
+            job = board[3 * i + 1]
+            if job and not _alive(board[3 * i]):
+                if job < 0:  # posted by a worker dying of MemoryError
+                    job = -job
+                    self._out_of_memory.add(job)
+                dead.add(job)
+        return dead
 
     def recover(self, generation: object) -> set[int]:
         """After ``generation`` broke: make sure a fresh pool runs, and return the jobs that
@@ -442,6 +462,11 @@ class ParsePool:
                 except ProcessLookupError:
                     pass
         return killed
+
+    def died_of_memory(self, job: int) -> bool:
+        """Whether ``job``'s worker died of MemoryError (over PARSE_MEMORY_LIMIT, or the
+        machine's memory)."""
+        return job in self._out_of_memory
 
     def killed_overdue(self, job: int) -> bool:
         """Whether ``job``'s worker died because ``kill_overdue`` killed it (a timeout, not a

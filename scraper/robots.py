@@ -6,7 +6,10 @@ robots.txt request itself goes through the host's politeness slot like any other
 Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4xx means
 "no rules", allow all; a 5xx or a network failure means the site is unreachable, so the whole
 host is treated as disallowed for now and its requests wait, to be asked again later. Up to
-five redirects are followed.
+five redirects are followed; a sixth, or a redirect to a URL that cannot be fetched, makes the
+file "unavailable" as RFC 9309 (2.3.1.2) allows: no rules, allow all, said once in the log.
+Why a host is unreachable (HTTP 503, the DNS or TLS error) is kept with its entry, logged,
+and given as the detail of the requests that fail for it.
 
 A robots.txt request carries none of the page's headers and no cookies: only the client's
 defaults (User-Agent, ...), so no credential reaches the host or any host it redirects to.
@@ -14,6 +17,7 @@ defaults (User-Agent, ...), so no credential reaches the host or any host it red
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,11 +27,13 @@ from protego import Protego
 
 from .errors import FetchError
 from .frontier import Clock
-from .models import Request
+from .models import Request, url_problem
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
     from .stats import Stats
+
+log = logging.getLogger("scraper.robots")
 
 MAX_ROBOTS_BYTES = 500 * 1024
 MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
@@ -37,6 +43,7 @@ MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
 class RobotsEntry:
     rules: Protego | None  # None: allow all (4xx) or unreachable (see below)
     unreachable_until: float | None = None
+    cause: str = ""  # why it is unreachable: "HTTP 503", "ConnectError: [SSL: ...]", ...
 
     @property
     def unreachable(self) -> bool:
@@ -49,6 +56,7 @@ class Verdict:
     fetched_now: bool = False  # robots.txt was just fetched (here or by another thread)
     retry_at: float | None = None  # unreachable: ask again at this clock time
     reason: str = ""
+    detail: str = ""  # for a failure record: what robots.txt said, or why it was unreachable
     crawl_delay: float | None = None
 
 
@@ -99,7 +107,8 @@ class RobotsCache:
         if entry.unreachable:
             waits = int(request.meta.get("robots_waits", 0))
             if waits >= self._retry_times:
-                return Verdict(False, fetched_now, reason="robots_unavailable")
+                detail = f"robots.txt unreachable: {entry.cause}"
+                return Verdict(False, fetched_now, reason="robots_unavailable", detail=detail)
             request.meta["robots_waits"] = waits + 1
             return Verdict(False, fetched_now, retry_at=entry.unreachable_until)
         if entry.rules is None:
@@ -124,17 +133,43 @@ class RobotsCache:
                 self._stats.robots_requested(robots_request.host)
             try:
                 response = self._fetcher.fetch(robots_request)
-            except FetchError:
-                break
+            except FetchError as exc:
+                return self._unreachable(origin, f"{exc.kind}: {exc}")
             location = response.headers.get("location")
             if response.status in (301, 302, 303, 307, 308) and location:
-                url = response.urljoin(location)
+                try:
+                    url = response.urljoin(location)
+                    problem = url_problem(url)
+                except ValueError as exc:  # not even joinable (an unclosed IPv6 bracket)
+                    problem = str(exc)
+                if problem is not None:
+                    return self._unavailable(origin, f"redirects to an invalid URL ({problem})")
                 continue
             if 200 <= response.status < 300:
                 text = response.body[:MAX_ROBOTS_BYTES].decode("utf-8", errors="replace")
                 return RobotsEntry(Protego.parse(text))
             if 400 <= response.status < 500:
                 return RobotsEntry(None)  # RFC 9309: "unavailable", so no rules
-            break
-        # 5xx, network failure or too many redirects: "unreachable", so disallow for now.
-        return RobotsEntry(None, self._clock() + self._retry_delay)
+            return self._unreachable(origin, f"HTTP {response.status}")
+        return self._unavailable(origin, f"more than {MAX_REDIRECTS} redirects")
+
+    def _unreachable(self, origin: str, cause: str) -> RobotsEntry:
+        """5xx or no answer: RFC 9309's "unreachable", so the host is disallowed for now.
+        Logged when the host becomes unreachable or the cause changes, not at every retry."""
+        previous = self._entries.get(origin)
+        if previous is None or previous.cause != cause:
+            log.warning(
+                "robots.txt of %s unreachable (%s): its requests wait %.0fs, then ask again",
+                origin,
+                cause,
+                self._retry_delay,
+            )
+        return RobotsEntry(None, self._clock() + self._retry_delay, cause)
+
+    @staticmethod
+    def _unavailable(origin: str, why: str) -> RobotsEntry:
+        """A redirect chain that cannot be followed to the end: RFC 9309 lets a crawler treat
+        the file as unavailable, like a 4xx. A site that redirects its robots.txt too far has
+        no rules a crawler could read, and a host lost to a bad Location helps no one."""
+        log.warning("robots.txt of %s %s: treated as unavailable, all allowed", origin, why)
+        return RobotsEntry(None)

@@ -22,6 +22,16 @@ from typing import Any, get_type_hints
 from .errors import SettingsError
 
 CONFIG_FILENAME = "scrapy-like.cfg"
+MiB = 1024 * 1024
+
+
+def _default_memory_limit() -> int:
+    """A quarter of the machine's memory, at least 512 MiB (0, no limit, where the system
+    does not say). The news spider's workers run within 256 MiB."""
+    try:
+        return max(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4, 512 * MiB)
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -34,7 +44,11 @@ class Settings:
 
     # --- fetching (IO-bound: threads) ---
     CONCURRENT_REQUESTS: int = field(
-        default=32, metadata=_doc("Fetch threads; the most requests in flight over all hosts.")
+        default=32,
+        metadata=_doc(
+            "Fetch threads; the most requests in flight over all hosts (at most 1024: a thread "
+            "and a socket each)."
+        ),
     )
     CONCURRENT_REQUESTS_PER_DOMAIN: int = field(
         default=2, metadata=_doc("Most requests in flight to one host at a time.")
@@ -164,9 +178,10 @@ class Settings:
 
     # --- parsing (CPU-bound: processes) ---
     PARSE_WORKERS: int = field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: min(os.cpu_count() or 1, _MAXIMUM["PARSE_WORKERS"]),
         metadata=_doc(
-            "Parse worker processes (default: cores); 0 runs callbacks in the main process."
+            "Parse worker processes (default: cores, at most 256); 0 runs callbacks in the "
+            "main process."
         ),
     )
     PARSE_START_METHOD: str = field(
@@ -194,6 +209,16 @@ class Settings:
             "running there that hangs stalls the crawl and one that kills its process ends it; a "
             "spider whose callback ever crashed or stalled a worker keeps all of them in the "
             "workers."
+        ),
+    )
+    PARSE_MEMORY_LIMIT: int = field(
+        default_factory=_default_memory_limit,
+        metadata=_doc(
+            "Most memory (address space) a parse worker may take, in bytes (0 = no limit; "
+            "else at least 128 MiB). An allocation over it fails: the page is tried again in a "
+            "fresh worker, then recorded as worker_memory. Default: a quarter of the machine's "
+            "memory (at least 512 MiB), so one runaway callback cannot exhaust it. Not applied "
+            "to callbacks in the main process."
         ),
     )
     PARSE_RETRY_TIMES: int = field(
@@ -298,6 +323,8 @@ class Settings:
             default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
             if f.name == "PARSE_WORKERS":
                 default = "cores"
+            elif f.name == "PARSE_MEMORY_LIMIT":
+                default = "RAM / 4"
             rows.append(
                 (
                     f.name,
@@ -331,6 +358,14 @@ class Settings:
         for name, hint in _hints().items():
             if hint in (int, float):
                 _check_number(name, getattr(self, name))
+        for name, most in _MAXIMUM.items():
+            if getattr(self, name) > most:
+                raise SettingsError(f"{name} must be at most {most}, got {getattr(self, name)}")
+        if 0 < self.PARSE_MEMORY_LIMIT < 128 * MiB:
+            raise SettingsError(
+                "PARSE_MEMORY_LIMIT is in bytes: 0 (no limit) or at least 134217728 (128 MiB), "
+                f"got {self.PARSE_MEMORY_LIMIT}"
+            )
         for name in ("RETRY_HTTP_CODES", "HTTPERROR_ALLOWED_CODES"):
             for code in getattr(self, name):
                 if not 100 <= code <= 599:
@@ -384,6 +419,11 @@ _POSITIVE = frozenset(
         "REDIS_MAX_LEASE_EXPIRIES",
     }
 )
+
+
+# Settings that start a thread or a process each: past these a crawl dies minutes in of the
+# system's limits ("can't start new thread", out of file descriptors) instead of at once.
+_MAXIMUM = {"CONCURRENT_REQUESTS": 1024, "PARSE_WORKERS": 256}
 
 
 def _check_number(name: str, value: float) -> None:

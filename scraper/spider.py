@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 from .errors import SpiderLoadError
 from .models import Request, Response
 
+_NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
+
 
 class Spider:
     """Subclass this: set ``name`` and ``start_urls`` and write callbacks.
@@ -45,8 +47,9 @@ class Spider:
         # are a convenience (a string left as it is would be iterated letter by letter).
         for key, value in kwargs.items():
             if key == "start_urls" and isinstance(value, str):
-                # Split only where the next URL begins: a comma inside a URL stays.
-                value = [u.strip() for u in re.split(r",(?=\s*https?://)", value) if u.strip()]
+                # Split only where the next URL begins (any scheme, any case: an ftp:// start
+                # URL is reported, not glued to the one before): a comma inside a URL stays.
+                value = [u.strip() for u in _NEXT_URL.split(value) if u.strip()]
             elif key == "allowed_domains" and isinstance(value, str):
                 value = [d.strip() for d in value.split(",") if d.strip()]
             setattr(self, key, value)

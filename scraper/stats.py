@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,7 +70,7 @@ class Stats:
         self.cpu_started = time.process_time()  # CPU of this (the main) process, all threads
         self.finished: float | None = None
         self.counters: Counter[str] = Counter()
-        # Failed requests by kind, one per failures-file line; and pipeline_error (items).
+        # Failed requests by kind, one per failures-file line, so the two always agree.
         self.errors: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         # Requests sent per host, robots.txt included: what the servers see.
@@ -81,11 +81,20 @@ class Stats:
         self.parse_busy = 0.0  # worker-seconds spent in callbacks
         self.worker_pids: set[int] = set()
         self.inline_busy = 0.0  # main-process seconds spent in callbacks
+        # Repeated events by what they were, e.g. callback_errors by exception and line: the
+        # log shows each one once, the summary counts them.
+        self.repeats: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._pid = os.getpid()
 
     def inc(self, key: str, n: int = 1) -> None:
         with self._lock:
             self.counters[key] += n
+
+    def count(self, event: str, what: str) -> int:
+        """Count one more ``event`` of this ``what``; returns how many there have been."""
+        with self._lock:
+            self.repeats[event][what] += 1
+            return self.repeats[event][what]
 
     def error(self, kind: str) -> None:
         with self._lock:
@@ -242,8 +251,24 @@ def render_summary(
     lines.append(f"  errors: {errors}")
     filtered = ", ".join(f"{k} {stats.counters[k]}" for k in FILTERED if stats.counters[k])
     lines.append(f"  filtered before fetching: {filtered or 'none'}")
+    for event, label in (
+        ("callback_errors", "callback errors (each traceback logged once)"),
+        ("ignored_values", "values yielded that are neither items nor requests (ignored)"),
+        ("retry_after", "Retry-After answers by host (each host logged once)"),
+    ):
+        repeats = stats.repeats.get(event)
+        if repeats:
+            shown = "; ".join(f"{what}: {n}" for what, n in repeats.most_common(3))
+            more = len(repeats) - 3
+            shown += f"; +{more} more kinds" if more > 0 else ""
+            lines.append(f"  {label}: {sum(repeats.values())} ({shown})")
     if stats.counters["items_dropped"]:
         lines.append(f"  items dropped by pipelines: {stats.counters['items_dropped']}")
+    if stats.counters["pipeline_errors"]:
+        lines.append(
+            f"  items lost to pipeline errors: {stats.counters['pipeline_errors']} "
+            "(tracebacks in the log)"
+        )
     if stats.counters["decode_replacements"]:
         lines.append(
             f"  undecodable bytes replaced with U+FFFD: {stats.counters['decode_replacements']}"

@@ -29,6 +29,8 @@ Routes (``GET``; other methods are served the same after their body is discarded
 - ``/reset-mid-body``: Content-Length 10000, 3000 bytes, then RST. ``/reset-before-response``:
   RST instead of an answer. ``/short-content-length``: Content-Length 10000, 4000 bytes, then a
   clean close (FIN). ``/broken-chunked``: chunked framing with a malformed chunk-size line.
+  ``/bad-status-line``: a status line that is not HTTP. ``/bad-header-line``: a valid status
+  line, then a header line without a colon.
 - ``/gzip-bomb``, ``/deflate-bomb``, ``/br-bomb``, ``/zstd-bomb`` ``[?size=N]``: a body whose
   Content-Encoding decodes to N zero bytes (default 1 GiB, cap 16 GiB). The server never holds
   the decoded data: see :func:`_bomb`. ``br`` needs ``brotli``, ``zstd`` needs ``zstandard``;
@@ -49,6 +51,7 @@ Routes (``GET``; other methods are served the same after their body is discarded
   chain of exactly that many 301s (through ``/robots-chain/<n>``) ending at ``/robots-real.txt``.
   ``500-then-allow``: 500 for the first robots.txt request in this mode, ``allow`` after.
   ``redirect-off-host``: a 301 to the next host's ``/echo-headers`` (which has no rules).
+  ``redirect-invalid``: a 301 to a Location that is not a URL (``http://[::1/robots.txt``).
 
 Control routes, never logged: ``/__log`` (JSON list of every request on every host so far),
 ``/__clear`` (forget the log), ``/__robots?host=<index|all>&mode=<mode>`` (what ``/robots.txt``
@@ -59,8 +62,8 @@ includes the query string; ``headers`` has lower-cased names. ``start`` and ``en
 ``time.monotonic()`` of the server process (CLOCK_MONOTONIC, the same clock as in the test
 process on Linux). Records are added when a request arrives: ``end`` is ``None`` until it is
 finished and ``status`` is ``None`` until the route has decided it. ``status`` is the HTTP status
-the route answered, or ``"reset"`` / ``"hang"`` for connection-level faults (``reset-mid-body``
-counts as ``"reset"`` even though it sent a 200 status line first).
+the route answered, or ``"reset"`` / ``"hang"`` / ``"malformed"`` for connection-level faults
+(``reset-mid-body`` counts as ``"reset"`` even though it sent a 200 status line first).
 
 :class:`MockServer` runs the server as a subprocess for tests.
 """
@@ -151,10 +154,12 @@ ROBOTS_MODES = (
     "redirect-6",
     "500-then-allow",
     "redirect-off-host",
+    "redirect-invalid",
 )
 # The loop /robots.txt -> /robots-loop/1 -> ... -> /robots-loop/N -> /robots.txt has N + 1 hops,
 # more than the 5 redirects RFC 9309 asks crawlers to follow.
 ROBOTS_LOOP_HOPS = 6
+ROBOTS_INVALID_LOCATION = "http://[::1/robots.txt"  # an IPv6 bracket never closed
 ROBOTS_HUGE_SIZE = 1 << 20
 ROBOTS_HUGE_RULE_AT = 600 * 1024
 
@@ -505,6 +510,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             case ["broken-chunked"]:
                 self._broken_chunked()
+            case ["bad-status-line"]:
+                self._raw_head(b"HTTP/1.1 OK-ish no status\r\n\r\n")
+            case ["bad-header-line"]:
+                self._raw_head(b"HTTP/1.1 200 OK\r\nthis line is not a header\r\n\r\nbody")
             case ["reset-before-response"]:
                 self._reset()
             case [("gzip-bomb" | "deflate-bomb" | "br-bomb" | "zstd-bomb") as route]:
@@ -625,6 +634,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"x" * sent)
 
+    def _raw_head(self, data: bytes) -> None:
+        """Bytes on the wire in place of a response head (malformed on purpose)."""
+        self._set_status("malformed")
+        self.close_connection = True
+        self.wfile.write(data)
+
     def _broken_chunked(self) -> None:
         self._set_status(200)
         self.close_connection = True
@@ -683,6 +698,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_status(500)
                 else:
                     self._robots("allow")
+            case "redirect-invalid":
+                self._redirect(ROBOTS_INVALID_LOCATION, 301)
             case "redirect-off-host":
                 hosts = self._state.hosts
                 self._redirect(hosts[(self.server.index + 1) % len(hosts)] + "/echo-headers", 301)

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
+from conftest import TEST_SPIDERS, _env, popen_cli, read_jsonl, run_cli
 from mockserver import MockServer
 
 from scraper import __version__
@@ -119,6 +120,12 @@ def _faulty_spider(tmp_path: Path, case: str) -> str:
         ("init_fails", "cannot create spider Good: KeyError: 'token'"),
         ("unwritable_output", "cannot write output file"),
         ("unknown_format", "unsupported output format '.xml'"),
+        # Issue 11, item 11: with a job folder the format was not checked, and JSONL went
+        # into the .csv file.
+        ("unknown_format_with_jobdir", "unsupported output format '.csv'"),
+        # Issue 11, item 10: ran 28 s, then died of "can't start new thread".
+        ("too_many_threads", "CONCURRENT_REQUESTS must be at most 1024, got 5000000 (from -s)"),
+        ("memory_limit_in_megabytes", "PARSE_MEMORY_LIMIT is in bytes: 0 (no limit) or at"),
         ("workers_fail", "parse workers failed to start"),
     ],
 )
@@ -134,7 +141,8 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
         args = [str(_spider_file(tmp_path, "import not_a_module_anywhere\n"))]
     elif case == "workers_fail":  # imports in the main process, fails in every worker
         source = GOOD_SPIDER.replace("def parse", WORKER_ONLY_FAILURE + "\n    def parse")
-        args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1"]
+        # No start URL: port 9's refusal would be logged (robots.txt unreachable) meanwhile.
+        args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1", "-a", "start_urls="]
     elif case in SPIDER_FAULTS:
         args = [_faulty_spider(tmp_path, case), "-s", "PARSE_WORKERS=0"]
     else:
@@ -151,6 +159,11 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
             "negative_limit": [good, "-s", "DEPTH_LIMIT=-1"],
             "unwritable_output": [good, "-o", str(tmp_path / "a_file" / "out.jsonl")],
             "unknown_format": [good, "-o", str(tmp_path / "out.xml")],
+            "unknown_format_with_jobdir": [
+                *(good, "-O", str(tmp_path / "out" / "j.csv"), "--jobdir", str(tmp_path / "j"))
+            ],
+            "too_many_threads": [good, "-s", "CONCURRENT_REQUESTS=5000000"],
+            "memory_limit_in_megabytes": [good, "-s", "PARSE_MEMORY_LIMIT=512"],
         }[case]
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1
@@ -158,6 +171,7 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
     assert lines == [lines[0]] and lines[0].startswith("crawl: error: "), result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing written where nothing could be
 
 
 def test_usage_errors_exit_2(tmp_path):
@@ -435,3 +449,29 @@ def _read_terminal(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:
         return b""
+
+
+def test_threads_the_system_refuses_are_one_line_too(tmp_path):
+    """Issue 11, item 10: within the setting's bound the system may still refuse a thread
+    (here its address space is cut to 1.5 GB, 8 MB of stack a thread): one line, exit 1."""
+    good = str(_spider_file(tmp_path, GOOD_SPIDER))
+
+    def small_address_space() -> None:
+        resource.setrlimit(
+            resource.RLIMIT_AS, (1536 << 20, resource.getrlimit(resource.RLIMIT_AS)[1])
+        )
+
+    settings = ["PARSE_WORKERS=0", "CONCURRENT_REQUESTS=1000", "ROBOTSTXT_OBEY=false"]
+    result = subprocess.run(
+        [sys.executable, "-m", "scraper", good, *(a for s in settings for a in ("-s", s))],
+        cwd=tmp_path,
+        env=_env(),
+        preexec_fn=small_address_space,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("crawl: error: cannot start 1000 fetch threads (CONCURRENT_REQUESTS): ")
+    assert "Traceback" not in result.stderr

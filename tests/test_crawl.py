@@ -133,21 +133,31 @@ def test_callbacks_stay_in_the_workers(tmp_path, demo_site, settings, spider_arg
 
 
 def test_a_raising_callback_is_counted_and_the_crawl_goes_on(tmp_path, demo_site, caplog):
-    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)  # nodes 4..12 are leaves
+    """Each failing page is a failure line; the log shows the traceback of a distinct error
+    once, then only its count at the 10th, 100th... (issue 11, item 12: a callback raising on
+    every page printed a traceback for every page)."""
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=40)  # nodes 13..39 are leaves
+    failing = range(13, 40)
     result = run_in_process(
         "fanout",
         tmp_path / "out.jsonl",
         {"PARSE_WORKERS": 1},
         start_urls=fanout_starts(site),
-        fail_on="5,9",
+        fail_on=",".join(map(str, failing)),
     )
     nodes = sorted(int(item["node"].split()[-1]) for item in read_jsonl(tmp_path / "out.jsonl"))
-    assert nodes == [n for n in range(13) if n not in (5, 9)]
-    assert result.stats.errors["callback_error"] == 2
+    assert nodes == list(range(13))
+    assert result.stats.errors["callback_error"] == len(failing)
+    assert len(read_jsonl(result.failures)) == len(failing)
     assert result.reason == "finished"
-    failures = [r.getMessage() for r in caplog.records if "callback parse failed" in r.getMessage()]
-    assert len(failures) == 2 and all("ValueError: boom on Node" in m for m in failures)
-    assert any("/fanout/5" in m for m in failures)
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    (traceback,) = [m for m in logged if "Traceback (most recent call last)" in m]
+    assert "ValueError: boom on Node" in traceback and "logged once" in traceback
+    counts = [m for m in logged if "failed again" in m]
+    assert len(counts) == 1 and counts[0].endswith("(10 pages)")
+    ((what, count),) = result.stats.repeats["callback_errors"].items()
+    assert count == len(failing) and what.startswith("ValueError in parse, File ")
+    assert "fanout.py" in what
 
 
 @pytest.mark.parametrize("bounded", [True, False])
@@ -371,3 +381,19 @@ def test_pipelines_run_in_order_in_the_main_process(tmp_path, demo_site):
     assert {item["pipeline_pid"] for item in items} == {os.getpid()}
     assert os.getpid() not in {item["pid"] for item in items}
     assert result.stats.counters["items_dropped"] == 6
+
+
+def test_a_pipeline_error_loses_the_item_not_a_request(tmp_path, demo_site):
+    """Counted apart: the summary's errors are exactly the failures file's lines."""
+    site = demo_site(hosts=1, rate=0, fanout=3, fanout_total=13)
+    result = run_in_process(
+        "with_pipeline",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 1},
+        start_urls=fanout_starts(site),
+        pipeline_fails_on="4",
+    )
+    nodes = sorted(int(item["node"].split()[-1]) for item in read_jsonl(tmp_path / "out.jsonl"))
+    assert nodes == [0, 2, 6, 8, 10, 12]
+    assert result.stats.counters["pipeline_errors"] == 1
+    assert result.stats.errors == {} and read_jsonl(result.failures) == []

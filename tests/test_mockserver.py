@@ -342,6 +342,19 @@ def test_short_content_length_closes_cleanly(server: MockServer) -> None:
         connection.close()
 
 
+@pytest.mark.parametrize(
+    "path, head",
+    [
+        ("/bad-status-line", b"HTTP/1.1 OK-ish no status\r\n\r\n"),
+        ("/bad-header-line", b"HTTP/1.1 200 OK\r\nthis line is not a header\r\n\r\nbody"),
+    ],
+)
+def test_malformed_heads(server: MockServer, path: str, head: bytes) -> None:
+    data, _ = _raw(server, path)
+    assert data == head
+    assert _records(server, path)[-1]["status"] == "malformed"
+
+
 def test_broken_chunked(server: MockServer) -> None:
     data, error = _raw(server, "/broken-chunked")
     assert error is None
@@ -633,6 +646,9 @@ def test_robots_500_then_allow_and_off_host(
     robots("redirect-off-host")
     status, headers, _ = _get(server, "/robots.txt")
     assert status == 301 and headers["Location"] == server.hosts[1] + "/echo-headers"
+    robots("redirect-invalid")
+    status, headers, _ = _get(server, "/robots.txt")
+    assert status == 301 and headers["Location"] == "http://[::1/robots.txt"
 
 
 def test_robots_huge(server: MockServer, robots: Callable[[str], None]) -> None:
@@ -665,7 +681,7 @@ def test_every_robots_mode_is_tested() -> None:
     tested = {"allow", "disallow-private", "crawl-delay-2", "agent-specific", "404", "500"}
     tested |= {"redirect", "redirect-loop", "huge", "timeout", "reset"}
     tested |= {"agent-custom", "crawl-delay-30", "redirect-5", "redirect-6"}
-    tested |= {"500-then-allow", "redirect-off-host"}
+    tested |= {"500-then-allow", "redirect-off-host", "redirect-invalid"}
     assert tested == set(ROBOTS_MODES)
 
 

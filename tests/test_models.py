@@ -174,14 +174,24 @@ def test_callback_errors_are_captured_with_traceback():
     assert "KeyError: 'missing'" in result.error
 
 
-def test_unsupported_yield_is_an_error():
+def test_a_stray_yielded_value_is_ignored_and_the_items_after_it_kept():
+    """Issue 11, item 13: a string yielded by mistake cost the page every item after it."""
+
     class Odd(Spider):
         name = "odd"
 
         def parse(self, response):
+            yield {"a": 1}
+            yield "oops"
+            yield {"b": 2}
             yield 42
+            yield response.follow("/next")
 
-    assert "expected a dict, a dataclass or a Request" in run_callback(Odd(), response()).error
+    result = run_callback(Odd(), response())
+    assert result.error is None
+    assert result.items == [{"a": 1}, {"b": 2}]
+    assert result.ignored == ["str", "int"]
+    assert [r.url for r in result.requests] == ["http://site.test/next"]
 
 
 def test_spider_arguments_become_attributes():
@@ -255,3 +265,65 @@ def test_fast_url_paths_agree_with_w3lib_and_urllib(url):
     assert urljoin("http://base.test/d/e", url) == stdlib_urljoin("http://base.test/d/e", url)
     assert Request(url).host == (urlsplit(url).hostname or "")
     assert pickle.loads(pickle.dumps(Request(url))).host == Request(url).host
+
+
+def test_an_upper_case_scheme_is_the_lower_case_one():
+    """Issue 11, item 5: schemes are case-insensitive; ``HTTP://`` start URLs were dropped."""
+    request = Request("HTTP://Site.test/A?b=1")
+    assert request.url == "http://Site.test/A?b=1"
+    assert request.host == "site.test"
+    assert Request("  http://site.test/").url == "  http://site.test/"  # left as it was given
+
+
+def test_one_bad_href_does_not_cost_follow_all_the_good_links(caplog):
+    """Issue 11, item 8: ``http://[::1/x`` made follow_all raise and lose every link."""
+    page = b"""<html><body><a href="/one">1</a><a href="http://[::1/x">bad</a>
+    <a href="http://[::1/y">bad too</a><a href="/two">2</a></body></html>"""
+    with caplog.at_level("WARNING", logger="scraper.models"):
+        requests = response(page).follow_all(css="a")
+    assert [r.url for r in requests] == ["http://site.test/one", "http://site.test/two"]
+    (record,) = caplog.records  # once per page, with how many were skipped
+    assert "skipped 2 link(s)" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("http://site.test/a", None),
+        ("http://site.test:8080/a?b", None),
+        ("http://site.test:99999/a", "Port out of range 0-65535"),
+        ("http://site.test:http/a", "Port could not be cast to integer value as 'http'"),
+        ("http://[::1/x", "Invalid IPv6 URL"),
+        ("http://:80/a", "no host"),
+    ],
+)
+def test_url_problem_names_what_no_request_can_be_sent_to(url, problem):
+    from scraper.models import url_problem
+
+    assert url_problem(url) == problem
+
+
+def test_the_innermost_text_of_a_deeply_nested_page_is_found(caplog):
+    """Issue 11, item 16: libxml2 stops at depth 2,048 and dropped the rest of the page."""
+    depth = 200_000
+    page = (
+        "<html><body><p>before</p>"
+        + '<div class="d">' * depth
+        + "<span>innermost</span>"
+        + "</div>" * depth
+        + "<p>after</p></body></html>"
+    )
+    with caplog.at_level("WARNING", logger="scraper.htmltree"):
+        page_response = response(page.encode(), {"Content-Type": "text/html; charset=utf-8"})
+        assert page_response.css("span::text").getall() == ["innermost"]
+    assert page_response.css("p::text").getall() == ["before", "after"]
+    assert len(page_response.css("div.d")) == depth  # every element kept, nesting flattened
+    assert "nests elements deeper than lxml parses" in caplog.text
+
+
+def test_a_shallow_page_parses_as_parsel_parses_it():
+    import parsel
+
+    ours = response().selector
+    theirs = parsel.Selector(text=response().text, type="html")
+    assert ours.get() == theirs.get()

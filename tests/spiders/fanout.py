@@ -3,7 +3,8 @@
 Spider arguments: start_urls; work_ms (CPU burned per page, to make parsing the bottleneck);
 fail_on (comma list of node ids whose callback raises); exit_on (node ids whose callback kills
 its worker process); segv_on (... crash it with a segmentation fault); oom_on (... raise
-MemoryError from a huge allocation); stall_on (node ids whose callback loops forever); hang_on
+MemoryError from a huge allocation); hog_on (... allocate 2 GiB, which only a
+PARSE_MEMORY_LIMIT below that refuses); stall_on (node ids whose callback loops forever); hang_on
 (... loops forever with SIGALRM ignored, as if stuck in C code where PARSE_TIMEOUT's alarm cannot
 interrupt it); sleep_ms (time each callback waits, GIL released, so callbacks running at once in
 one process would overlap; each item says how many other callbacks of its process were running
@@ -29,6 +30,7 @@ class FanoutSpider(Spider):
     hang_on = ""
     segv_on = ""
     oom_on = ""
+    hog_on = ""
     sleep_ms = "0"
     mesh = "0"
     fanout = "50"
@@ -55,6 +57,8 @@ class FanoutSpider(Spider):
             ctypes.string_at(0)
         if number in self.oom_on.split(","):
             bytearray(1 << 62)
+        if number in self.hog_on.split(","):
+            bytearray(2 << 30)  # untouched pages: cheap where nothing limits the address space
         if number in self.hang_on.split(","):
             signal.signal(signal.SIGALRM, signal.SIG_IGN)
         while number in self.stall_on.split(",") or number in self.hang_on.split(","):
