@@ -570,7 +570,7 @@ class Crawl:
         return True
 
     def _hand_on(self, response: Response, result: ParseResult) -> None:
-        self.stats.parsed(result.pid, result.seconds)
+        self.stats.parsed(result.pid, result.wall)
         if result.replaced_chars:
             self.stats.inc("decode_replacements", result.replaced_chars)
         if result.error:

@@ -69,6 +69,9 @@ class ParseResult:
     ignored: list[str] = field(default_factory=list)  # types yielded that are neither
     pid: int = 0
     seconds: float = 0.0  # CPU time of the callback in the worker
+    # Time in the callback on the wall clock: CPU plus waiting for a core the machine shares.
+    # A worker starved of CPU is busy, not idle: the summary's shares use this.
+    wall: float = 0.0
 
 
 def to_item(obj: Any) -> dict[str, Any]:
@@ -89,6 +92,7 @@ def run_callback(
     the ``fatal`` exceptions."""
     # This thread's CPU time: in the main process other threads run meanwhile.
     started = time.thread_time()
+    began = time.monotonic()
     result = ParseResult(url=response.url, pid=os.getpid())
     name = response.request.callback or "parse"
     try:
@@ -118,6 +122,7 @@ def run_callback(
             "\ufffd".encode()
         )
     result.seconds = time.thread_time() - started
+    result.wall = time.monotonic() - began
     return result
 
 

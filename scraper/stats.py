@@ -78,7 +78,7 @@ class Stats:
         self.fetch_busy = 0.0  # thread-seconds spent waiting on the network
         # Thread-seconds idle while requests were queued but no host could take one yet.
         self.polite_wait = 0.0
-        self.parse_busy = 0.0  # worker-seconds spent in callbacks
+        self.parse_busy = 0.0  # worker-seconds spent in callbacks (wall clock)
         self.worker_pids: set[int] = set()
         self.inline_busy = 0.0  # main-process seconds spent in callbacks
         # Repeated events by what they were, e.g. callback_errors by exception and line: the
