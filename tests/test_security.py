@@ -1,0 +1,191 @@
+"""Security: stored requests are data (a pickle planted in a job folder or in Redis is refused,
+never run), Redis with a password and TLS, secrets kept out of what is printed, and the
+private-network guard."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import TEST_SPIDERS, read_jsonl, run_cli
+
+from scraper.distributed import RedisFrontier
+from scraper.jobdir import SQLiteFrontier
+from scraper.models import Request
+from scraper.records import InvalidRecord, decode_request, encode_request
+
+pytest_plugins = ["redis_server"]  # fixtures: redis_server, own_redis, crawl_name
+
+
+class _Planted:
+    """Unpickling this opens ``path`` for writing: the file appearing means code ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (open, (str(self.path), "w"))
+
+
+def planted_pickle(marker: Path) -> bytes:
+    payload = pickle.dumps(_Planted(marker))
+    pickle.loads(payload).close()  # the payload is live: loading it makes the file
+    assert marker.exists()
+    marker.unlink()
+    return payload
+
+
+# -- records ---------------------------------------------------------------------------------
+def test_a_request_round_trips_through_its_record():
+    request = Request(
+        "https://example.org/a?b=c",
+        callback="parse_item",
+        method="post",
+        headers={"Authorization": "Bearer x", "X-Raw": b"\xff"},  # type: ignore[dict-item]
+        body=b"\x00\x01binary",
+        meta={
+            "depth": 2,
+            "blob": b"\x00\xff",
+            "pair": (1, "two"),
+            "when": datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc),
+            "day": date(2024, 5, 1),
+            "dollar": {"$bytes": "not a tag"},
+            "nested": [{"a": None, "b": [1.5, True]}],
+        },
+        cb_kwargs={"item": {"title": "x"}},
+        priority=-3,
+        dont_filter=True,
+    )
+    request.attempts = 2
+    copy = decode_request(encode_request(request))
+    assert copy.__getstate__() == request.__getstate__()
+    assert type(copy.meta["pair"]) is tuple and copy.meta["dollar"] == {"$bytes": "not a tag"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x04K\x01.",  # a pickle
+        b"not json",
+        b"[1, 2]",
+        b'{"v": 99, "url": "http://a/"}',
+        b'{"v": 1}',
+    ],
+)
+def test_a_record_that_does_not_parse_is_invalid(data):
+    with pytest.raises(InvalidRecord):
+        decode_request(data)
+
+
+def test_a_record_cannot_name_a_private_callback():
+    record = json.loads(encode_request(Request("http://a.example/", callback="parse")))
+    record["callback"] = "__init__"
+    with pytest.raises(InvalidRecord, match="not a spider method"):
+        decode_request(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    ("meta", "where"),
+    [
+        ({"handle": "FILE"}, "meta['handle'] is a TextIOWrapper"),
+        ({"fn": lambda: 0}, "meta['fn'] is a function"),
+        ({"deep": {"list": [1, object()]}}, "meta['deep']['list'][1] is a object"),
+        ({"keys": {1: "x"}}, "meta['keys'] has a int key 1"),
+    ],
+)
+def test_a_value_no_record_can_hold_is_refused_when_the_request_is_made(meta, where, tmp_path):
+    with open(tmp_path / "f", "w") as handle:
+        meta = {k: (handle if v == "FILE" else v) for k, v in meta.items()}
+        with pytest.raises(TypeError) as refused:
+            Request("http://a.example/", meta=meta)
+    message = str(refused.value)
+    assert message.startswith(f"Request {where}") and "\n" not in message
+    with pytest.raises(TypeError, match=r"Request cb_kwargs\['x'\] is a function"):
+        Request("http://a.example/", cb_kwargs={"x": lambda: 0})
+
+
+def test_a_spider_putting_a_lambda_in_meta_gets_one_line(tmp_path):
+    spider = tmp_path / "bad.py"
+    spider.write_text(
+        "from scraper import Spider, Request\n"
+        "class Bad(Spider):\n"
+        "    name = 'bad'\n"
+        "    def start_requests(self):\n"
+        "        yield Request('http://127.0.0.1:9/', meta={'hook': lambda r: r})\n"
+    )
+    result = run_cli(str(spider), "-O", str(tmp_path / "out.jsonl"), cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("crawl: error: "), result.stderr
+    assert "meta['hook'] is a function" in lines[0]
+
+
+# -- planted pickles -------------------------------------------------------------------------
+def fanout_args(site, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        str(TEST_SPIDERS / "fanout.py"),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-s",
+        "PARSE_WORKERS=0",
+        "-s",
+        "ROBOTSTXT_OBEY=false",
+        *extra,
+    ]
+
+
+def test_a_pickle_planted_in_a_job_folder_is_skipped_never_run(tmp_path, demo_site):
+    site = demo_site(hosts=1, fanout=2, fanout_total=3)
+    marker = tmp_path / "pwned"
+    payload = planted_pickle(marker)
+    jobdir = tmp_path / "job"
+    jobdir.mkdir()
+    frontier = SQLiteFrontier(jobdir / "frontier.sqlite")
+    frontier.add(Request(f"{site.base_urls[0]}/fanout/0"))
+    frontier.set_meta("seeded", "1")
+    frontier.shutdown()
+    with sqlite3.connect(jobdir / "frontier.sqlite") as db:
+        db.execute("INSERT INTO requests (state, data) VALUES (0, ?)", (payload,))
+
+    result = run_cli(*fanout_args(site, tmp_path, "--jobdir", str(jobdir)), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "request 2 is not a valid record (not a JSON record" in result.stderr
+    assert not marker.exists()
+    urls = {item["url"] for item in read_jsonl(tmp_path / "out.jsonl")}
+    assert urls == {f"{site.base_urls[0]}/fanout/{i}" for i in range(3)}
+
+
+def test_a_pickle_planted_in_redis_is_dead_lettered_never_run(
+    tmp_path, demo_site, redis_server, crawl_name
+):
+    site = demo_site(hosts=1, fanout=2, fanout_total=3)
+    marker = tmp_path / "pwned"
+    payload = planted_pickle(marker)
+    seeder = RedisFrontier(redis_server.url, crawl_name)
+    seeder.add_many([Request(f"{site.base_urls[0]}/fanout/{i}") for i in (0, 9)])
+    seeder.finish_seeding()
+    seeder.shutdown()
+    client = redis.Redis.from_url(redis_server.url)
+    client.hset(f"{{{crawl_name}}}:req", "2", payload)  # the /fanout/9 request
+
+    result = run_cli(
+        *fanout_args(site, tmp_path, "--frontier", redis_server.url, "--crawl-name", crawl_name),
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "request 2 in Redis is not a valid record (not a JSON record" in result.stderr
+    assert not marker.exists()
+    urls = {item["url"] for item in read_jsonl(tmp_path / "out.jsonl")}
+    assert urls == {f"{site.base_urls[0]}/fanout/{i}" for i in range(3)}
+    dead = [json.loads(e) for e in client.lrange(f"{{{crawl_name}}}:dead", 0, -1)]
+    assert dead == [
+        {"url": f"{site.base_urls[0]}/fanout/9", "reason": "invalid_record", "expiries": 0,
+         "worker": dead[0]["worker"]}
+    ]  # fmt: skip
