@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import pickle
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -52,7 +52,7 @@ def test_a_request_round_trips_through_its_record():
             "depth": 2,
             "blob": b"\x00\xff",
             "pair": (1, "two"),
-            "when": datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc),
+            "when": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
             "day": date(2024, 5, 1),
             "dollar": {"$bytes": "not a tag"},
             "nested": [{"a": None, "b": [1.5, True]}],
