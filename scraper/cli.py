@@ -240,7 +240,8 @@ def _status_or_merge(args: argparse.Namespace) -> int:
     crawl_name = settings.CRAWL_NAME or name
     if not settings.FRONTIER_URL or not crawl_name:
         raise SettingsError("--status needs --frontier URL and --crawl-name NAME (or SPIDER_FILE)")
-    print(render_status(read_status(connect(settings.FRONTIER_URL), crawl_name)))
+    client = connect(settings.FRONTIER_URL, settings.REDIS_SSL_CA_CERTS)
+    print(render_status(read_status(client, crawl_name)))
     return 0
 
 

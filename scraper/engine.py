@@ -162,6 +162,7 @@ class Crawl:
                 lease_timeout=settings.REDIS_LEASE_TIMEOUT,
                 max_lease_expiries=settings.REDIS_MAX_LEASE_EXPIRIES,
                 retry_timeout=settings.REDIS_RETRY_TIMEOUT,
+                ca_certs=settings.REDIS_SSL_CA_CERTS,
                 stats=self.stats,
                 **frontier_options,
             )

@@ -245,8 +245,9 @@ class Settings:
     FRONTIER_URL: str = field(
         default="",
         metadata=_doc(
-            "redis://HOST:PORT/DB: share the frontier with every crawl process using the same "
-            "CRAWL_NAME there (empty = in this process); same as --frontier."
+            "redis://[USER:PASSWORD@]HOST:PORT/DB (rediss:// for TLS): share the frontier with "
+            "every crawl process using the same CRAWL_NAME there (empty = in this process); "
+            "same as --frontier."
         ),
     )
     CRAWL_NAME: str = field(
@@ -267,6 +268,13 @@ class Settings:
         default=3,
         metadata=_doc(
             "Times a request's lease may expire before it goes to the crawl's dead-letter list."
+        ),
+    )
+    REDIS_SSL_CA_CERTS: str = field(
+        default="",
+        metadata=_doc(
+            "CA certificates (PEM file) that a rediss:// FRONTIER_URL's server certificate is "
+            "checked against (empty = the system's)."
         ),
     )
     REDIS_RETRY_TIMEOUT: float = field(

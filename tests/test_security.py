@@ -5,16 +5,20 @@ private-network guard."""
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import redis
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
+from redis_server import RedisServer, RedisServerMissing, make_tls_files
 
 from scraper.distributed import RedisFrontier
+from scraper.distributed.connection import warn_if_open
 from scraper.jobdir import SQLiteFrontier
 from scraper.models import Request
 from scraper.records import InvalidRecord, decode_request, encode_request
@@ -140,7 +144,7 @@ def fanout_args(site, tmp_path: Path, *extra: str) -> list[str]:
 
 
 def test_a_pickle_planted_in_a_job_folder_is_skipped_never_run(tmp_path, demo_site):
-    site = demo_site(hosts=1, fanout=2, fanout_total=3)
+    site = demo_site(hosts=1, rate=1000, fanout=2, fanout_total=3)
     marker = tmp_path / "pwned"
     payload = planted_pickle(marker)
     jobdir = tmp_path / "job"
@@ -164,7 +168,7 @@ def test_a_pickle_planted_in_a_job_folder_is_skipped_never_run(tmp_path, demo_si
 def test_a_pickle_planted_in_redis_is_dead_lettered_never_run(
     tmp_path, demo_site, redis_server, crawl_name
 ):
-    site = demo_site(hosts=1, fanout=2, fanout_total=3)
+    site = demo_site(hosts=1, rate=1000, fanout=2, fanout_total=3)
     marker = tmp_path / "pwned"
     payload = planted_pickle(marker)
     seeder = RedisFrontier(redis_server.url, crawl_name)
@@ -189,3 +193,89 @@ def test_a_pickle_planted_in_redis_is_dead_lettered_never_run(
         {"url": f"{site.base_urls[0]}/fanout/9", "reason": "invalid_record", "expiries": 0,
          "worker": dead[0]["worker"]}
     ]  # fmt: skip
+
+
+# -- Redis with a password and TLS -----------------------------------------------------------
+PASSWORD = "pw-6Jq2rZ"  # a string that appears nowhere unless it leaks
+
+
+@pytest.fixture(params=["password", "password+tls"])
+def secured_redis(request, tmp_path) -> Iterator[RedisServer]:
+    tls = make_tls_files(tmp_path / "tls") if "tls" in request.param else None
+    server = RedisServer(tmp_path / "redis", password=PASSWORD, tls=tls)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        if tls is None:
+            raise
+        log = (tmp_path / "redis" / "redis.log").read_text(errors="replace")[-300:]
+        pytest.skip(f"this redis-server does not take --tls-port ({exc}): {log}")
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+def redis_cli_args(server: RedisServer) -> list[str]:
+    args = ["--frontier", server.url]
+    if server.tls is not None:
+        args += ["-s", f"REDIS_SSL_CA_CERTS={server.tls.ca}"]
+    return args
+
+
+def test_a_crawl_on_a_secured_redis_works_and_never_shows_the_password(
+    tmp_path, demo_site, secured_redis, crawl_name
+):
+    site = demo_site(hosts=1, rate=1000, fanout=2, fanout_total=6)
+    start = f"start_urls={site.base_urls[0]}/fanout/0"
+    args = [*redis_cli_args(secured_redis), "--crawl-name", crawl_name]
+
+    crawl = run_cli(*fanout_args(site, tmp_path, "-a", start, "-L", "DEBUG", *args), cwd=tmp_path)
+    status = run_cli("--status", *args, cwd=tmp_path)
+
+    assert crawl.returncode == 0, crawl.stderr
+    urls = {item["url"] for item in read_jsonl(tmp_path / "out.jsonl")}
+    assert urls == {f"{site.base_urls[0]}/fanout/{i}" for i in range(6)}, crawl.stderr[-3000:]
+    assert status.returncode == 0 and f"crawl {crawl_name}: finished" in status.stdout
+    written = [p.read_text() for p in tmp_path.rglob("*.jsonl")]
+    for text in (crawl.stdout, crawl.stderr, status.stdout, status.stderr, *written):
+        assert PASSWORD not in text
+    assert "takes no password" not in crawl.stderr
+
+
+def test_a_wrong_redis_password_is_one_line(tmp_path, demo_site, secured_redis, crawl_name):
+    site = demo_site(hosts=1, rate=1000, fanout=2, fanout_total=2)
+    wrong = RedisServer(secured_redis.folder, password="wrong-Zq81", tls=secured_redis.tls)
+    wrong.port = secured_redis.port
+    args = redis_cli_args(wrong)
+
+    result = run_cli(*fanout_args(site, tmp_path, *args), cwd=tmp_path)
+
+    assert result.returncode == 1
+    shown = wrong.url.replace("wrong-Zq81", "***")
+    assert result.stderr.splitlines() == [
+        f"crawl: error: Redis at {shown} refused the credentials: "
+        "invalid username-password pair or user is disabled."
+    ]
+    assert not site.requests()
+
+
+def test_tls_without_the_ca_is_one_line(tmp_path, secured_redis, crawl_name):
+    if secured_redis.tls is None:
+        pytest.skip("TLS only")
+    result = run_cli("--status", "--frontier", secured_redis.url, "--crawl-name", crawl_name,
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert line.startswith("crawl: error: cannot reach Redis at rediss://:***@127.0.0.1:")
+    assert "certificate verify failed" in line and "\n" not in line and PASSWORD not in line
+
+
+def test_a_redis_off_this_machine_without_a_password_is_warned_about(caplog):
+    with caplog.at_level(logging.WARNING, logger="scraper.redis"):
+        warn_if_open("127.0.0.1", "redis://127.0.0.1:6379/0")
+        warn_if_open("localhost", "redis://localhost:6379/0")
+        assert caplog.messages == []
+        warn_if_open("10.20.30.40", "redis://10.20.30.40:6379/0")
+    assert len(caplog.messages) == 1
+    assert caplog.messages[0].startswith("Redis at redis://10.20.30.40:6379/0 is not on this")

@@ -101,6 +101,7 @@ class RedisFrontier:
         lease_timeout: float = 30.0,
         max_lease_expiries: int = 3,
         retry_timeout: float = 60.0,
+        ca_certs: str = "",
         stats: Stats | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
@@ -110,7 +111,7 @@ class RedisFrontier:
         self.worker_id = worker_name()
         self.prefix = key_prefix(crawl_name)
         self._state = self.prefix + "state"
-        self._redis = connect(url)
+        self._redis = connect(url, ca_certs)
         self._retrying = Retrying(url, retry_timeout)
         self._scripts = {
             name: self._redis.register_script(getattr(scripts, name))
