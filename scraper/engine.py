@@ -48,6 +48,7 @@ from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoa
 from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
+from .guard import AddressGuard
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
 from .parse import ParsePool, ParseResult
@@ -181,7 +182,8 @@ class Crawl:
             settings.RESPONSE_QUEUE_SIZE, settings.RESPONSE_QUEUE_BYTES
         )
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
-        self.client = make_client(settings, transport)
+        self.guard = AddressGuard.from_settings(settings)
+        self.client = make_client(settings, transport, self.guard)
         self.fetch_pool = FetchPool(
             settings=settings,
             frontier=self.frontier,
@@ -245,11 +247,14 @@ class Crawl:
                 log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
         elif self.shared is not None:
             resumed = not self.shared.claim_seeding()  # the first worker of the crawl seeds
+        start_hosts = set()
         for request in self._start_requests():
+            start_hosts.add(request.host)
             # On resume the start requests are already in the saved frontier (or done);
             # the spider's start_requests still runs, for whatever it sets up.
             if not resumed:
                 self.schedule(request)
+        self.guard.settle(start_hosts)
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
         elif self.shared is not None and not resumed:

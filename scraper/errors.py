@@ -9,7 +9,8 @@
     │   ├── ConnectFailed        DNS, refused, reset before a response
     │   ├── Truncated            the body ended early (reset, short Content-Length, bad chunks)
     │   ├── ResponseTooLarge     body over DOWNLOAD_MAXSIZE (decoded size)
-    │   └── DecodeError          a Content-Encoding that cannot be decoded
+    │   ├── DecodeError          a Content-Encoding that cannot be decoded
+    │   └── PrivateAddress       the host is on a private network (DENY_PRIVATE_ADDRESSES)
     ├── LeaseLost                a shared frontier gave this worker's request to another
     └── QueueClosed              put/get on a closed BoundedQueue (shutdown in progress)
 
@@ -61,6 +62,10 @@ class ResponseTooLarge(FetchError):
 
 class DecodeError(FetchError):
     kind = "decode_error"
+
+
+class PrivateAddress(FetchError):
+    kind = "private_address"
 
 
 class LeaseLost(ScraperError):

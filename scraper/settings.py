@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import functools
+import ipaddress
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import SettingsError
+from .guard import DEFAULT_PRIVATE_NETWORKS
 
 CONFIG_FILENAME = "scrapy-like.cfg"
 
@@ -147,6 +149,29 @@ class Settings:
         metadata=_doc(
             "Domains the crawl may visit, with their subdomains, besides the spider's "
             "allowed_domains (empty = anywhere)."
+        ),
+    )
+    DENY_PRIVATE_ADDRESSES: str = field(
+        default="auto",
+        metadata=_doc(
+            "Refuse to connect to loopback, private, link-local and unique-local addresses "
+            "(PRIVATE_NETWORKS), checked on the address connected to: such requests, links "
+            "and redirects included, fail as private_address. auto: on unless a start URL is "
+            "on a private IP address or localhost; true; false."
+        ),
+    )
+    ALLOWED_NETWORKS: list[str] = field(
+        default_factory=list,
+        metadata=_doc(
+            "Networks (CIDRs, e.g. 10.1.0.0/16) a crawl may connect to even with "
+            "DENY_PRIVATE_ADDRESSES on: an intranet crawl's."
+        ),
+    )
+    PRIVATE_NETWORKS: list[str] = field(
+        default_factory=lambda: list(DEFAULT_PRIVATE_NETWORKS),
+        metadata=_doc(
+            "The networks (CIDRs) DENY_PRIVATE_ADDRESSES refuses: loopback, RFC 1918, "
+            "carrier-grade NAT, link-local (cloud metadata), IPv6 unique-local and link-local."
         ),
     )
     DEPTH_LIMIT: int = field(
@@ -343,7 +368,17 @@ class Settings:
             for code in getattr(self, name):
                 if not 100 <= code <= 599:
                     raise SettingsError(f"{name}: {code} is not an HTTP status (100-599)")
+        for name in ("ALLOWED_NETWORKS", "PRIVATE_NETWORKS"):
+            for network in getattr(self, name):
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise SettingsError(f"{name}: {network!r} is not a network") from None
         checks = [
+            (
+                self.DENY_PRIVATE_ADDRESSES in ("auto", "true", "false"),
+                "DENY_PRIVATE_ADDRESSES must be auto, true or false",
+            ),
             (self.FRONTIER_ORDER in ("lifo", "fifo"), "FRONTIER_ORDER must be lifo or fifo"),
             (
                 self.PARSE_START_METHOD in ("forkserver", "spawn"),

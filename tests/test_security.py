@@ -7,21 +7,30 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import redis
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
+from mockserver import MockServer
 from redis_server import RedisServer, RedisServerMissing, make_tls_files
 
 from scraper.distributed import RedisFrontier
 from scraper.distributed.connection import warn_if_open
+from scraper.errors import PrivateAddress
+from scraper.fetch import Fetcher, make_client
+from scraper.guard import AddressGuard
 from scraper.jobdir import SQLiteFrontier
 from scraper.models import Request
 from scraper.records import InvalidRecord, decode_request, encode_request
+from scraper.settings import Settings
 
 pytest_plugins = ["redis_server"]  # fixtures: redis_server, own_redis, crawl_name
 
@@ -279,3 +288,128 @@ def test_a_redis_off_this_machine_without_a_password_is_warned_about(caplog):
         warn_if_open("10.20.30.40", "redis://10.20.30.40:6379/0")
     assert len(caplog.messages) == 1
     assert caplog.messages[0].startswith("Redis at redis://10.20.30.40:6379/0 is not on this")
+
+
+# -- the private-network guard ---------------------------------------------------------------
+# 127.0.0.2 stands in for a public site, 127.0.0.3 for a private address and 127.0.0.4 for an
+# intranet network on the allow-list.
+GUARDED = [
+    *("-s", "PRIVATE_NETWORKS=127.0.0.3/32,127.0.0.4/32"),
+    *("-s", "ALLOWED_NETWORKS=127.0.0.4/32"),
+]
+
+
+def guarded_crawl(server: MockServer, tmp_path: Path, start: str, *settings: str):
+    result = run_cli(
+        str(TEST_SPIDERS / "follow.py"),
+        "-O",
+        str(tmp_path / "out.jsonl"),
+        "-a",
+        f"start_urls={start}",
+        *GUARDED,
+        *settings,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    return read_jsonl(tmp_path / "out.jsonl"), read_jsonl(tmp_path / "out.failures.jsonl")
+
+
+def test_links_and_redirects_to_denied_addresses_fail_as_private_address(tmp_path):
+    with MockServer(hosts=3) as server:
+        linked, redirected = server.url("/page/linked", 1), server.url("/page/redirected", 1)
+        allowed = server.url("/page/allowed", 2)
+        to = [linked, f"/redirect-to?url={quote(redirected, safe='')}", allowed]
+        start = server.url(f"/page/start?to={quote(','.join(to), safe='/')}")
+        items, failures = guarded_crawl(server, tmp_path, start)
+        log = server.log()
+    assert {(f["url"], f["reason"], f["attempts"]) for f in failures} == {
+        (linked, "private_address", 1),
+        (redirected, "private_address", 1),
+    }
+    assert "127.0.0.3 connected" not in str(failures) and "resolves to 127.0.0.3" in str(failures)
+    assert {item["url"] for item in items} == {start, allowed}
+    assert not [r for r in log if r["host"] == "127.0.0.3"]  # not even robots.txt
+    assert {(r["host"], r["path"]) for r in log if r["host"] == "127.0.0.4"} == {
+        ("127.0.0.4", "/robots.txt"),
+        ("127.0.0.4", "/page/allowed"),
+    }
+
+
+def test_a_start_url_on_a_private_address_turns_the_guard_off_by_default(tmp_path):
+    with MockServer(hosts=2) as server:
+        linked = server.url("/page/linked", 0)
+        start = server.url(f"/page/start?to={quote(linked, safe='/')}", 1)  # on 127.0.0.3
+        items, failures = guarded_crawl(server, tmp_path, start)
+        forced, forced_failures = guarded_crawl(
+            server, tmp_path, start, "-s", "DENY_PRIVATE_ADDRESSES=true"
+        )
+    assert failures == [] and {item["url"] for item in items} == {start, linked}
+    assert forced == [] and [f["reason"] for f in forced_failures] == ["private_address"]
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """Answers every GET with its own address and counts the connections it accepted."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.connections = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.server.server_address[0].encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(address, Handler)
+
+    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
+        self.connections += 1
+        super().process_request(request, client_address)
+
+
+@pytest.fixture
+def public_and_private_on_one_port() -> Iterator[tuple[_CountingServer, _CountingServer]]:
+    public = _CountingServer(("127.0.0.2", 0))
+    private = _CountingServer(("127.0.0.3", public.server_address[1]))
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (public, private)]
+    for thread in threads:
+        thread.start()
+    yield public, private
+    for server in (public, private):
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_dns_answer_that_changes_between_lookups_cannot_slip_through(
+    public_and_private_on_one_port, monkeypatch
+):
+    """rebind.example answers a public address to its first lookup and a private one to every
+    later lookup. A guard that checked the name and then let the connection look it up again
+    would connect to the private one; here the connection goes to the address checked."""
+    public, private = public_and_private_on_one_port
+    lookup = socket.getaddrinfo
+    answers = iter(["127.0.0.2"])
+
+    def rebinding(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host == "rebind.example":
+            host = next(answers, "127.0.0.3")
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    guard = AddressGuard("true", private=["127.0.0.3/32"])
+    client = make_client(Settings(), guard=guard)
+    fetcher = Fetcher(client, max_size=1 << 20, timeout=10.0)
+    url = f"http://rebind.example:{public.server_address[1]}/"
+    try:
+        first = fetcher.fetch(Request(url))
+        with pytest.raises(PrivateAddress, match="rebind.example resolves to 127.0.0.3"):
+            fetcher.fetch(Request(url))  # the server closed the first connection: a new one
+    finally:
+        client.close()
+    assert first.body == b"127.0.0.2"
+    assert (public.connections, private.connections) == (1, 0)
