@@ -54,6 +54,7 @@ from .models import Request, Response
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
+from .redact import redact_text, redact_url
 from .settings import Settings
 from .spider import Spider, iterate_start
 from .stats import Stats, WorkCounts
@@ -438,15 +439,16 @@ class Crawl:
         """One line in the failures file, and the summary's count of its kind: every failure
         passes here, so the two always agree. A failures file that cannot be written is fatal."""
         self.stats.error(kind)
-        record = {
-            "url": request.url,
+        referer = request.meta.get("referer")
+        record = {  # passwords in URLs (and any credential a detail quotes) masked
+            "url": redact_url(request.url),
             "reason": kind,
-            "detail": detail[:500],
+            "detail": redact_text(detail[:500]),
             "attempts": _attempts(request, kind),
-            "referer": request.meta.get("referer"),
+            "referer": redact_url(referer) if isinstance(referer, str) else referer,
         }
         if "redirect_urls" in request.meta:  # where the chain began
-            record["redirected_from"] = request.meta["redirect_urls"]
+            record["redirected_from"] = [redact_url(u) for u in request.meta["redirect_urls"]]
         with self._failures_lock:
             try:
                 self.failures.write([record])

@@ -64,3 +64,11 @@ class RedactingFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact_text(record.exc_text)
         return True
+
+
+def redact_logs() -> None:
+    """Mask secrets in everything the root logger's handlers write (call after configuring
+    them): a spider's own log lines included."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -413,3 +413,48 @@ def test_a_dns_answer_that_changes_between_lookups_cannot_slip_through(
         client.close()
     assert first.body == b"127.0.0.2"
     assert (public.connections, private.connections) == (1, 0)
+
+
+# -- secrets stay secret ---------------------------------------------------------------------
+SECRETS = ("hunter2-pw", "tok-5521", "sid-7734", "proxy-pw-99")
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_credentials_never_reach_the_log_or_the_failures_file(tmp_path, workers):
+    """A page fetched with a password in its URL, an Authorization header and a cookie, whose
+    callback logs its request's headers and URL and fails; a link of it that fails too; a proxy
+    with a password for other hosts. No secret appears in the output or the failures file."""
+    spider = tmp_path / "secretive.py"
+    spider.write_text(
+        "from scraper import Request, Spider\n"
+        "class Secretive(Spider):\n"
+        "    name = 'secretive'\n"
+        "    page = ''\n"
+        "    def start_requests(self):\n"
+        "        yield Request(self.page, headers={'Authorization': 'Bearer tok-5521',\n"
+        "                                            'Cookie': 'sid=sid-7734'})\n"
+        "    def parse(self, response):\n"
+        "        self.logger.warning('fetched %s with %r', response.request.url,\n"
+        "                            response.request.headers)\n"
+        "        yield response.follow('/status/404', headers=response.request.headers)\n"
+        "        raise ValueError(f'failing on purpose: {response.request.headers}')\n"
+    )
+    with MockServer(hosts=1) as server:
+        start = server.url("/page/a").replace("http://", "http://user:hunter2-pw@")
+        result = run_cli(
+            str(spider), "-O", str(tmp_path / "out.jsonl"), "-a", f"page={start}",
+            "-s", f"PARSE_WORKERS={workers}", "-L", "DEBUG", cwd=tmp_path,
+            env={"HTTP_PROXY": "http://proxy:proxy-pw-99@127.0.0.1:9", "NO_PROXY": "127.0.0.2"},
+        )  # fmt: skip
+        log = server.log()
+    assert result.returncode == 0, result.stderr
+    assert "fetched http://user:***@127.0.0.2" in result.stderr  # the callback's line ran
+    assert "'Authorization': '***'" in result.stderr and "'Cookie': '***'" in result.stderr
+    failures = read_jsonl(tmp_path / "out.failures.jsonl")
+    assert sorted(f["reason"] for f in failures) == ["callback_error", "http_404"]
+    assert all(f["url"].startswith("http://user:***@127.0.0.2") for f in failures)
+    written = (tmp_path / "out.failures.jsonl").read_text()
+    for secret in SECRETS:
+        assert secret not in result.stderr and secret not in result.stdout
+        assert secret not in written
+    assert any(r["headers"].get("authorization") == "Bearer tok-5521" for r in log)  # still sent

@@ -56,6 +56,7 @@ from ..errors import LeaseLost
 from ..frontier import Clock
 from ..models import Request
 from ..records import InvalidRecord, decode_request, encode_request
+from ..redact import redact_url
 from ..stats import Stats
 from . import scripts
 from .connection import Retrying, connect
@@ -216,7 +217,7 @@ class RedisFrontier:
             record,
             request.host,
             request.priority,
-            request.url,
+            redact_url(request.url),  # shown in dead letters only
         ]
 
     def next(self) -> Request | float | None:

@@ -151,6 +151,7 @@ end
 """
 
 # ARGV: prefix, bucket (3 hex), fingerprint tail (7 bytes), dont_filter, data, host, priority, url
+# (without its password: for dead letters)
 # Dedup and enqueue in one step. Returns the new request id, or 0 for a duplicate.
 ADD = PRELUDE + "return add(2)\n"
 
