@@ -99,7 +99,7 @@ class AddressGuard:
         for host in start_hosts:
             if self._names_private(host):
                 self.enabled = False
-                log.info(
+                log.debug(
                     "start URL on %s, a private address: DENY_PRIVATE_ADDRESSES is off for "
                     "this crawl", host
                 )  # fmt: skip

@@ -165,7 +165,9 @@ def test_a_pickle_planted_in_a_job_folder_is_skipped_never_run(tmp_path, demo_si
     with sqlite3.connect(jobdir / "frontier.sqlite") as db:
         db.execute("INSERT INTO requests (state, data) VALUES (0, ?)", (payload,))
 
-    result = run_cli(*fanout_args(site, tmp_path, "--jobdir", str(jobdir)), cwd=tmp_path)
+    start = f"start_urls={site.base_urls[0]}/fanout/0"  # the same command as the first run
+    result = run_cli(*fanout_args(site, tmp_path, "-a", start, "--jobdir", str(jobdir)),
+                     cwd=tmp_path)  # fmt: skip
 
     assert result.returncode == 0, result.stderr
     assert "request 2 is not a valid record (not a JSON record" in result.stderr
@@ -187,10 +189,9 @@ def test_a_pickle_planted_in_redis_is_dead_lettered_never_run(
     client = redis.Redis.from_url(redis_server.url)
     client.hset(f"{{{crawl_name}}}:req", "2", payload)  # the /fanout/9 request
 
-    result = run_cli(
-        *fanout_args(site, tmp_path, "--frontier", redis_server.url, "--crawl-name", crawl_name),
-        cwd=tmp_path,
-    )
+    start = f"start_urls={site.base_urls[0]}/fanout/0"  # as the seeding worker's
+    args = ["-a", start, "--frontier", redis_server.url, "--crawl-name", crawl_name]
+    result = run_cli(*fanout_args(site, tmp_path, *args), cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert "request 2 in Redis is not a valid record (not a JSON record" in result.stderr
