@@ -22,9 +22,12 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .errors import PrivateAddress
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger("scraper.guard")
 
@@ -77,7 +80,7 @@ class AddressGuard:
         self.resolver = resolver
 
     @classmethod
-    def from_settings(cls, settings: Any) -> AddressGuard:
+    def from_settings(cls, settings: Settings) -> AddressGuard:
         return cls(
             settings.DENY_PRIVATE_ADDRESSES,
             settings.PRIVATE_NETWORKS,

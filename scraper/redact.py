@@ -21,7 +21,7 @@ _URL_PASSWORD = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s:]*):[^/?#@\s]*@
 # A credential header's value, as a log or a repr shows it: ``Authorization: Basic abc``,
 # ``'cookie': 'a=b'``, ``(b'Proxy-Authorization', b'...')``.
 _HEADER_VALUE = re.compile(
-    r"""((?:proxy-)?authorization|(?:set-)?cookie)(['"]?\s*[:=,]\s*b?['"]?)([^'"\r\n]+)""",
+    r"""((?:proxy-)?authorization|(?:set-)?cookie)(['"]?\s*[:=,]\s*(?:b?['"])?)([^'"\r\n]+)""",
     re.IGNORECASE,
 )
 

@@ -30,6 +30,7 @@ from scraper.guard import AddressGuard
 from scraper.jobdir import SQLiteFrontier
 from scraper.models import Request
 from scraper.records import InvalidRecord, decode_request, encode_request
+from scraper.redact import redact_text, redact_url
 from scraper.settings import Settings
 
 pytest_plugins = ["redis_server"]  # fixtures: redis_server, own_redis, crawl_name
@@ -459,3 +460,28 @@ def test_credentials_never_reach_the_log_or_the_failures_file(tmp_path, workers)
         assert secret not in result.stderr and secret not in result.stdout
         assert secret not in written
     assert any(r["headers"].get("authorization") == "Bearer tok-5521" for r in log)  # still sent
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("redis://:pw@10.0.0.5:6379/0", "redis://:***@10.0.0.5:6379/0"),
+        (
+            "see http://user:pw@host/x and https://u:p@h/",
+            "see http://user:***@host/x and https://u:***@h/",
+        ),
+        ("http://user@host/x", "http://user@host/x"),  # a user name is not a secret
+        ("Authorization: Basic dXNlcjpwdw==", "Authorization: ***"),
+        ("{'Cookie': 'sid=1', 'Accept': '*/*'}", "{'Cookie': '***', 'Accept': '*/*'}"),
+        ("[(b'proxy-authorization', b'Basic eA==')]", "[(b'proxy-authorization', b'***')]"),
+        ("set-cookie=a=b", "set-cookie=***"),
+        ("no secrets at all", "no secrets at all"),
+    ],
+)
+def test_redact_text(text, masked):
+    assert redact_text(text) == masked
+
+
+def test_redact_url():
+    assert redact_url("http://u:p@h:8080/a?b#c") == "http://u:***@h:8080/a?b#c"
+    assert redact_url("http://h/a@b") == "http://h/a@b"

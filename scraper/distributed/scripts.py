@@ -204,7 +204,8 @@ local hk = P .. 'h:' .. host
 redis.call('HINCRBY', hk, 'active', 1)
 redis.call('HSET', hk, 'next', stamp(t + host_delay(host) * factor), 'last', stamp(t))
 schedule(host)
-return {1, id, token, redis.call('HGET', P .. 'req', id), wait()}
+-- '' for a record someone deleted: a nil would cut the reply short; the worker buries it.
+return {1, id, token, redis.call('HGET', P .. 'req', id) or '', wait()}
 """
 )
 
