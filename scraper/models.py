@@ -3,7 +3,9 @@
 Both cross the process boundary (fetch threads in the main process, callbacks in the parse
 workers), so they hold only picklable data: a callback travels as a method *name* and is looked
 up on the spider inside the worker, as Scrapy's ``request_from_dict`` does. Selectors and soups
-are built lazily in the worker and never pickled.
+are built lazily in the worker and never pickled. A request may also be stored (a job folder,
+Redis) as a record (``records.py``), so ``meta`` and ``cb_kwargs`` hold only values a record can
+hold: a Request refuses any other when it is made.
 """
 
 from __future__ import annotations

@@ -199,6 +199,26 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+SECRET_PASSWORD = "pw-6Jq2rZ"  # a string that appears nowhere unless it leaks
+
+
+@pytest.fixture(params=["password", "password+tls"])
+def secured_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis for this test asking for ``SECRET_PASSWORD``, and in the second variant
+    speaking TLS only (skipped, with the reason, where redis-server was built without it)."""
+    tls = make_tls_files(tmp_path / "tls") if "tls" in request.param else None
+    server = RedisServer(tmp_path / "secured-redis", password=SECRET_PASSWORD, tls=tls)
+    try:
+        started(server)
+    except RuntimeError as exc:
+        if tls is None:
+            raise
+        log = (server.folder / "redis.log").read_text(errors="replace")[-300:]
+        pytest.skip(f"this redis-server does not take --tls-port ({exc}): {log}")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def dead_redis_url() -> str:
     """A Redis URL where nothing listens."""

@@ -20,7 +20,6 @@ import pytest
 import redis
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
 from mockserver import MockServer
-from redis_server import RedisServer, RedisServerMissing, make_tls_files
 
 from scraper.distributed import RedisFrontier
 from scraper.distributed.connection import warn_if_open
@@ -33,7 +32,11 @@ from scraper.records import InvalidRecord, decode_request, encode_request
 from scraper.redact import redact_text, redact_url
 from scraper.settings import Settings
 
-pytest_plugins = ["redis_server"]  # fixtures: redis_server, own_redis, crawl_name
+# fixtures: redis_server, secured_redis, crawl_name
+pytest_plugins = ["redis_server"]
+PASSWORD = (
+    "pw-6Jq2rZ"  # redis_server.SECRET_PASSWORD: a string that appears nowhere unless it leaks
+)
 
 
 class _Planted:
@@ -207,28 +210,8 @@ def test_a_pickle_planted_in_redis_is_dead_lettered_never_run(
 
 
 # -- Redis with a password and TLS -----------------------------------------------------------
-PASSWORD = "pw-6Jq2rZ"  # a string that appears nowhere unless it leaks
-
-
-@pytest.fixture(params=["password", "password+tls"])
-def secured_redis(request, tmp_path) -> Iterator[RedisServer]:
-    tls = make_tls_files(tmp_path / "tls") if "tls" in request.param else None
-    server = RedisServer(tmp_path / "redis", password=PASSWORD, tls=tls)
-    try:
-        server.start()
-    except RuntimeError as exc:
-        if tls is None:
-            raise
-        log = (tmp_path / "redis" / "redis.log").read_text(errors="replace")[-300:]
-        pytest.skip(f"this redis-server does not take --tls-port ({exc}): {log}")
-    except RedisServerMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.stop()
-
-
-def redis_cli_args(server: RedisServer) -> list[str]:
-    args = ["--frontier", server.url]
+def redis_cli_args(server, url: str | None = None) -> list[str]:
+    args = ["--frontier", url or server.url]
     if server.tls is not None:
         args += ["-s", f"REDIS_SSL_CA_CERTS={server.tls.ca}"]
     return args
@@ -256,14 +239,13 @@ def test_a_crawl_on_a_secured_redis_works_and_never_shows_the_password(
 
 def test_a_wrong_redis_password_is_one_line(tmp_path, demo_site, secured_redis, crawl_name):
     site = demo_site(hosts=1, rate=1000, fanout=2, fanout_total=2)
-    wrong = RedisServer(secured_redis.folder, password="wrong-Zq81", tls=secured_redis.tls)
-    wrong.port = secured_redis.port
-    args = redis_cli_args(wrong)
+    wrong = secured_redis.url.replace(PASSWORD, "wrong-Zq81")
 
-    result = run_cli(*fanout_args(site, tmp_path, *args), cwd=tmp_path)
+    result = run_cli(*fanout_args(site, tmp_path, *redis_cli_args(secured_redis, wrong)),
+                     cwd=tmp_path)  # fmt: skip
 
     assert result.returncode == 1
-    shown = wrong.url.replace("wrong-Zq81", "***")
+    shown = wrong.replace("wrong-Zq81", "***")
     assert result.stderr.splitlines() == [
         f"crawl: error: Redis at {shown} refused the credentials: "
         "invalid username-password pair or user is disabled."
@@ -271,9 +253,8 @@ def test_a_wrong_redis_password_is_one_line(tmp_path, demo_site, secured_redis, 
     assert not site.requests()
 
 
+@pytest.mark.parametrize("secured_redis", ["password+tls"], indirect=True)
 def test_tls_without_the_ca_is_one_line(tmp_path, secured_redis, crawl_name):
-    if secured_redis.tls is None:
-        pytest.skip("TLS only")
     result = run_cli("--status", "--frontier", secured_redis.url, "--crawl-name", crawl_name,
                      cwd=tmp_path)  # fmt: skip
     assert result.returncode == 1
