@@ -166,7 +166,7 @@ def decode_request(data: bytes | str) -> Request:
     """The Request in a record; InvalidRecord (saying why) for anything else."""
     try:
         record = json.loads(data)
-    except (ValueError, TypeError) as exc:  # a pickle, truncated bytes, not UTF-8...
+    except (ValueError, TypeError, RecursionError) as exc:  # a pickle, cut short, too deep...
         raise InvalidRecord(f"not a JSON record ({type(exc).__name__})") from None
     if type(record) is not dict:
         raise InvalidRecord(f"a JSON {type(record).__name__}, not a record")
@@ -196,7 +196,7 @@ def decode_request(data: bytes | str) -> Request:
             priority=record["priority"],
             dont_filter=record["dont_filter"],
         )
-    except (ValueError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidRecord(f"{type(exc).__name__}: {exc}"[:200]) from None
     request.attempts = record["attempts"]
     return request

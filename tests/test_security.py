@@ -92,6 +92,10 @@ def test_a_request_round_trips_through_its_record():
         b"[1, 2]",
         b'{"v": 99, "url": "http://a/"}',
         b'{"v": 1}',
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser goes
+        encode_request(Request("http://a.example/")).replace(  # nested past the recursion limit
+            b'"meta":{}', b'"meta":{"a":' + b'{"$tuple":[' * 5000 + b"]}" * 5000 + b"}"
+        ),
     ],
 )
 def test_a_record_that_does_not_parse_is_invalid(data):
