@@ -148,6 +148,15 @@ def encode_request(request: Request) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode("ascii")
 
 
+# Meta keys the framework itself reads as numbers or lists: a record with another type there
+# would fail deep in the crawl instead of here.
+_META_TYPES: dict[str, type] = {
+    "depth": int,
+    "redirect_times": int,
+    "robots_waits": int,
+    "redirect_urls": list,
+}
+
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "url": str,
     "method": str,
@@ -185,13 +194,17 @@ def decode_request(data: bytes | str) -> Request:
         headers = _decode(record["headers"])
         if not all(type(v) in (str, bytes) for v in headers.values()):
             raise InvalidRecord("header values must be text or bytes")
+        meta = _decode(record["meta"])
+        for key, kind in _META_TYPES.items():
+            if key in meta and type(meta[key]) is not kind:
+                raise InvalidRecord(f"meta[{key!r}] is not {kind.__name__}")
         request = Request(
             record["url"],
             callback=callback,
             method=record["method"],
             headers=headers,
             body=base64.b64decode(record["body"], validate=True),
-            meta=_decode(record["meta"]),
+            meta=meta,
             cb_kwargs=_decode(record["cb_kwargs"]),
             priority=record["priority"],
             dont_filter=record["dont_filter"],

@@ -93,6 +93,7 @@ def test_a_request_round_trips_through_its_record():
         b'{"v": 99, "url": "http://a/"}',
         b'{"v": 1}',
         b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser goes
+        encode_request(Request("http://a.example/", meta={"depth": "deep"})),
         encode_request(Request("http://a.example/")).replace(  # nested past the recursion limit
             b'"meta":{}', b'"meta":{"a":' + b'{"$tuple":[' * 5000 + b"]}" * 5000 + b"}"
         ),
