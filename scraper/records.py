@@ -209,6 +209,8 @@ def decode_request(data: bytes | str) -> Request:
             priority=record["priority"],
             dont_filter=record["dont_filter"],
         )
+    except InvalidRecord:
+        raise
     except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidRecord(f"{type(exc).__name__}: {exc}"[:200]) from None
     request.attempts = record["attempts"]
