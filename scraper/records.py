@@ -198,6 +198,8 @@ def decode_request(data: bytes | str) -> Request:
         for key, kind in _META_TYPES.items():
             if key in meta and type(meta[key]) is not kind:
                 raise InvalidRecord(f"meta[{key!r}] is not {kind.__name__}")
+        if not all(type(url) is str for url in meta.get("redirect_urls", ())):
+            raise InvalidRecord("meta['redirect_urls'] holds something else than URLs")
         request = Request(
             record["url"],
             callback=callback,

@@ -94,6 +94,7 @@ def test_a_request_round_trips_through_its_record():
         b'{"v": 1}',
         b"[" * 100_000 + b"]" * 100_000,  # deeper than the parser goes
         encode_request(Request("http://a.example/", meta={"depth": "deep"})),
+        encode_request(Request("http://a.example/", meta={"redirect_urls": [1]})),
         encode_request(Request("http://a.example/")).replace(  # nested past the recursion limit
             b'"meta":{}', b'"meta":{"a":' + b'{"$tuple":[' * 5000 + b"]}" * 5000 + b"}"
         ),
