@@ -295,6 +295,7 @@ def guarded_crawl(server: MockServer, tmp_path: Path, start: str, *settings: str
         str(tmp_path / "out.jsonl"),
         "-a",
         f"start_urls={start}",
+        *("-s", "PARSE_WORKERS=0"),  # callbacks are beside the point here: no pool to start
         *GUARDED,
         *settings,
         cwd=tmp_path,
