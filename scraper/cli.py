@@ -19,6 +19,7 @@ from types import FrameType
 from . import __version__
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
+from .redact import redact_logs
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
 from .stats import render_summary
@@ -203,6 +204,7 @@ def _configure_logging(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s [%(name)s] %(levelname)s: %(message)s",
     )
+    redact_logs()
     # httpx logs every request at INFO; our summary says the same once.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -240,7 +242,8 @@ def _status_or_merge(args: argparse.Namespace) -> int:
     crawl_name = settings.CRAWL_NAME or name
     if not settings.FRONTIER_URL or not crawl_name:
         raise SettingsError("--status needs --frontier URL and --crawl-name NAME (or SPIDER_FILE)")
-    print(render_status(read_status(connect(settings.FRONTIER_URL), crawl_name)))
+    client = connect(settings.FRONTIER_URL, settings.REDIS_SSL_CA_CERTS)
+    print(render_status(read_status(client, crawl_name)))
     return 0
 
 

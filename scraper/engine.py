@@ -49,11 +49,13 @@ from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoa
 from .export import JsonLinesExporter, check_format, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
+from .guard import AddressGuard
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response, url_problem
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
+from .redact import redact_text, redact_url
 from .settings import Settings
 from .spider import Spider, iterate_start
 from .stats import Stats, WorkCounts
@@ -164,6 +166,7 @@ class Crawl:
                 lease_timeout=settings.REDIS_LEASE_TIMEOUT,
                 max_lease_expiries=settings.REDIS_MAX_LEASE_EXPIRIES,
                 retry_timeout=settings.REDIS_RETRY_TIMEOUT,
+                ca_certs=settings.REDIS_SSL_CA_CERTS,
                 stats=self.stats,
                 **frontier_options,
             )
@@ -182,7 +185,8 @@ class Crawl:
             settings.RESPONSE_QUEUE_SIZE, settings.RESPONSE_QUEUE_BYTES
         )
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
-        self.client = make_client(settings, transport)
+        self.guard = AddressGuard.from_settings(settings)
+        self.client = make_client(settings, transport, self.guard)
         self.fetch_pool = FetchPool(
             settings=settings,
             frontier=self.frontier,
@@ -246,11 +250,14 @@ class Crawl:
                 log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
         elif self.shared is not None:
             resumed = not self.shared.claim_seeding()  # the first worker of the crawl seeds
+        start_hosts = set()
         for request in self._start_requests():
+            start_hosts.add(request.host)
             # On resume the start requests are already in the saved frontier (or done);
             # the spider's start_requests still runs, for whatever it sets up.
             if not resumed:
                 self.schedule(request, start=True)
+        self.guard.settle(start_hosts)
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
         elif self.shared is not None and not resumed:
@@ -457,15 +464,16 @@ class Crawl:
         """One line in the failures file, and the summary's count of its kind: every failure
         passes here, so the two always agree. A failures file that cannot be written is fatal."""
         self.stats.error(kind)
-        record = {
-            "url": request.url,
+        referer = request.meta.get("referer")
+        record = {  # passwords in URLs (and any credential a detail quotes) masked
+            "url": redact_url(request.url),
             "reason": kind,
-            "detail": detail[:500],
+            "detail": redact_text(detail[:500]),
             "attempts": _attempts(request, kind),
-            "referer": request.meta.get("referer"),
+            "referer": redact_url(referer) if isinstance(referer, str) else referer,
         }
         if "redirect_urls" in request.meta:  # where the chain began
-            record["redirected_from"] = request.meta["redirect_urls"]
+            record["redirected_from"] = [redact_url(u) for u in request.meta["redirect_urls"]]
         if "retry_after" in request.meta:  # the server's last Retry-After, as it sent it
             record["retry_after"] = request.meta["retry_after"]
         with self._failures_lock:

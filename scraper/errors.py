@@ -11,7 +11,8 @@
     │   ├── InvalidURL           a URL no request can be sent to (a port out of range, ...)
     │   ├── Truncated            the body ended early (reset, short Content-Length)
     │   ├── ResponseTooLarge     body over DOWNLOAD_MAXSIZE (decoded size)
-    │   └── DecodeError          a Content-Encoding that cannot be decoded
+    │   ├── DecodeError          a Content-Encoding that cannot be decoded
+    │   └── PrivateAddress       the host is on a private network (DENY_PRIVATE_ADDRESSES)
     ├── LeaseLost                a shared frontier gave this worker's request to another
     └── QueueClosed              put/get on a closed BoundedQueue (shutdown in progress)
 
@@ -71,6 +72,10 @@ class ResponseTooLarge(FetchError):
 
 class DecodeError(FetchError):
     kind = "decode_error"
+
+
+class PrivateAddress(FetchError):
+    kind = "private_address"
 
 
 class LeaseLost(ScraperError):

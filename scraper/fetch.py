@@ -34,6 +34,7 @@ from .errors import (
     FetchTimeout,
     InvalidURL,
     LeaseLost,
+    PrivateAddress,
     ProtocolError,
     QueueClosed,
     ResponseTooLarge,
@@ -41,6 +42,7 @@ from .errors import (
     Truncated,
 )
 from .frontier import Clock, Frontier
+from .guard import AddressGuard
 from .models import Headers, Request, Response, canonical_url, split_plain, url_problem
 from .queues import BoundedQueue
 from .robots import RobotsCache
@@ -54,12 +56,17 @@ log = logging.getLogger("scraper.fetch")
 IDLE_WAIT = 1.0  # seconds a thread waits for news when nothing is queued at all
 
 
-def make_client(settings: Settings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def make_client(
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    guard: AddressGuard | None = None,
+) -> httpx.Client:
     """The one place an httpx.Client is built. Shared read-only by every fetch thread;
-    ``transport`` is the test seam (respx, httpx.MockTransport)."""
+    ``transport`` is the test seam (respx, httpx.MockTransport); ``guard`` decides which
+    addresses our own transport may connect to."""
     headers = {"User-Agent": settings.USER_AGENT, **settings.DEFAULT_REQUEST_HEADERS}
     return httpx.Client(
-        transport=transport or HostPoolTransport(),
+        transport=transport or HostPoolTransport(guard=guard),
         headers=headers,
         timeout=httpx.Timeout(settings.DOWNLOAD_TIMEOUT),
         # Redirects go back through the frontier, so the target's politeness applies.
@@ -318,8 +325,11 @@ class RetryPolicy:
 
     def retryable(self, response: Response | None, error: FetchError | None) -> bool:
         if error is not None:
-            # A body too large, an unknown encoding or a bad URL will be the same next time.
-            return not isinstance(error, ResponseTooLarge | DecodeError | InvalidURL)
+            # A body too large, an unknown encoding, a bad URL or a private address: the same
+            # next time.
+            return not isinstance(
+                error, ResponseTooLarge | DecodeError | InvalidURL | PrivateAddress
+            )
         return response is not None and response.status in self.retry_codes
 
     def backoff(self, attempts: int) -> float | None:

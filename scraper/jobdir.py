@@ -13,14 +13,18 @@ Exactly once, across any number of crashes:
   or the spider's ``item_key`` field), and finalising keeps the first line of each key;
 - a line torn by a crash is cut off when the journal is opened, and skipped if read before;
 - a write that fails (a full disk) is cut back to whole lines before the error is raised.
+
+Requests are stored as data (``records.py``), never pickled: a job folder from elsewhere can
+hold nothing that runs. A row that is not a valid record is logged and set aside (state
+INVALID), and the crawl goes on without it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import pickle
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +34,11 @@ from .errors import OutputError, ScraperError
 from .export import encode_line, write_all
 from .frontier import MemoryFrontier
 from .models import Request
+from .records import InvalidRecord, decode_request, encode_request
 
-QUEUED, LEASED = 0, 1
+log = logging.getLogger("scraper.jobdir")
+
+QUEUED, LEASED, INVALID = 0, 1, 2
 
 
 class SQLiteFrontier(MemoryFrontier):
@@ -58,24 +65,42 @@ class SQLiteFrontier(MemoryFrontier):
         with self._changed:
             self._seen.update(fp % (1 << 64) for (fp,) in self._db.execute("SELECT fp FROM seen"))
             self._db.execute("UPDATE requests SET state = ? WHERE state = ?", (QUEUED, LEASED))
-            rows = self._db.execute("SELECT id, data FROM requests ORDER BY id").fetchall()
+            rows = self._db.execute(
+                "SELECT id, data FROM requests WHERE state = ? ORDER BY id", (QUEUED,)
+            ).fetchall()
+            loaded = 0
             for row_id, data in rows:
-                request: Request = pickle.loads(data)
+                try:
+                    request = decode_request(data)
+                except InvalidRecord as exc:
+                    log.error("job state: request %d is not a valid record (%s): skipped",
+                              row_id, exc)  # fmt: skip
+                    self._db.execute(
+                        "UPDATE requests SET state = ? WHERE id = ?", (INVALID, row_id)
+                    )
+                    continue
                 request.store_id = row_id
                 self._enqueue(request)
-            return len(rows)
+                loaded += 1
+            return loaded
 
     def _fingerprint_seen(self, key: int) -> None:
         self._db.execute("INSERT OR IGNORE INTO seen (fp) VALUES (?)", (_signed(key),))
 
     def add(self, request: Request) -> bool:
+        try:
+            # A meta value changed after the Request was made can still be one no record holds.
+            record = encode_request(request)
+        except TypeError as exc:
+            log.error("dropped %s: %s", request.url, exc)
+            return False
         with self._changed:
             if not super().add(request):
                 return False
             self._db.execute("BEGIN")
             self._fingerprint_seen(int.from_bytes(request.fingerprint()[:8], "big"))
             cursor = self._db.execute(
-                "INSERT INTO requests (state, data) VALUES (?, ?)", (QUEUED, pickle.dumps(request))
+                "INSERT INTO requests (state, data) VALUES (?, ?)", (QUEUED, record)
             )
             self._db.execute("COMMIT")
             request.store_id = cursor.lastrowid
@@ -96,7 +121,7 @@ class SQLiteFrontier(MemoryFrontier):
             if retry_at is not None:  # queued again, with its attempt count
                 self._db.execute(
                     "UPDATE requests SET state = ?, data = ? WHERE id = ?",
-                    (QUEUED, pickle.dumps(request), request.store_id),
+                    (QUEUED, encode_request(request), request.store_id),
                 )
 
     def ack(self, request: Request) -> None:

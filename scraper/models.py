@@ -3,7 +3,9 @@
 Both cross the process boundary (fetch threads in the main process, callbacks in the parse
 workers), so they hold only picklable data: a callback travels as a method *name* and is looked
 up on the spider inside the worker, as Scrapy's ``request_from_dict`` does. Selectors and soups
-are built lazily in the worker and never pickled.
+are built lazily in the worker and never pickled. A request may also be stored (a job folder,
+Redis) as a record (``records.py``), so ``meta`` and ``cb_kwargs`` hold only values a record can
+hold: a Request refuses any other when it is made.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urljoin as _urljoin
 from urllib.parse import urlsplit
+
+from .records import STORABLE, unstorable
 
 if TYPE_CHECKING:
     import parsel
@@ -92,6 +96,14 @@ def _callback_name(callback: Callback) -> str | None:
     return name
 
 
+def _check_storable(field: str, values: dict[str, Any]) -> None:
+    """Refuse, where the spider makes the request, a value no stored record could hold (a job
+    folder or Redis would meet it only later, at resume or on another machine)."""
+    where = unstorable(values)
+    if where is not None:
+        raise TypeError(f"Request {field}{where}: a request may carry only {STORABLE}")
+
+
 class Request:
     """One URL to fetch, with what to do with its response. Scrapy's constructor, plain data."""
 
@@ -143,6 +155,10 @@ class Request:
         self.body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self.meta = dict(meta or {})
         self.cb_kwargs = dict(cb_kwargs or {})
+        if meta:
+            _check_storable("meta", self.meta)
+        if cb_kwargs:
+            _check_storable("cb_kwargs", self.cb_kwargs)
         self.priority = priority
         self.dont_filter = dont_filter
         self.attempts = 0  # fetch attempts so far (retries included)

@@ -42,6 +42,7 @@ from typing import Any
 
 from .errors import CloseSpider, SpiderLoadError
 from .models import Request, Response
+from .redact import redact_logs
 from .settings import Settings
 from .spider import Spider, iterate_callback_output, load_spider_class
 
@@ -181,6 +182,7 @@ def _init_worker(
     logging.basicConfig(
         level=settings.LOG_LEVEL.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s"
     )
+    redact_logs()
     with counter.get_lock():
         slot = counter.value
         counter.value += 1

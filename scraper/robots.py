@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from .errors import FetchError
+from .errors import FetchError, PrivateAddress
 from .frontier import Clock
 from .models import Request, url_problem
 
@@ -133,6 +133,9 @@ class RobotsCache:
                 self._stats.robots_requested(robots_request.host)
             try:
                 response = self._fetcher.fetch(robots_request)
+            except PrivateAddress:
+                # Never reachable, so no rules: the page itself then fails as private_address.
+                return RobotsEntry(None)
             except FetchError as exc:
                 return self._unreachable(origin, f"{exc.kind}: {exc}")
             location = response.headers.get("location")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import functools
+import ipaddress
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import SettingsError
+from .guard import DEFAULT_PRIVATE_NETWORKS
 
 CONFIG_FILENAME = "scrapy-like.cfg"
 MiB = 1024 * 1024
@@ -163,6 +165,29 @@ class Settings:
             "allowed_domains (empty = anywhere)."
         ),
     )
+    DENY_PRIVATE_ADDRESSES: str = field(
+        default="auto",
+        metadata=_doc(
+            "Refuse to connect to loopback, private, link-local and unique-local addresses "
+            "(PRIVATE_NETWORKS), checked on the address connected to: such requests, links "
+            "and redirects included, fail as private_address. auto: on unless a start URL is "
+            "on a private IP address or localhost; true; false."
+        ),
+    )
+    ALLOWED_NETWORKS: list[str] = field(
+        default_factory=list,
+        metadata=_doc(
+            "Networks (CIDRs, e.g. 10.1.0.0/16) a crawl may connect to even with "
+            "DENY_PRIVATE_ADDRESSES on: an intranet crawl's."
+        ),
+    )
+    PRIVATE_NETWORKS: list[str] = field(
+        default_factory=lambda: list(DEFAULT_PRIVATE_NETWORKS),
+        metadata=_doc(
+            "The networks (CIDRs) DENY_PRIVATE_ADDRESSES refuses: loopback, RFC 1918, "
+            "carrier-grade NAT, link-local (cloud metadata), IPv6 unique-local and link-local."
+        ),
+    )
     DEPTH_LIMIT: int = field(
         default=0,
         metadata=_doc("Deepest link depth followed from a start request (0 = unlimited)."),
@@ -270,8 +295,9 @@ class Settings:
     FRONTIER_URL: str = field(
         default="",
         metadata=_doc(
-            "redis://HOST:PORT/DB: share the frontier with every crawl process using the same "
-            "CRAWL_NAME there (empty = in this process); same as --frontier."
+            "redis://[USER:PASSWORD@]HOST:PORT/DB (rediss:// for TLS): share the frontier with "
+            "every crawl process using the same CRAWL_NAME there (empty = in this process); "
+            "same as --frontier."
         ),
     )
     CRAWL_NAME: str = field(
@@ -292,6 +318,13 @@ class Settings:
         default=3,
         metadata=_doc(
             "Times a request's lease may expire before it goes to the crawl's dead-letter list."
+        ),
+    )
+    REDIS_SSL_CA_CERTS: str = field(
+        default="",
+        metadata=_doc(
+            "CA certificates (PEM file) that a rediss:// FRONTIER_URL's server certificate is "
+            "checked against (empty = the system's)."
         ),
     )
     REDIS_RETRY_TIMEOUT: float = field(
@@ -370,7 +403,17 @@ class Settings:
             for code in getattr(self, name):
                 if not 100 <= code <= 599:
                     raise SettingsError(f"{name}: {code} is not an HTTP status (100-599)")
+        for name in ("ALLOWED_NETWORKS", "PRIVATE_NETWORKS"):
+            for network in getattr(self, name):
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise SettingsError(f"{name}: {network!r} is not a network") from None
         checks = [
+            (
+                self.DENY_PRIVATE_ADDRESSES in ("auto", "true", "false"),
+                "DENY_PRIVATE_ADDRESSES must be auto, true or false",
+            ),
             (self.FRONTIER_ORDER in ("lifo", "fifo"), "FRONTIER_ORDER must be lifo or fifo"),
             (
                 self.PARSE_START_METHOD in ("forkserver", "spawn"),

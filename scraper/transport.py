@@ -17,6 +17,9 @@ keep-alive expiry are closed when next looked at, and swept every ``SWEEP_EVERY`
 A per-read timeout never ends a server that sends one byte just before each read times out,
 headers included. So every socket operation (connect, TLS handshake, write, read) is bounded
 by what is left of the request's total deadline, set by the calling thread with ``bounded_by``.
+
+With an ``AddressGuard`` (``guard.py``, DENY_PRIVATE_ADDRESSES), a new connection goes only to
+an address the guard allows, and the address it is connected to is checked again.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+from .guard import AddressGuard
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default)
 SWEEP_EVERY = 5.0
@@ -122,10 +127,12 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's own socket backend, its connections bounded by the request's deadline."""
+    """httpcore's own socket backend, its connections bounded by the request's deadline, and
+    with a ``guard``, made only to the addresses it allows (see ``guard.py``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, guard: AddressGuard | None = None) -> None:
         self._backend = httpcore.SyncBackend()
+        self.guard = guard
 
     def connect_tcp(
         self,
@@ -135,16 +142,37 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        # Name resolution inside is not interruptible; the socket connect is.
-        return _DeadlineStream(
-            self._backend.connect_tcp(
-                host,
-                port,
-                _clamp(timeout, httpcore.ConnectTimeout),
-                local_address,
-                socket_options,
-            )
-        )
+        guard = self.guard
+        if guard is None or not guard.enabled:
+            # Name resolution inside is not interruptible; the socket connect is.
+            return _DeadlineStream(
+                self._backend.connect_tcp(
+                    host, port, _clamp(timeout, httpcore.ConnectTimeout), local_address,
+                    socket_options,
+                )
+            )  # fmt: skip
+        try:
+            addresses = guard.addresses(host, port)
+        except OSError as exc:  # the name does not resolve
+            raise httpcore.ConnectError(str(exc)) from exc
+        failure: Exception | None = None
+        for address in addresses:  # by number: no second lookup can answer differently
+            try:
+                stream = self._backend.connect_tcp(
+                    address, port, _clamp(timeout, httpcore.ConnectTimeout), local_address,
+                    socket_options,
+                )  # fmt: skip
+            except httpcore.ConnectError as exc:
+                failure = exc
+                continue
+            try:
+                guard.check_peer(host, stream.get_extra_info("socket").getpeername()[0])
+            except BaseException:
+                stream.close()
+                raise
+            return _DeadlineStream(stream)
+        assert failure is not None
+        raise failure
 
     def connect_unix_socket(
         self,
@@ -189,14 +217,16 @@ class _Body(httpx.SyncByteStream):
 class HostPoolTransport(httpx.BaseTransport):
     """Keep-alive HTTP/1.1 connections, a stack of idle ones per (scheme, host, port)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, ssl_context: ssl.SSLContext | None = None, guard: AddressGuard | None = None
+    ) -> None:
         # Built once: loading the CA bundle takes a quarter of a second.
         self._ssl = ssl_context or httpx.create_ssl_context()
         self._idle: dict[Key, list[httpcore.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._next_sweep = time.monotonic() + SWEEP_EVERY
         self._closed = False
-        self._backend = _DeadlineBackend()
+        self._backend = _DeadlineBackend(guard)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url

@@ -6,18 +6,21 @@ Flow position: under ``RedisFrontier`` and ``crawl --status``; nothing else open
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import ScraperError
+from ..redact import redact_url
 
 log = logging.getLogger("scraper.redis")
 
@@ -35,29 +38,45 @@ class RedisUnavailable(ScraperError):
     """Redis could not be reached (at start), or not again within REDIS_RETRY_TIMEOUT."""
 
 
-def display_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + netloc))
-
-
-def connect(url: str) -> redis.Redis:
-    """A client for ``url`` (redis://HOST:PORT/DB), checked with a PING; one clear error if not."""
+def connect(url: str, ca_certs: str = "") -> redis.Redis:
+    """A client for ``url`` (``redis://[USER:PASSWORD@]HOST:PORT/DB``, or ``rediss://`` for
+    TLS, checked against ``ca_certs`` if given, else the system's CAs), checked with a PING;
+    one clear error if not. Warns once when a Redis off this machine asks for no password."""
+    shown = redact_url(url)
     try:
         client = redis.Redis.from_url(
             url,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=CONNECT_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
+            **({"ssl_ca_certs": ca_certs} if ca_certs and url.startswith("rediss:") else {}),
         )
         client.ping()
-    except (redis.RedisError, ValueError) as exc:
-        raise RedisUnavailable(f"cannot reach Redis at {display_url(url)}: {exc}") from exc
+    except redis.AuthenticationError as exc:
+        raise RedisUnavailable(f"Redis at {shown} refused the credentials: {exc}") from exc
+    except redis.ResponseError as exc:  # NOAUTH and friends: the server wants a password
+        raise RedisUnavailable(f"Redis at {shown} refused the connection: {exc}") from exc
+    except (redis.RedisError, ValueError, TypeError) as exc:  # TypeError: a bad URL option
+        raise RedisUnavailable(f"cannot reach Redis at {shown}: {exc}") from exc
+    if client.connection_pool.connection_kwargs.get("password") is None:
+        warn_if_open(urlsplit(url).hostname or "localhost", shown)
     return client
+
+
+def warn_if_open(host: str, shown: str) -> None:
+    """Anyone who can reach a Redis without a password can change the crawl: say so when it is
+    not on this machine."""
+    try:
+        # An IPv6 answer may carry a zone (fe80::1%eth0), which ipaddress does not take.
+        addresses = {str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        addresses = set()
+    if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        log.warning(
+            "Redis at %s is not on this machine and takes no password: anyone who can reach "
+            "it can change this crawl (use redis://USER:PASSWORD@HOST/DB, rediss:// for TLS)",
+            shown,
+        )
 
 
 class Retrying:
@@ -65,7 +84,7 @@ class Retrying:
     ``timeout`` seconds have passed; logs an outage once, and its end."""
 
     def __init__(self, url: str, timeout: float) -> None:
-        self.url = display_url(url)
+        self.url = redact_url(url)
         self.timeout = timeout
         self._lock = threading.Lock()
         self._outage_since: float | None = None

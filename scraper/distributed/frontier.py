@@ -42,7 +42,6 @@ import contextlib
 import json
 import logging
 import os
-import pickle
 import random
 import secrets
 import socket
@@ -56,6 +55,8 @@ import redis
 from ..errors import LeaseLost
 from ..frontier import Clock
 from ..models import Request
+from ..records import InvalidRecord, decode_request, encode_request
+from ..redact import redact_url
 from ..stats import Stats
 from . import scripts
 from .connection import Retrying, connect
@@ -101,6 +102,7 @@ class RedisFrontier:
         lease_timeout: float = 30.0,
         max_lease_expiries: int = 3,
         retry_timeout: float = 60.0,
+        ca_certs: str = "",
         stats: Stats | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
@@ -110,12 +112,12 @@ class RedisFrontier:
         self.worker_id = worker_name()
         self.prefix = key_prefix(crawl_name)
         self._state = self.prefix + "state"
-        self._redis = connect(url)
+        self._redis = connect(url, ca_certs)
         self._retrying = Retrying(url, retry_timeout)
         self._scripts = {
             name: self._redis.register_script(getattr(scripts, name))
             for name in ("ADD", "LEASE", "RELEASE", "ACK", "EXTEND", "MARK_SENT", "DEFER")
-            + ("SET_DELAY",)
+            + ("SET_DELAY", "BURY")
         }
         self._part: str | None = None  # this worker's part file (its name), once it has one
         self._randomize = randomize_delay
@@ -203,15 +205,19 @@ class RedisFrontier:
             return None
         if abs(request.priority) > PRIORITY_LIMIT:
             raise ValueError(f"request priority must be within ±{PRIORITY_LIMIT}: {request}")
+        try:
+            record = encode_request(request)
+        except TypeError as exc:  # a meta value set after the Request was made
+            raise ValueError(str(exc)) from None
         fingerprint = request.fingerprint()
         return [
             fingerprint[:2].hex()[:3],  # the first 12 bits name the bucket
             fingerprint[1:8],  # the tail: 7 bytes (4 bits overlap the bucket's; simpler)
             "1" if request.dont_filter else "0",
-            pickle.dumps(request),
+            record,
             request.host,
             request.priority,
-            request.url,
+            redact_url(request.url),  # shown in dead letters only
         ]
 
     def next(self) -> Request | float | None:
@@ -236,7 +242,16 @@ class RedisFrontier:
             if reply[0] == 0:
                 return max(wait, SHORTEST_WAIT)
             _, request_id, token, data, _ = reply
-            request: Request = pickle.loads(data)
+            try:
+                request = decode_request(data)
+            except InvalidRecord as exc:
+                # Written by someone else than a worker: dropped, never run (see records.py).
+                log.error("request %s in Redis is not a valid record (%s): dead-lettered",
+                          request_id.decode(), exc)  # fmt: skip
+                self._run("BURY", request_id, token, self.worker_id)
+                if self._stats is not None:
+                    self._stats.inc("invalid_records")
+                return SHORTEST_WAIT
             request.store_id = int(token)
             with self._held_lock:
                 self._held[request.store_id] = request_id.decode()
@@ -258,7 +273,7 @@ class RedisFrontier:
         else:
             wait = max(0.0, retry_at - self._clock())
             self._run(
-                "RELEASE", request_id, token, repr(wait), pickle.dumps(request), self._factor()
+                "RELEASE", request_id, token, repr(wait), encode_request(request), self._factor()
             )
         self._poke(everyone=True)
 

@@ -13,7 +13,8 @@ a crawl lives on one shard; scripts build key names from the prefix, all in that
                    win)
     s:<3 hex>      dedup bucket: the packed 7-byte tails of the 64-bit fingerprints that start
                    with those 12 bits (4,096 buckets: few keys, so ~7 bytes per URL at 1M URLs)
-    req            hash: request id -> the pickled Request
+    req            hash: request id -> the Request as a record (``records.py``, JSON; never a
+                   pickle: a worker only parses what it leases)
     meta           hash: request id -> {"h": host, "s": queue score, "u": url}
     q:<host>       sorted set: the host's queued request ids, by score (priority, then age:
                    newest first unless FRONTIER_ORDER is fifo)
@@ -25,7 +26,8 @@ a crawl lives on one shard; scripts build key names from the prefix, all in that
     leases         sorted set: request id -> lease expiry
     lease          hash: request id -> {"t": fencing token, "w": worker, "h": host, "slot": 0|1}
     expiries       hash: request id -> times its lease expired
-    dead           list: dead letters, JSON {url, reason, expiries, worker}
+    dead           list: dead letters, JSON {url, reason, expiries, worker}; reason
+                   lease_expired, or invalid_record (a stored request that does not parse)
     workers        sorted set: worker id -> latest heartbeat; wstats hash: worker id -> stats
     parts          hash: worker id -> {"file": its part file's name, "items": items written}
     seeding, seeded, merged    strings: who seeds the start requests; seeding done; merged
@@ -139,9 +141,17 @@ local function current_lease(id, token)
   if rec.t ~= token then return nil, 'stale' end
   return rec
 end
+-- The request leaves the crawl as a dead letter (its lease, if any, already ended).
+local function bury(id, reason, expiries, worker)
+  redis.call('RPUSH', P .. 'dead', cjson.encode(
+    {url = meta_of(id).u, reason = reason, expiries = expiries, worker = worker}))
+  redis.call('HINCRBY', STATE, 'dead', 1)
+  forget(id)
+end
 """
 
 # ARGV: prefix, bucket (3 hex), fingerprint tail (7 bytes), dont_filter, data, host, priority, url
+# (without its password: for dead letters)
 # Dedup and enqueue in one step. Returns the new request id, or 0 for a duplicate.
 ADD = PRELUDE + "return add(2)\n"
 
@@ -161,14 +171,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', t, 'LIMIT
   if rec.slot == 1 then end_fetch(rec, t, 1) end
   end_lease(id)
   redis.call('HINCRBY', STATE, 'reclaimed', 1)
-  local meta = meta_of(id)
   if redis.call('HINCRBY', P .. 'expiries', id, 1) >= max_expiries then
-    redis.call('RPUSH', P .. 'dead', cjson.encode(
-      {url = meta.u, reason = 'lease_expired', expiries = max_expiries, worker = rec.w}))
-    redis.call('HINCRBY', STATE, 'dead', 1)
-    forget(id)
+    bury(id, 'lease_expired', max_expiries, rec.w)
   else
-    enqueue(id, meta)
+    enqueue(id, meta_of(id))
   end
   schedule(rec.h)
 end
@@ -198,7 +204,8 @@ local hk = P .. 'h:' .. host
 redis.call('HINCRBY', hk, 'active', 1)
 redis.call('HSET', hk, 'next', stamp(t + host_delay(host) * factor), 'last', stamp(t))
 schedule(host)
-return {1, id, token, redis.call('HGET', P .. 'req', id), wait()}
+-- '' for a record someone deleted: a nil would cut the reply short; the worker buries it.
+return {1, id, token, redis.call('HGET', P .. 'req', id) or '', wait()}
 """
 )
 
@@ -254,6 +261,23 @@ forget(id)
 redis.call('HINCRBY', STATE, 'done', 1)
 schedule(rec.h)
 return added
+"""
+)
+
+# ARGV: prefix, id, token, worker. The leased request's record does not parse: it ends as a
+# dead letter (invalid_record) and its host slot is freed, while the lease is this worker's.
+# Returns 1, or 0 if fenced out.
+BURY = (
+    PRELUDE
+    + """
+local id = ARGV[2]
+local rec = current_lease(id, ARGV[3])
+if not rec then return 0 end
+if rec.slot == 1 then end_fetch(rec, now(), 1) end
+end_lease(id)
+bury(id, 'invalid_record', 0, ARGV[4])
+schedule(rec.h)
+return 1
 """
 )
 
