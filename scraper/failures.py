@@ -40,6 +40,11 @@ FAILURE_KINDS: dict[str, str] = {
     "redirect_scheme": "A redirect to a scheme other than http or https.",
     "too_many_redirects": "More redirects than REDIRECT_MAX_TIMES.",
     "redirect_loop": "A redirect back to a URL already in the chain.",
+    "private_address": (
+        "The host resolves to (or connected to) a loopback, private, link-local or "
+        "unique-local address while DENY_PRIVATE_ADDRESSES is on and ALLOWED_NETWORKS does not "
+        "cover it; never retried."
+    ),
     "robots_forbidden": "robots.txt disallows the URL.",
     "robots_unavailable": (
         "robots.txt stayed unreachable (5xx, or no answer) through ROBOTSTXT_RETRY_TIMES "
