@@ -77,7 +77,6 @@ def test_per_host_delay_and_concurrency_hold_across_workers(redis_server, crawl_
         frontier.shutdown()
 
 
-
 def test_urls_that_differ_only_in_their_query_are_all_kept(redis_server, crawl_name):
     frontier = store(redis_server, crawl_name)
     urls = ["http://a.test/p", "http://a.test/p?page=2", "http://a.test/p?page=3"]
@@ -189,7 +188,6 @@ def test_a_delay_one_worker_learns_spaces_every_workers_requests(
     assert time.monotonic() - leased_at >= 0.3 - 0.01
     for frontier in (learner, fetcher):
         frontier.shutdown()
-
 
 
 def test_a_stricter_delay_learnt_in_flight_spaces_the_next_request(redis_server, crawl_name):
