@@ -122,6 +122,7 @@ class _HostServer(ThreadingHTTPServer):
         self.log = log
         self.pages: HostPages | None = None
         self._lock = threading.Lock()
+        self._limit_lock = threading.Lock()
         self._active = 0
         self._connections: set[socket.socket] = set()
 
@@ -136,13 +137,10 @@ class _HostServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         return f"http://{self.address}:{self.server_port}"
 
-    def judge(self) -> tuple[float, bool]:
-        """A request arrives now: its arrival time, and whether the rate limit admits it. One
-        step under the lock, so the limit judges requests in the order they arrived (stamped
-        first and judged later, one delayed between the two would be judged after the next)."""
-        with self._lock:
-            arrival = time.monotonic()
-            return arrival, self.limit.admit(arrival)
+    def admit(self, arrival: float) -> bool:
+        """Whether the rate limit admits a request that arrived at ``arrival``."""
+        with self._limit_lock:
+            return self.limit.admit(arrival)
 
     def arrive(self) -> int:
         """Count a request in: how many this host is now serving."""
@@ -197,8 +195,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.untrack(self.connection)
 
     def parse_request(self) -> bool:
-        # Called right after the request line is read, before the headers.
-        self._arrival, self._admitted = self.server.judge()
+        # Called right after the request line is read, before the headers: the arrival. Judged
+        # at once, so in the order of arrival: judged later, a request whose thread was held up
+        # in between would be judged after the next one, against a turn that one moved on.
+        self._arrival = time.monotonic()
+        self._admitted = self.server.admit(self._arrival)
         return super().parse_request()
 
     def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
