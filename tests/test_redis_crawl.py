@@ -301,9 +301,9 @@ def test_a_redis_restart_mid_crawl_is_ridden_out(tmp_path, demo_site, own_redis,
 def test_retry_after_holds_a_host_back_for_every_worker(
     tmp_path, demo_site, redis_server, crawl_name
 ):
-    # The site allows one request per 0.25 s, the workers send one per DELAY: the site answers
-    # 429 with Retry-After: 1, and then no worker may contact that host for a second.
-    site = start_site(demo_site, hosts=2, pages=4, rate=4.0)
+    # The site allows one request per 0.25 s, none early, the workers send one per DELAY: the
+    # site answers 429 with Retry-After: 1, and then no worker may contact that host for a second.
+    site = start_site(demo_site, hosts=2, pages=4, rate=4.0, burst=0)
     args = worker_args(
         site, tmp_path, redis_server.url, crawl_name, "RETRY_TIMES=10", "ROBOTSTXT_OBEY=0"
     )
