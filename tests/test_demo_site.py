@@ -262,7 +262,7 @@ def test_rate_limit_forgives_bunched_arrivals_not_a_faster_pace(burst, arrivals,
     assert [limit.admit(arrival) for arrival in arrivals] == admitted
 
 
-def test_rate_limit_admits_at_most_its_rate_plus_the_burst_over_any_span() -> None:
+def test_rate_limit_admits_its_rate_plus_the_burst_at_most_over_a_long_run() -> None:
     limit = RateLimit(rate=10, burst=1)
     arrivals = [i * 0.07 for i in range(300)]  # a client 40 % too fast, for 21 s
     admitted = [t for t in arrivals if limit.admit(t)]
