@@ -2,14 +2,14 @@
 simulated latency and the request log, all owned by :class:`DemoSite`.
 
 The rate limit judges each request by when it arrived, as a site would, and so sees what no
-crawler controls: a crawler that starts its requests to a host exactly ``1 / rate`` apart has them
-arrive bunched, one delayed by the scheduler (here, a busy machine) more than the next. So the
-limit is nginx's ``limit_req`` with a ``burst`` (the benchmarks' servers use the same rule), the
-generic cell rate algorithm: a request may arrive up to ``burst / rate`` seconds ahead of its
-turn, each request's turn is ``1 / rate`` after the previous one's, and a request refused leaves
-the turns as they were. Jitter is forgiven; a faster pace is not: over any span the site admits
-at most ``rate`` requests a second, plus the burst, and a client that does not pace at all is
-refused from its ``burst + 2``-th request on.
+crawler controls: a crawler that starts its requests to a host ``1 / rate`` apart can have them
+arrive bunched, one held up on the way (here, by a busy machine's scheduler) more than the next.
+So the limit is nginx's ``limit_req`` with a ``burst`` (the benchmarks' servers use the same
+rule), the generic cell rate algorithm: each admitted request sets the next one's turn ``1 / rate``
+after its own turn or its arrival, whichever is later; a request may arrive up to
+``burst / rate`` seconds before its turn; one refused leaves the turn where it was. Jitter is
+forgiven, a faster pace is not: over any S seconds the site admits at most ``rate * S + burst +
+1`` requests, and a client that does not pace at all is refused from its ``burst + 2``-th on.
 """
 
 from __future__ import annotations
