@@ -15,6 +15,7 @@ import pytest
 from scraper.cli import build_crawl
 from scraper.demo import DemoSite
 from scraper.engine import CrawlResult
+from scraper.models import Request
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SPIDERS = Path(__file__).resolve().parent / "spiders"
@@ -45,6 +46,50 @@ def run_in_process(
         spider_path, settings=values, spider_args=spider_args, config_path=None, output=output
     )
     return crawl.run()
+
+
+def run_recording_order(
+    spider: str, output: Path, settings: dict[str, object], jobdir: Path | None = None, **args: str
+) -> tuple[CrawlResult, list[tuple[str, str]]]:
+    """Run a crawl whose store records, in order, each item it wrote (``("write", url)``, once
+    the write returned) and each page acknowledged (``("ack", url)``, as the ack began)."""
+    values = {k: str(v) for k, v in settings.items()}
+    crawl = build_crawl(
+        TEST_SPIDERS / f"{spider}.py",
+        settings=values,
+        spider_args=args,
+        output=output,
+        jobdir=jobdir,
+    )
+    events: list[tuple[str, str]] = []
+    journal, frontier = crawl.journal, crawl.frontier
+    assert journal is not None, "a store that writes items before acks: --jobdir or Redis"
+    write, ack = journal.write, frontier.ack
+
+    def recording_write(keyed: list[tuple[str, dict]]) -> None:
+        write(keyed)
+        events.extend(("write", item["url"]) for _, item in keyed)
+
+    def recording_ack(request: Request, *rest: object) -> object:
+        events.append(("ack", request.url))
+        return ack(request, *rest)
+
+    journal.write = recording_write  # type: ignore[method-assign]
+    frontier.ack = recording_ack  # type: ignore[method-assign]
+    return crawl.run(), events
+
+
+def assert_written_before_acked(events: list[tuple[str, str]], pages: int) -> None:
+    """Every page's item was written before the page was acknowledged, and all ``pages`` were."""
+    written: set[str] = set()
+    acked: list[str] = []
+    for kind, url in events:
+        if kind == "write":
+            written.add(url)
+        else:
+            assert url in written, f"{url} acknowledged before its item was written"
+            acked.append(url)
+    assert len(acked) == len(set(acked)) == len(written) == pages
 
 
 def run_cli(

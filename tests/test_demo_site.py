@@ -21,6 +21,7 @@ import lxml.html
 import pytest
 
 from scraper.demo import Article, DemoSite, RequestRecord
+from scraper.demo.server import RateLimit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 5.0
@@ -206,32 +207,67 @@ def test_section_pages_and_other_pages(site: DemoSite) -> None:
 
 
 def test_rate_limit_answers_429_and_logs_it(tmp_path: Path) -> None:
+    """Two requests one after the other (the second sent once the site has logged the first,
+    so the site never serves both at once) inside one interval of a strict limit."""
     log_path = tmp_path / "requests.jsonl"
-    with DemoSite(hosts=1, articles_per_host=1, rate=5, log_path=log_path) as demo:
+    with DemoSite(hosts=1, articles_per_host=1, rate=0.2, burst=0, log_path=log_path) as demo:
         url = demo.base_urls[0] + "/"
         assert fetch(url)[0] == 200
+        wait_for_records(demo, 1)
         status, headers, _ = fetch(url)
         assert status == 429 and headers["Retry-After"] == "1"
-        time.sleep(0.25)
-        assert fetch(url)[0] == 200
-        # The server logs a request just after the response is sent: wait for the record.
-        deadline = time.monotonic() + 5
-        while len(demo.requests()) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        # Each handler thread logs as it finishes, which need not be the order of arrival.
-        records = sorted(demo.requests(), key=lambda r: r.start)
-    assert [r.status for r in records] == [200, 429, 200]
+        records = wait_for_records(demo, 2)
+    assert [r.status for r in records] == [200, 429]
     assert all(isinstance(r, RequestRecord) and r.host == "127.0.0.2" for r in records)
     assert all(r.path == "/" and r.start <= r.end and r.active == 1 for r in records)
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
-    assert [line["status"] for line in sorted(lines, key=lambda line: line["start"])] == [
-        200,
-        429,
-        200,
-    ]
+    assert [line["status"] for line in lines] == [200, 429]
     assert set(lines[0]) == {"host", "path", "status", "start", "end", "active"}
     demo.clear_log()
     assert demo.requests() == []
+
+
+def wait_for_records(demo: DemoSite, count: int) -> list[RequestRecord]:
+    """The site's log once it holds ``count`` records: a request is logged just after its
+    response is sent, so a client can read the response first."""
+    deadline = time.monotonic() + TIMEOUT
+    while len(demo.requests()) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    records = demo.requests()
+    assert len(records) == count
+    return records
+
+
+# Times in 64ths of a second: exact in binary, so each case sits exactly where it is meant to.
+@pytest.mark.parametrize(
+    ("burst", "arrivals", "admitted"),
+    [
+        # Sent exactly 16/64 s apart, the first delayed 13/64 s on its way, the third 6/64 s.
+        (1, [n / 64 for n in (13, 16, 38, 48, 64)], [True] * 5),
+        (0, [n / 64 for n in (13, 16, 38, 48, 64)], [True, False, True, False, True]),
+        # Not paced at all: one request early is forgiven, the next is not.
+        (1, [0, 1 / 64, 2 / 64, 3 / 64], [True, True, False, False]),
+        (0, [0, 1 / 64], [True, False]),
+        # Paced 3/16 s apart: the tolerance is used up, then one request in four is refused;
+        # a refused request does not move the turns on.
+        (
+            1,
+            [i * 3 / 16 for i in range(12)],
+            [True] * 5 + [False] + [True] * 3 + [False, True, True],
+        ),
+    ],
+)
+def test_rate_limit_forgives_bunched_arrivals_not_a_faster_pace(burst, arrivals, admitted):
+    limit = RateLimit(rate=4, burst=burst)
+    assert [limit.admit(arrival) for arrival in arrivals] == admitted
+
+
+def test_rate_limit_admits_its_rate_plus_the_burst_at_most_over_a_long_run() -> None:
+    limit = RateLimit(rate=10, burst=1)
+    arrivals = [i * 0.07 for i in range(300)]  # a client 40 % too fast, for 21 s
+    admitted = [t for t in arrivals if limit.admit(t)]
+    assert len(admitted) <= 10 * (arrivals[-1] - arrivals[0]) + 1 + 1
+    assert len(admitted) >= 10 * (arrivals[-1] - arrivals[0]) - 1  # and it keeps serving
 
 
 def test_rate_zero_never_limits() -> None:

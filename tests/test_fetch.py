@@ -4,12 +4,16 @@ headers, robots.txt. Time is a fake clock; nothing sleeps."""
 import email.utils
 import gzip
 import time
+import zlib
+from collections.abc import Iterator
 
+import brotli
 import httpx
 import pytest
 import respx
+import zstandard
 
-from scraper.errors import LeaseLost
+from scraper.errors import LeaseLost, ResponseTooLarge
 from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after, redirect_request
 from scraper.frontier import MemoryFrontier
 from scraper.models import Request, Response
@@ -218,6 +222,41 @@ def test_maxsize_applies_to_the_decoded_body():
     assert rig.failed == [("http://a.test/bomb", "too_large")]
 
 
+MAXSIZE = 600_000  # more than two of the decoders' output steps
+
+
+def _encode(body: bytes, how: str) -> tuple[bytes | Iterator[bytes], dict[str, str]]:
+    """``body`` as a server sends it: with a Content-Length, streamed without one (chunked), or
+    compressed (the Content-Length then counts the compressed bytes)."""
+    if how == "length":
+        return body, {}
+    if how == "chunked":
+        return iter([body[i : i + 65_536] for i in range(0, len(body), 65_536)]), {}
+    packed = {
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "br": brotli.compress,
+        "zstd": zstandard.ZstdCompressor().compress,
+    }[how](body)
+    assert len(packed) < MAXSIZE // 10
+    return packed, {"Content-Encoding": how}
+
+
+@pytest.mark.parametrize("how", ["length", "chunked", "gzip", "deflate", "br", "zstd"])
+def test_a_body_of_exactly_download_maxsize_is_kept_and_one_byte_more_refused(how):
+    bodies = {"/fits": b"x" * MAXSIZE, "/over": b"x" * (MAXSIZE + 1)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        content, headers = _encode(bodies[request.url.path], how)
+        return httpx.Response(200, content=content, headers=headers)
+
+    client = make_client(Settings(), httpx.MockTransport(answer))
+    fetcher = Fetcher(client, max_size=MAXSIZE, timeout=10)
+    assert fetcher.fetch(Request("http://a.test/fits")).body == bodies["/fits"]
+    with pytest.raises(ResponseTooLarge):
+        fetcher.fetch(Request("http://a.test/over"))
+
+
 @respx.mock
 def test_gzip_is_decoded_and_user_agent_and_default_headers_are_sent():
     route = respx.get("http://a.test/z").mock(
@@ -283,6 +322,24 @@ def test_robots_txt_disallow_is_obeyed_and_crawl_delay_applied():
             rig.clock.now += got
     assert private.call_count == 0 and public.call_count == 1 and robots.call_count == 1
     assert rig.failed == [("http://a.test/private/x", "robots_forbidden")]
+
+
+@respx.mock
+def test_a_crawl_delay_learnt_with_a_pages_turn_spaces_that_page_too():
+    """robots.txt is fetched with the first page's turn, and says Crawl-delay: 5: the page,
+    queued again at once, waits those 5 s like any later request to the host."""
+    respx.get("http://a.test/robots.txt").mock(
+        return_value=httpx.Response(200, text="User-agent: *\nCrawl-delay: 5\n")
+    )
+    page = respx.get("http://a.test/page").mock(return_value=httpx.Response(200))
+    rig = Rig(ROBOTSTXT_OBEY=True)
+    rig.add("http://a.test/page")
+    rig.step()
+    assert page.call_count == 0
+    assert rig.step() == pytest.approx(5.0)
+    rig.clock.now += 5.0
+    rig.step()
+    assert page.call_count == 1
 
 
 @respx.mock

@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from conftest import read_jsonl, run_in_process
 from mockserver import MockServer
 
-from scraper.engine import CrawlResult
+from scraper.engine import Crawl, CrawlResult
+from scraper.settings import Settings
+from scraper.spider import load_spider_class
 
 # Follows every href as it is (mailto:, ftp: ... included: the engine must refuse them, not
 # follow_all), and the paths in ``extra_links`` from every page.
@@ -74,6 +77,45 @@ def test_offsite_links_are_not_fetched_and_are_counted(tmp_path, how):
     assert sorted(exported) == ["/page/here", _path(start)]
     assert {r["host"] for r in served} == {"127.0.0.3"}  # not even 127.0.0.2's robots.txt
     assert result.stats.counters["offsite_filtered"] == 1
+
+
+ON_SITE = ["http://sub.example.test/a", "http://a.b.example.test/b", "http://Example.TEST/c"]
+OFF_SITE = ["http://evilexample.test/d", "http://example.test.evil/e", "http://test/f"]
+
+
+@pytest.mark.parametrize("where", ["allowed_domains", "ALLOWED_DOMAINS"])
+def test_allowed_domains_match_whole_labels(tmp_path, where):
+    """example.test allows itself and its subdomains, never a name that only ends in the same
+    letters (evilexample.test) or contains it (example.test.evil). These names do not resolve,
+    so the client's transport seam answers for every host, and logs what reached it."""
+    served: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        served.append(str(request.url))
+        links = "".join(f'<a href="{url}">x</a>' for url in ON_SITE + OFF_SITE)
+        return httpx.Response(200, headers={"Content-Type": "text/html"}, text=links)
+
+    spider_file = tmp_path / "links.py"
+    spider_file.write_text(LINKS_SPIDER)
+    settings = Settings()
+    overrides = {"PARSE_WORKERS": 0, "ROBOTSTXT_OBEY": False, "RETRY_TIMES": 0}
+    if where == "ALLOWED_DOMAINS":
+        overrides["ALLOWED_DOMAINS"] = ["example.test"]
+    settings.update(overrides, "test")
+    spider_args = {"start_urls": "http://example.test/"}
+    if where == "allowed_domains":
+        spider_args["allowed_domains"] = "example.test"
+    spider = load_spider_class(spider_file)(**spider_args)
+    result = Crawl(
+        spider,
+        spider_path=str(spider_file),
+        spider_args=spider_args,
+        settings=settings,
+        output=tmp_path / "out.jsonl",
+        transport=httpx.MockTransport(answer),
+    ).run()
+    assert sorted(served) == sorted(["http://example.test/", *(u.lower() for u in ON_SITE)])
+    assert result.stats.counters["offsite_filtered"] == len(OFF_SITE) * (1 + len(ON_SITE))
 
 
 @pytest.mark.parametrize("limit", [100, 0])

@@ -5,6 +5,7 @@ import random
 import pytest
 
 from scraper.frontier import MemoryFrontier
+from scraper.jobdir import SQLiteFrontier
 from scraper.models import Request
 
 
@@ -23,11 +24,17 @@ def make(clock, **kwargs) -> MemoryFrontier:
     return MemoryFrontier(clock=clock, **kwargs)
 
 
+def one_host(clock, count: int, **kwargs) -> MemoryFrontier:
+    """A frontier holding ``count`` requests to a.test."""
+    frontier = make(clock, **kwargs)
+    for i in range(count):
+        frontier.add(Request(f"http://a.test/{i}"))
+    return frontier
+
+
 def test_per_host_delay_is_a_ready_time_not_a_sleep():
     clock = FakeClock()
-    frontier = make(clock, delay=2.0, concurrency_per_host=5)
-    for i in range(3):
-        frontier.add(Request(f"http://a.test/{i}"))
+    frontier = one_host(clock, 3, delay=2.0, concurrency_per_host=5)
     first = frontier.next()
     assert isinstance(first, Request)
     assert frontier.next() == 2.0  # seconds until host a may be contacted again
@@ -185,3 +192,45 @@ def test_a_randomised_delay_at_send_is_drawn_once() -> None:
     frontier.release(first)
     now[0] = 1.6
     assert frontier.next() == pytest.approx(0.3)
+
+
+def test_delay_counts_from_the_send_not_the_lease():
+    """A request handed out, then 5 s on its way (a slow connect): the next request to its host
+    waits the full delay after the send, not after the lease."""
+    clock = FakeClock()
+    frontier = one_host(clock, 2, delay=2.0, concurrency_per_host=2)
+    slow = frontier.next()
+    assert isinstance(slow, Request)
+    clock.advance(5.0)
+    frontier.mark_sent(slow)
+    assert frontier.next() == 2.0  # not handed out at once, 3 s past the lease's delay
+    clock.advance(2.0)
+    assert isinstance(frontier.next(), Request)
+
+
+def test_a_stricter_delay_learnt_in_flight_spaces_the_next_request():
+    """robots.txt says Crawl-delay: 3 while a request to the host is out (it was fetched with
+    that request's turn): the host's next request waits 3 s from that request's start."""
+    clock = FakeClock()
+    frontier = one_host(clock, 2, delay=0.5, concurrency_per_host=2)
+    assert isinstance(frontier.next(), Request)
+    clock.advance(0.5)
+    frontier.set_host_delay("a.test", 3.0)
+    assert frontier.next() == 2.5
+    clock.advance(2.5)
+    assert isinstance(frontier.next(), Request)
+
+
+@pytest.mark.parametrize("store", ["memory", "jobdir"])
+def test_urls_that_differ_only_in_their_query_are_all_kept(tmp_path, store):
+    if store == "memory":
+        frontier = make(FakeClock())
+    else:
+        frontier = SQLiteFrontier(tmp_path / "frontier.sqlite", clock=FakeClock())
+    urls = ["http://a.test/p", "http://a.test/p?page=2", "http://a.test/p?page=3"]
+    urls += ["http://a.test/p?page=2&sort=new", "http://a.test/p?sort=new"]
+    assert [frontier.add(Request(url)) for url in urls] == [True] * len(urls)
+    assert not frontier.add(Request("http://a.test/p?page=2"))
+    assert frontier.queued == len(urls) and frontier.filtered["duplicate"] == 1
+    if isinstance(frontier, SQLiteFrontier):
+        frontier.shutdown()

@@ -15,7 +15,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import redis
-from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
+from conftest import (
+    TEST_SPIDERS,
+    assert_written_before_acked,
+    popen_cli,
+    read_jsonl,
+    run_cli,
+    run_recording_order,
+)
 
 pytest_plugins = ["redis_server"]  # fixtures: redis_server, own_redis, crawl_name
 
@@ -263,6 +270,23 @@ def test_a_worker_frozen_past_its_lease_cannot_ack_late(
     assert_polite(site)  # the late worker sent nothing on a lease it had lost
 
 
+def test_a_pages_items_are_in_its_part_before_the_page_is_acknowledged(
+    tmp_path, demo_site, redis_server, crawl_name
+):
+    """The order itself, recorded by the store (a worker killed between the two would
+    otherwise lose the page's items: its ack already counted the page done)."""
+    site = demo_site(hosts=2, rate=0, fanout=4, fanout_total=20)
+    settings = {"PARSE_WORKERS": 0, "ROBOTSTXT_OBEY": False, "FRONTIER_URL": redis_server.url}
+    result, events = run_recording_order(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {**settings, "CRAWL_NAME": crawl_name},
+        start_urls=",".join(f"{base}/fanout/0" for base in site.base_urls),
+    )
+    assert result.reason == "finished"
+    assert_written_before_acked(events, pages=40)
+
+
 def test_a_redis_restart_mid_crawl_is_ridden_out(tmp_path, demo_site, own_redis, crawl_name):
     site = start_site(demo_site)
     workers = start_workers(3, worker_args(site, tmp_path, own_redis.url, crawl_name), tmp_path)
@@ -277,9 +301,9 @@ def test_a_redis_restart_mid_crawl_is_ridden_out(tmp_path, demo_site, own_redis,
 def test_retry_after_holds_a_host_back_for_every_worker(
     tmp_path, demo_site, redis_server, crawl_name
 ):
-    # The site allows one request per 0.25 s, the workers send one per DELAY: the site answers
-    # 429 with Retry-After: 1, and then no worker may contact that host for a second.
-    site = start_site(demo_site, hosts=2, pages=4, rate=4.0)
+    # The site allows one request per 0.25 s, none early, the workers send one per DELAY: the
+    # site answers 429 with Retry-After: 1, and then no worker may contact that host for a second.
+    site = start_site(demo_site, hosts=2, pages=4, rate=4.0, burst=0)
     args = worker_args(
         site, tmp_path, redis_server.url, crawl_name, "RETRY_TIMES=10", "ROBOTSTXT_OBEY=0"
     )

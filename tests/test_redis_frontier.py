@@ -77,6 +77,40 @@ def test_per_host_delay_and_concurrency_hold_across_workers(redis_server, crawl_
         frontier.shutdown()
 
 
+def test_urls_that_differ_only_in_their_query_are_all_kept(redis_server, crawl_name):
+    frontier = store(redis_server, crawl_name)
+    urls = ["http://a.test/p", "http://a.test/p?page=2", "http://a.test/p?page=3"]
+    urls += ["http://a.test/p?page=2&sort=new", "http://a.test/p?sort=new"]
+    assert frontier.add_many([Request(url) for url in urls]) == [True] * len(urls)
+    assert not frontier.add(Request("http://a.test/p?sort=new"))
+    counts = state(redis_server, crawl_name)
+    assert (counts["seen"], counts["queued"], counts["duplicates"]) == (len(urls), len(urls), 1)
+    frontier.shutdown()
+
+
+def test_per_host_concurrency_is_capped_with_no_delay_set(redis_server, crawl_name):
+    """No delay to hide behind: the cap alone stops a host's third lease, whichever worker
+    asks, until one of the two in flight ends."""
+    one, two, late = (store(redis_server, crawl_name, concurrency_per_host=2) for _ in range(3))
+    for i in range(4):
+        one.add(Request(f"http://a.test/{i}"))
+    one.add(Request("http://b.test/0"))
+    held = [lease(one), lease(two), lease(one)]
+    assert Counter(request.host for request in held) == {"a.test": 2, "b.test": 1}
+    assert isinstance(late.next(), float)  # a.test's two slots are taken
+    client = redis_server.client()
+    assert client.hget(f"{{{crawl_name}}}:h:a.test", "active") == b"2"
+    assert client.zscore(f"{{{crawl_name}}}:ready", "a.test") is None
+    done = next(request for request in held if request.host == "a.test")
+    owner = one if done is held[0] else two
+    owner.release(done)
+    owner.ack(done)
+    assert lease_when_ready(late).host == "a.test"
+    assert client.hget(f"{{{crawl_name}}}:h:a.test", "active") == b"2"
+    for frontier in (one, two, late):
+        frontier.shutdown()
+
+
 def test_expired_lease_comes_back_and_late_ack_is_refused(redis_server, crawl_name):
     slow = store(redis_server, crawl_name, lease_timeout=0.3)
     slow._stop_keeper.set()  # a stopped process: its leases are not extended
@@ -153,6 +187,23 @@ def test_a_delay_one_worker_learns_spaces_every_workers_requests(
     lease_when_ready(fetcher)
     assert time.monotonic() - leased_at >= 0.3 - 0.01
     for frontier in (learner, fetcher):
+        frontier.shutdown()
+
+
+def test_a_stricter_delay_learnt_in_flight_spaces_the_next_request(redis_server, crawl_name):
+    """robots.txt's Crawl-delay arrives while a request to the host is out, with a slot still
+    free: the host's next request waits that delay from the request's start."""
+    fetching = store(redis_server, crawl_name, concurrency_per_host=2)
+    other = store(redis_server, crawl_name, concurrency_per_host=2)
+    for i in range(2):
+        fetching.add(Request(f"http://a.test/{i}"))
+    lease(fetching)
+    leased_at = time.monotonic()
+    fetching.set_host_delay("a.test", 0.3)
+    assert isinstance(other.next(), float)  # the free slot waits for the host's new time
+    lease_when_ready(other)
+    assert time.monotonic() - leased_at >= 0.3 - 0.01
+    for frontier in (fetching, other):
         frontier.shutdown()
 
 

@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli, run_in_process
+from conftest import (
+    TEST_SPIDERS,
+    assert_written_before_acked,
+    popen_cli,
+    read_jsonl,
+    run_cli,
+    run_in_process,
+    run_recording_order,
+)
 from mockserver import MockServer
 
 from scraper.cli import build_crawl
@@ -231,6 +239,21 @@ def test_full_disk_is_one_clear_error_and_resume_loses_nothing(tmp_path, demo_si
     again = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path)  # space is back
     assert again.returncode == 0, again.stderr
     assert_exactly_once(tmp_path, site, total)
+
+
+def test_a_pages_items_are_in_the_journal_before_the_page_is_acknowledged(tmp_path, demo_site):
+    """The order itself, recorded by the store: a crash between the two then never loses an
+    item (the full-disk and kill tests catch a wrong order only when the crash falls there)."""
+    site = demo_site(hosts=2, rate=0, fanout=4, fanout_total=20)
+    result, events = run_recording_order(
+        "fanout",
+        tmp_path / "out.jsonl",
+        {"PARSE_WORKERS": 0, "ROBOTSTXT_OBEY": False},
+        jobdir=tmp_path / "job",
+        start_urls=",".join(f"{base}/fanout/0" for base in site.base_urls),
+    )
+    assert result.reason == "finished"
+    assert_written_before_acked(events, pages=40)
 
 
 @pytest.mark.parametrize("source", ["-s", "--config"])

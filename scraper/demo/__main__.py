@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--articles-per-host", type=int, default=20, help="articles on each host (default 20)"
     )
     parser.add_argument("--rate", type=float, default=10.0, help="requests/s per host, 0 = off")
+    parser.add_argument(
+        "--burst", type=float, default=1.0, help="requests that may arrive early (default 1)"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each response")
     parser.add_argument("--log", default=None, help="append a JSON line per request to this file")
     parser.add_argument("--seed", type=int, default=7, help="content seed (default 7)")
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         hosts=args.hosts,
         articles_per_host=args.articles_per_host,
         rate=args.rate,
+        burst=args.burst,
         latency=args.latency,
         seed=args.seed,
         fanout=args.fanout,

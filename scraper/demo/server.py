@@ -1,5 +1,15 @@
 """HTTP side of the demo news site: one threaded server per loopback host, per-host rate limiting,
 simulated latency and the request log, all owned by :class:`DemoSite`.
+
+The rate limit judges each request by when it arrived, as a site would, and so sees what no
+crawler controls: a crawler that starts its requests to a host ``1 / rate`` apart can have them
+arrive bunched, one held up on the way (here, by a busy machine's scheduler) more than the next.
+So the limit is nginx's ``limit_req`` with a ``burst`` (the benchmarks' servers use the same
+rule), the generic cell rate algorithm: each admitted request sets the next one's turn ``1 / rate``
+after its own turn or its arrival, whichever is later; a request may arrive up to
+``burst / rate`` seconds before its turn; one refused leaves the turn where it was. Jitter is
+forgiven, a faster pace is not: over any S seconds the site admits at most ``rate * S + burst +
+1`` requests, and a client that does not pace at all is refused from its ``burst + 2``-th on.
 """
 
 from __future__ import annotations
@@ -39,6 +49,26 @@ class RequestRecord:
     start: float
     end: float
     active: int
+
+
+@dataclass(slots=True)
+class RateLimit:
+    """One host's limit: ``rate`` requests a second (0 = none), ``burst`` requests early."""
+
+    rate: float
+    burst: float = 1.0
+    _turn: float = -math.inf  # when the next request is due, if the pace is kept
+
+    def admit(self, arrival: float) -> bool:
+        """Whether a request arriving at ``arrival`` (seconds, any clock) is served."""
+        if self.rate <= 0:
+            return True
+        interval = 1.0 / self.rate
+        if arrival < self._turn - self.burst * interval:
+            return False
+        # max: handler threads may report arrivals a little out of order
+        self._turn = max(self._turn, arrival) + interval
+        return True
 
 
 class _RequestLog:
@@ -84,16 +114,16 @@ class _HostServer(ThreadingHTTPServer):
     # Stress tests open many connections at once; the default backlog of 5 would stall them.
     request_queue_size = 1024
 
-    def __init__(self, address: str, rate: float, latency: float, log: _RequestLog) -> None:
+    def __init__(self, address: str, limit: RateLimit, latency: float, log: _RequestLog) -> None:
         super().__init__((address, 0), _Handler)
         self.address = address
-        self.rate = rate
+        self.limit = limit
         self.latency = latency
         self.log = log
         self.pages: HostPages | None = None
         self._lock = threading.Lock()
+        self._limit_lock = threading.Lock()
         self._active = 0
-        self._last_admitted = -math.inf
         self._connections: set[socket.socket] = set()
 
     def server_bind(self) -> None:
@@ -107,14 +137,16 @@ class _HostServer(ThreadingHTTPServer):
     def base_url(self) -> str:
         return f"http://{self.address}:{self.server_port}"
 
-    def arrive(self, arrival: float) -> tuple[int, bool]:
-        """Count a request in and decide whether the rate limit admits it."""
+    def admit(self, arrival: float) -> bool:
+        """Whether the rate limit admits a request that arrived at ``arrival``."""
+        with self._limit_lock:
+            return self.limit.admit(arrival)
+
+    def arrive(self) -> int:
+        """Count a request in: how many this host is now serving."""
         with self._lock:
             self._active += 1
-            admitted = self.rate <= 0 or arrival - self._last_admitted >= 1.0 / self.rate
-            if admitted:
-                self._last_admitted = max(self._last_admitted, arrival)
-            return self._active, admitted
+            return self._active
 
     def leave(self) -> None:
         with self._lock:
@@ -150,6 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT
     server: _HostServer
     _arrival: float = 0.0
+    _admitted: bool = True
 
     def setup(self) -> None:
         super().setup()
@@ -162,8 +195,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.untrack(self.connection)
 
     def parse_request(self) -> bool:
-        # Called right after the request line is read, before the headers.
+        # Called right after the request line is read, before the headers: the arrival. Judged
+        # at once, so in the order of arrival: judged later, a request whose thread was held up
+        # in between would be judged after the next one, against a turn that one moved on.
         self._arrival = time.monotonic()
+        self._admitted = self.server.admit(self._arrival)
         return super().parse_request()
 
     def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
@@ -182,11 +218,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool, allowed: bool = True) -> None:
         server = self.server
-        arrival = self._arrival
-        active, admitted = server.arrive(arrival)
+        active = server.arrive()
         status = 500
         try:
-            if not admitted:
+            if not self._admitted:
                 page = too_many_requests()
             elif not allowed:
                 # We never read request bodies, so the connection cannot be reused.
@@ -204,7 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             end = time.monotonic()
             server.leave()
-            server.log.add(RequestRecord(server.address, self.path, status, arrival, end, active))
+            record = RequestRecord(server.address, self.path, status, self._arrival, end, active)
+            server.log.add(record)
 
     def _write(self, page: Page, head: bool) -> None:
         self.send_response(page.status)
@@ -234,6 +270,7 @@ class DemoSite:
         hosts: int = 3,
         articles_per_host: int = 20,
         rate: float = 10.0,
+        burst: float = 1.0,
         latency: float = 0.0,
         seed: int = 7,
         fanout: int = 50,
@@ -245,6 +282,7 @@ class DemoSite:
         for name, value in (
             ("articles_per_host", articles_per_host),
             ("rate", rate),
+            ("burst", burst),
             ("latency", latency),
             ("fanout", fanout),
             ("fanout_total", fanout_total),
@@ -252,6 +290,7 @@ class DemoSite:
             if value < 0:
                 raise ValueError(f"{name} must not be negative, got {value}")
         self.rate = rate
+        self.burst = burst
         self.latency = latency
         self.fanout = fanout
         self.fanout_total = fanout_total
@@ -272,7 +311,8 @@ class DemoSite:
             try:
                 for index in range(len(self._content)):
                     address = f"127.0.0.{FIRST_HOST_OCTET + index}"
-                    servers.append(_HostServer(address, self.rate, self.latency, self._log))
+                    limit = RateLimit(self.rate, self.burst)
+                    servers.append(_HostServer(address, limit, self.latency, self._log))
                 base_urls = [server.base_url for server in servers]
                 for index, server in enumerate(servers):
                     server.pages = HostPages(
