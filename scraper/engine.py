@@ -43,11 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from itemadapter import ItemAdapter
 
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
+from .item import as_dict
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
 from .parse import ParsePool, ParseResult
@@ -568,8 +570,8 @@ class Crawl:
 
     def _key(self, prefix: str, position: int, item: dict[str, Any]) -> str:
         """A stable item key: the spider's natural key field, else request and position."""
-        if self._item_key and item.get(self._item_key) is not None:
-            return f"{self._item_key}:{item[self._item_key]}"
+        if self._item_key and (value := ItemAdapter(item).get(self._item_key)) is not None:
+            return f"{self._item_key}:{value}"
         return f"{prefix}:{position}"
 
     # -- export stage ---------------------------------------------------------------------------
@@ -601,7 +603,7 @@ class Crawl:
         for page in batch:
             for key, item in page.items:
                 try:
-                    kept.append((key, self.pipelines.process(item)))
+                    kept.append((key, as_dict(self.pipelines.process(item))))
                 except DropItem as exc:
                     self.stats.inc("items_dropped")
                     log.debug("dropped item: %s", exc)

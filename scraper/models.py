@@ -9,6 +9,7 @@ are built lazily in the worker and never pickled.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
@@ -83,6 +84,7 @@ class Request:
     __slots__ = (
         "url",
         "callback",
+        "errback",
         "method",
         "headers",
         "body",
@@ -108,7 +110,13 @@ class Request:
         cb_kwargs: dict[str, Any] | None = None,
         priority: int = 0,
         dont_filter: bool = False,
+        errback: Callback = None,
+        cookies: Mapping[str, str] | list[dict[str, str]] | None = None,
+        encoding: str = "utf-8",
+        flags: list[str] | None = None,
     ) -> None:
+        # ``encoding`` and ``flags`` are accepted for Scrapy's signature: URLs and bodies are
+        # UTF-8 here, and flags only decorate Scrapy's log lines.
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
         host = plain_host(url)
@@ -118,8 +126,16 @@ class Request:
                 raise ValueError(f"Request url must be absolute, got {url!r}")
         self.url = url
         self.callback = _callback_name(callback)
+        self.errback = _callback_name(errback)
         self.method = method.upper()
         self.headers = dict(headers or {})
+        if cookies:  # sent with this request only: Scrapy also keeps them in its cookie jar
+            pairs = (
+                cookies.items()
+                if isinstance(cookies, Mapping)
+                else ((c["name"], c["value"]) for c in cookies)
+            )
+            self.headers.setdefault("Cookie", "; ".join(f"{k}={v}" for k, v in pairs))
         self.body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self.meta = dict(meta or {})
         self.cb_kwargs = dict(cb_kwargs or {})
@@ -167,6 +183,7 @@ class Request:
         fields = {
             "url": self.url,
             "callback": self.callback,
+            "errback": self.errback,
             "method": self.method,
             "headers": self.headers,
             "body": self.body,
@@ -319,6 +336,10 @@ class Response:
         content_type = self.headers.get("content-type", "").lower()
         kind = "xml" if "xml" in content_type and "html" not in content_type else "html"
         return parsel.Selector(text=self.text, type=kind, base_url=self.url)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (Scrapy's ``TextResponse.json()``)."""
+        return json.loads(self.text)
 
     def css(self, query: str) -> parsel.SelectorList[parsel.Selector]:
         return self.selector.css(query)

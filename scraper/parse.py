@@ -39,7 +39,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from .crawler import SettingsView
 from .errors import CloseSpider, SpiderLoadError
+from .item import is_item
 from .models import Request, Response
 from .settings import Settings
 from .spider import Spider, iterate_callback_output, load_spider_class
@@ -59,7 +61,7 @@ class ParseResult:
     """What one callback produced, as plain data."""
 
     url: str
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     error: str | None = None  # formatted traceback when the callback raised
     close_reason: str | None = None  # set when the callback raised CloseSpider
@@ -69,14 +71,14 @@ class ParseResult:
     seconds: float = 0.0  # CPU time of the callback in the worker
 
 
-def to_item(obj: Any) -> dict[str, Any]:
-    """Items may be dicts or dataclasses (Scrapy accepts both); they travel as dicts."""
-    if isinstance(obj, dict):
+def to_item(obj: Any) -> Any:
+    """Items may be of any type itemadapter knows (dicts, Items, dataclasses, attrs, pydantic);
+    they travel pickled as they are, and become dicts only in the exporter."""
+    if isinstance(obj, dict) or is_item(obj):
         return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
     raise TypeError(
-        f"callback yielded {type(obj).__name__}; expected a dict, a dataclass or a Request"
+        f"callback yielded {type(obj).__name__}; expected an item (dict, Item, dataclass, "
+        "attrs or pydantic object) or a Request"
     )
 
 
@@ -148,6 +150,7 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 def _init_worker(
     spider_path: str,
+    spider_name: str,
     spider_args: dict[str, Any],
     settings: Settings,
     parent: int,
@@ -168,7 +171,7 @@ def _init_worker(
         counter.value += 1
     board[3 * slot] = os.getpid()
     try:
-        spider = load_spider_class(spider_path)(**spider_args)
+        spider = load_spider_class(spider_path, spider_name)(**spider_args)
     except Exception as exc:
         # Kept for the start-up probe to report in one line; an initializer that raises only
         # breaks the pool, and the reason is lost in the worker's stderr.
@@ -176,7 +179,7 @@ def _init_worker(
             str(exc) if isinstance(exc, SpiderLoadError) else f"{type(exc).__name__}: {exc}"
         )
         return
-    spider.settings = settings
+    spider.settings = SettingsView(settings, {})  # Scrapy's get*() as in the main process
     _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT)
 
 
@@ -273,6 +276,7 @@ class ParsePool:
         # which a worker cannot unpickle before its initializer imports it.
         self._initargs = (
             spider_path,
+            type(spider).name,
             spider_args,
             dataclasses.replace(settings, ITEM_PIPELINES={}),
             os.getpid(),
