@@ -21,6 +21,8 @@ from .errors import (
     SpiderLoadError,
     Truncated,
 )
+from .http import FormRequest, JsonRequest
+from .item import Field, Item
 from .models import Headers, Request, Response
 from .settings import Settings
 from .spider import Spider
@@ -30,15 +32,20 @@ __all__ = [
     "ConnectFailed",
     "DecodeError",
     "DropItem",
+    "Field",
+    "FormRequest",
     "FetchError",
     "FetchTimeout",
     "Headers",
+    "Item",
+    "JsonRequest",
     "OutputError",
     "QueueClosed",
     "Request",
     "Response",
     "ResponseTooLarge",
     "ScraperError",
+    "Selector",
     "Settings",
     "SettingsError",
     "Spider",
@@ -46,3 +53,12 @@ __all__ = [
     "Truncated",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Selector imports parsel: on first use only, as the Response's own selector does.
+    if name == "Selector":
+        from .selector import Selector
+
+        return Selector
+    raise AttributeError(f"module 'scraper' has no attribute {name!r}")

@@ -21,6 +21,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .engine import Crawl
+    from .project import Project
 
 log = logging.getLogger("scraper.crawler")
 
@@ -72,6 +73,13 @@ class SettingsView:
 
     def __getattr__(self, name: str) -> Any:  # the framework's own typed access
         return getattr(self._settings, name)
+
+
+def spider_raw_settings(spider_cls: type, project: Project | None) -> dict[str, Any]:
+    """What a parse worker can rebuild of the settings' sources for ``spider.settings.get``:
+    the project's settings.py and the spider's custom_settings (not ``-s`` and the config
+    file, whose values the typed settings carry anyway)."""
+    return {**(project.settings if project else {}), **(spider_cls.custom_settings or {})}
 
 
 class SignalManager:

@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from itemadapter import ItemAdapter
 
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
+from .failure import run_errback
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
-from .item import as_dict
+from .item import as_dict, item_adapter
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
 from .parse import ParsePool, ParseResult
@@ -347,7 +347,7 @@ class Crawl:
         finally:
             self.stats.finished = time.monotonic()
             try:
-                self.pipelines.close()
+                self.pipelines.close(self._reason or "finished")
             finally:
                 self.spider.closed(self._reason or "finished")
 
@@ -427,8 +427,26 @@ class Crawl:
         """A request ended without a page to parse: record it, then acknowledge it."""
         if kind != "shutdown":  # not a failure: a job folder will redo it
             self._record_failure(request, kind, detail)
+            if request.errback and self._errback(request, kind, detail):
+                return  # its items go to the export stage, which acknowledges the request
             self.frontier.ack(request)
         self.work.change(requests=-1)
+
+    def _errback(self, request: Request, kind: str, detail: str) -> bool:
+        """Run the request's errback (main process, one at a time with inline callbacks);
+        True if it yielded items, handed on with the request to the export stage."""
+        with self.parse_pool.serial:
+            output = run_errback(self.spider, request, kind, detail)
+        if output.error:
+            log.error("errback %s failed on %s:\n%s", request.errback, request.url, output.error)
+        self.schedule_all(output.requests)
+        if not output.items:
+            return False
+        prefix = request.fingerprint().hex()[:20]
+        keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(output.items)]
+        self.work.change(exporting=1)
+        self.items.put(PageOutput(request, keyed, []))
+        return True
 
     def _record_failure(self, request: Request, kind: str, detail: str) -> None:
         """One line in the failures file, and the summary's count of its kind: every failure
@@ -570,7 +588,8 @@ class Crawl:
 
     def _key(self, prefix: str, position: int, item: dict[str, Any]) -> str:
         """A stable item key: the spider's natural key field, else request and position."""
-        if self._item_key and (value := ItemAdapter(item).get(self._item_key)) is not None:
+        fields = item if isinstance(item, dict) else item_adapter()(item)
+        if self._item_key and (value := fields.get(self._item_key)) is not None:
             return f"{self._item_key}:{value}"
         return f"{prefix}:{position}"
 

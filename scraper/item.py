@@ -8,12 +8,10 @@ attrs and pydantic classes) takes that path unchanged.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, KeysView, MutableMapping
 from types import MappingProxyType
 from typing import Any, ClassVar
-
-from itemadapter import ItemAdapter
-from itemadapter.adapter import AdapterInterface
 
 
 class Field(dict[str, Any]):
@@ -90,48 +88,53 @@ class Item(MutableMapping[str, Any], metaclass=ItemMeta):
         return f"{type(self).__name__}({self._values!r})"
 
 
-class _ItemAdapter(AdapterInterface):
-    """Teaches itemadapter (and so itemloaders) our Item, as it knows Scrapy's."""
+@functools.cache
+def item_adapter() -> Any:
+    """itemadapter's ``ItemAdapter``, taught our Item (as it knows Scrapy's). Imported on first
+    use: itemadapter imports Scrapy when it is installed, a fifth of a second for every process
+    that starts, and plain dict items never need it."""
+    from itemadapter import ItemAdapter
+    from itemadapter.adapter import AdapterInterface
 
-    @classmethod
-    def is_item_class(cls, item_class: type) -> bool:
-        return issubclass(item_class, Item)
+    class _ItemAdapter(AdapterInterface):
+        @classmethod
+        def is_item_class(cls, item_class: type) -> bool:
+            return issubclass(item_class, Item)
 
-    @classmethod
-    def get_field_meta_from_class(cls, item_class: type, field_name: str) -> MappingProxyType:
-        return MappingProxyType(item_class.fields[field_name])  # type: ignore[attr-defined]
+        @classmethod
+        def get_field_meta_from_class(cls, item_class: type, field_name: str) -> Any:
+            return MappingProxyType(item_class.fields[field_name])  # type: ignore[attr-defined]
 
-    @classmethod
-    def get_field_names_from_class(cls, item_class: type) -> list[str]:
-        return list(item_class.fields)  # type: ignore[attr-defined]
+        @classmethod
+        def get_field_names_from_class(cls, item_class: type) -> list[str]:
+            return list(item_class.fields)  # type: ignore[attr-defined]
 
-    def field_names(self) -> KeysView[str]:
-        return KeysView(self.item.fields)
+        def field_names(self) -> KeysView[str]:
+            return KeysView(self.item.fields)
 
-    def __getitem__(self, name: str) -> Any:
-        return self.item[name]
+        def __getitem__(self, name: str) -> Any:
+            return self.item[name]
 
-    def __setitem__(self, name: str, value: Any) -> None:
-        self.item[name] = value
+        def __setitem__(self, name: str, value: Any) -> None:
+            self.item[name] = value
 
-    def __delitem__(self, name: str) -> None:
-        del self.item[name]
+        def __delitem__(self, name: str) -> None:
+            del self.item[name]
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.item)
+        def __iter__(self) -> Iterator[str]:
+            return iter(self.item)
 
-    def __len__(self) -> int:
-        return len(self.item)
+        def __len__(self) -> int:
+            return len(self.item)
 
-
-if _ItemAdapter not in ItemAdapter.ADAPTER_CLASSES:
     ItemAdapter.ADAPTER_CLASSES.appendleft(_ItemAdapter)
+    return ItemAdapter
 
 
 def is_item(obj: Any) -> bool:
-    return ItemAdapter.is_item(obj)
+    return isinstance(obj, dict) or item_adapter().is_item(obj)
 
 
 def as_dict(item: Any) -> dict[str, Any]:
     """The item as the exporter writes it (a dict is passed through as it is)."""
-    return item if type(item) is dict else ItemAdapter(item).asdict()
+    return item if type(item) is dict else item_adapter()(item).asdict()

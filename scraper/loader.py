@@ -11,7 +11,9 @@ from typing import Any
 
 import itemloaders
 
-from .item import Item
+from .item import Item, item_adapter
+
+item_adapter()  # the loader's items go through itemadapter, which must know ours
 
 
 class ItemLoader(itemloaders.ItemLoader):

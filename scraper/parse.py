@@ -39,10 +39,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from .crawler import SettingsView
+from .crawler import SettingsView, spider_raw_settings
 from .errors import CloseSpider, SpiderLoadError
 from .item import is_item
 from .models import Request, Response
+from .project import load_project
 from .settings import Settings
 from .spider import Spider, iterate_callback_output, load_spider_class
 
@@ -74,7 +75,7 @@ class ParseResult:
 def to_item(obj: Any) -> Any:
     """Items may be of any type itemadapter knows (dicts, Items, dataclasses, attrs, pydantic);
     they travel pickled as they are, and become dicts only in the exporter."""
-    if isinstance(obj, dict) or is_item(obj):
+    if is_item(obj):
         return obj
     raise TypeError(
         f"callback yielded {type(obj).__name__}; expected an item (dict, Item, dataclass, "
@@ -179,7 +180,7 @@ def _init_worker(
             str(exc) if isinstance(exc, SpiderLoadError) else f"{type(exc).__name__}: {exc}"
         )
         return
-    spider.settings = SettingsView(settings, {})  # Scrapy's get*() as in the main process
+    spider.settings = SettingsView(settings, spider_raw_settings(type(spider), load_project()))
     _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT)
 
 
@@ -287,6 +288,7 @@ class ParsePool:
         self._current: _Generation | None = None
         self._starting: Future[tuple[_Generation, set[int]]] | None = None
         self._inline_lock = threading.Lock()
+        self.serial = self._inline_lock  # held by whatever runs spider code in this process
         # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so that thread must
         # outlive the workers: had a fetch or results thread started them, they would be killed
         # when it ends at shutdown, maybe holding the executor's queue lock, hanging the rest.

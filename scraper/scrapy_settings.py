@@ -1,9 +1,11 @@
-"""Scrapy's setting names that this framework does not implement.
+"""Scrapy's setting names that this framework does not implement, and names of neither.
 
 Flow position: settings resolution (``Settings.update``). A name from this list in a spider's
 ``custom_settings``, ``-s`` or a project's settings.py is Scrapy's, not a typo: it gets one
 warning naming it and is otherwise ignored (its value stays readable through
-``crawler.settings``), where any other unknown name is an error.
+``crawler.settings``). An unknown name close to a known one is a typo, an error saying which
+name was meant; any other is the spider's or project's own (``PRICE_FACTOR``), kept for
+``crawler.settings``, as Scrapy keeps it.
 """
 
 from __future__ import annotations
@@ -83,3 +85,11 @@ def warn_ignored(name: str, source: str) -> None:
         return
     _warned.add(name)
     log.warning("setting %s (from %s) is Scrapy's and not implemented here: ignored", name, source)
+
+
+def note_own(name: str, source: str) -> None:
+    if name not in _warned:
+        _warned.add(name)
+        log.info(
+            "setting %s (from %s) is the spider's own: read it with crawler.settings", name, source
+        )

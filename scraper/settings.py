@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import SettingsError
-from .scrapy_settings import SCRAPY_ONLY, warn_ignored
+from .scrapy_settings import SCRAPY_ONLY, note_own, warn_ignored
 
 CONFIG_FILENAME = "scrapy-like.cfg"
 
@@ -325,9 +325,14 @@ class Settings:
                 warn_ignored(name, source)
                 continue
             if name not in hints:
-                close = difflib.get_close_matches(name, hints, n=1)
-                hint = f"; did you mean {close[0]}?" if close else ""
-                raise SettingsError(f"unknown setting {key!r} (from {source}){hint}")
+                close = difflib.get_close_matches(name, [*hints, *SCRAPY_ONLY], n=1)
+                if close:
+                    raise SettingsError(
+                        f"unknown setting {key!r} (from {source}); did you mean {close[0]}?"
+                    )
+                # Like nothing we or Scrapy know: the spider's own, as Scrapy allows.
+                note_own(name, source)
+                continue
             setattr(self, name, _coerce(name, raw, hints[name], source))
         try:
             self.validate()

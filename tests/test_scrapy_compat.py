@@ -1,0 +1,113 @@
+"""Differential tests: each spider of tests/compat/ runs under Scrapy (its ``scraper`` imports
+turned into ``scrapy``) and under ``crawl``, each against its own copy of the same local site
+(tests/compat_site.py); the items and the sets of requests the site received must be equal.
+
+One Scrapy process runs every spider at once (Scrapy's start-up is the dear part), while our
+crawls run a few at a time as real ``crawl`` commands."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from compat_site import CompatSite
+from conftest import read_jsonl, run_cli
+
+COMPAT = Path(__file__).resolve().parent / "compat"
+SPIDERS = sorted(p.stem for p in COMPAT.glob("*.py"))
+
+RUN_SCRAPY = """
+import importlib.util, json, sys
+from scrapy.crawler import CrawlerProcess
+from scrapy.utils.spider import iter_spider_classes
+
+process = CrawlerProcess({"ROBOTSTXT_OBEY": True, "LOG_LEVEL": "ERROR",
+                          "TELNETCONSOLE_ENABLED": False})
+for entry in json.load(open(sys.argv[1])):
+    spec = importlib.util.spec_from_file_location(entry["name"] + "_scrapy", entry["file"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (cls,) = [c for c in iter_spider_classes(module) if c.name == entry["name"]]
+    feeds = {"FEEDS": {entry["out"]: {"format": "jsonlines"}}}
+    cls.custom_settings = {**(cls.custom_settings or {}), **feeds}
+    process.crawl(cls)
+process.start()
+"""
+
+
+def flavour(source: str, site: CompatSite, scrapy: bool) -> str:
+    source = source.replace("__SITE__", site.base.removeprefix("http://"))
+    return re.sub(r"\bscraper\b", "scrapy", source) if scrapy else source
+
+
+def canonical(items: list[dict], site: CompatSite) -> list[str]:
+    """The items as sorted JSON lines, the site's own address written as SITE."""
+    return sorted(json.dumps(item, sort_keys=True).replace(site.base, "SITE") for item in items)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Per spider: (our items, our requests, Scrapy's items, Scrapy's requests, our stderr)."""
+    root = tmp_path_factory.mktemp("compat")
+    sites = {name: (CompatSite().__enter__(), CompatSite().__enter__()) for name in SPIDERS}
+    try:
+        spec = []
+        for name in SPIDERS:
+            source = (COMPAT / f"{name}.py").read_text()
+            (root / f"{name}_scrapy.py").write_text(flavour(source, sites[name][1], True))
+            (root / f"{name}.py").write_text(flavour(source, sites[name][0], False))
+            spec.append({"name": name, "file": str(root / f"{name}_scrapy.py"),
+                         "out": str(root / f"{name}_scrapy.jsonl")})  # fmt: skip
+        (root / "spec.json").write_text(json.dumps(spec))
+        (root / "run_scrapy.py").write_text(RUN_SCRAPY)
+        scrapy = subprocess.Popen(
+            [sys.executable, "run_scrapy.py", "spec.json"],
+            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+        def ours(name: str) -> subprocess.CompletedProcess[str]:
+            return run_cli(
+                f"{name}.py", "-O", f"{name}.jsonl", "-s", "PARSE_WORKERS=1",
+                "-s", "LOG_LEVEL=WARNING", cwd=root,
+            )  # fmt: skip
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = dict(zip(SPIDERS, pool.map(ours, SPIDERS), strict=True))
+        _, scrapy_err = scrapy.communicate(timeout=150)
+        assert scrapy.returncode == 0, scrapy_err
+        out = {}
+        for name in SPIDERS:
+            ours_items = read_jsonl(root / f"{name}.jsonl") if results[name].returncode == 0 else []
+            out[name] = (
+                canonical(ours_items, sites[name][0]),
+                sites[name][0].requests(),
+                canonical(read_jsonl(root / f"{name}_scrapy.jsonl"), sites[name][1]),
+                sites[name][1].requests(),
+                results[name].stderr,
+            )
+        return out
+    finally:
+        for pair in sites.values():
+            for site in pair:
+                site.__exit__()
+
+
+def test_every_spider_gives_scrapys_items_and_requests(runs):
+    differing = {}
+    for name, (items, requests, scrapy_items, scrapy_requests, stderr) in runs.items():
+        if items != scrapy_items or requests != scrapy_requests:
+            differing[name] = {
+                "ours_only_items": sorted(set(items) - set(scrapy_items)),
+                "scrapy_only_items": sorted(set(scrapy_items) - set(items)),
+                "ours_only_requests": sorted(requests - scrapy_requests),
+                "scrapy_only_requests": sorted(scrapy_requests - requests),
+                "stderr": stderr[-2000:],
+            }
+    assert not differing, json.dumps(differing, indent=1)
+    assert len(runs) >= 40
+    assert all(items for items, *_ in runs.values())  # every spider produced something
