@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__
-from .crawler import Crawler
+from .crawler import Crawler, spider_settings
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
 from .project import load_project, resolve_target, split_settings
@@ -179,7 +179,7 @@ def build_crawl(
     if config_path is not None and not config_path.is_file():
         raise SettingsError(f"config file not found: {config_path}")
     config = ConfigFile.read(config_path or find_config(), spider_cls.name)
-    custom = spider_cls.custom_settings or {}
+    custom = spider_settings(spider_cls)
     resolved = build_settings(config, custom, settings or {}, project=split_settings(project))
     layers = [project.settings if project else {}, config.settings, config.spider_settings]
     layers += [custom, settings or {}]

@@ -75,11 +75,41 @@ class SettingsView:
         return getattr(self._settings, name)
 
 
+class SpiderSettings:
+    """What ``Spider.update_settings`` writes to: the spider's layer of settings (Scrapy's
+    ``priority="spider"``, between the project's and ``-s``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def set(self, name: str, value: Any, priority: str = "spider") -> None:
+        self.values[name] = value
+
+    def setdict(self, values: Mapping[str, Any], priority: str = "spider") -> None:
+        self.values.update(values)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.values[name] = value
+
+
+def spider_settings(spider_cls: Any) -> dict[str, Any]:
+    """The spider's own settings: its ``custom_settings``, through its ``update_settings``."""
+    collected = SpiderSettings()
+    spider_cls.update_settings(collected)
+    return collected.values
+
+
 def spider_raw_settings(spider_cls: type, project: Project | None) -> dict[str, Any]:
     """What a parse worker can rebuild of the settings' sources for ``spider.settings.get``:
     the project's settings.py and the spider's custom_settings (not ``-s`` and the config
     file, whose values the typed settings carry anyway)."""
-    return {**(project.settings if project else {}), **(spider_cls.custom_settings or {})}
+    return {**(project.settings if project else {}), **spider_settings(spider_cls)}
 
 
 class SignalManager:

@@ -250,6 +250,7 @@ class Crawl:
             # On resume the start requests are already in the saved frontier (or done);
             # the spider's start_requests still runs, for whatever it sets up.
             if not resumed:
+                request.meta.setdefault("depth", 0)  # a start page's depth, as Scrapy's
                 self.schedule(request)
         if isinstance(self.frontier, SQLiteFrontier):
             self.frontier.set_meta("seeded", "1")
@@ -404,7 +405,9 @@ class Crawl:
         limit = self.settings.URLLENGTH_LIMIT
         if limit and len(request.url) > limit:
             return "url_too_long"
-        if self._allowed and not self._on_site(request.host):
+        # As Scrapy's offsite check: dont_filter (every start URL) and allow_offsite exempt.
+        exempt = request.dont_filter or request.meta.get("allow_offsite")
+        if self._allowed and not exempt and not self._on_site(request.host):
             return "offsite_filtered"
         return None
 

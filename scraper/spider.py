@@ -67,6 +67,12 @@ class Spider:
         crawler.spider = spider
         return spider
 
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """Scrapy's hook for settings set in code (main process, before the crawl): override
+        it and call ``settings.set(NAME, VALUE)``; this one applies ``custom_settings``."""
+        settings.setdict(cls.custom_settings or {})
+
     def start_requests(self) -> Iterable[Request]:
         """Runs in the main process. Override to start from something else than start_urls."""
         for url in self.start_urls:

@@ -6,7 +6,7 @@ from scraper.spiders import CrawlSpider, Rule
 class FollowCallbackSpider(CrawlSpider):
     name = "crawlspider_follow_callback"
     allowed_domains = ["127.0.0.1"]
-    start_urls = ["http://__SITE__/cat/2"]
+    start_urls = ["http://__SITE__/cat/1"]
     rules = [
         Rule(
             LinkExtractor(allow=[r"/product/(2|4|6)$"], restrict_css="div.related, ul"),

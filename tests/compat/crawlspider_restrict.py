@@ -10,14 +10,14 @@ class RestrictSpider(CrawlSpider):
             LinkExtractor(restrict_css="li.product"),
             callback="parse_product",
             cb_kwargs={"source": "listing"},
-            process_links="only_odd",
+            process_links="every_fourth",
             follow=False,
         ),
         Rule(LinkExtractor(restrict_xpaths="//a[@class='next']")),
     )
 
-    def only_odd(self, links):
-        return [link for link in links if int(link.url.rsplit("/", 1)[1]) % 2]
+    def every_fourth(self, links):
+        return [link for link in links if int(link.url.rsplit("/", 1)[1]) % 4 == 0]
 
     def parse_product(self, response, source):
         yield {"url": response.url, "source": source}

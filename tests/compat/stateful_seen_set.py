@@ -10,13 +10,14 @@ class SeenSpider(Spider):
         self.seen = set()
 
     def parse(self, response):
-        for href in response.css("a::attr(href)").getall():
-            if "/product/" in href and href not in self.seen:
-                self.seen.add(href)
-                yield response.follow(href, callback=self.product)
-
-    def product(self, response):
-        for href in response.css("div.related a::attr(href)").getall():
+        for href in response.css("li.product a::attr(href), a.next::attr(href)").getall():
             if href not in self.seen:
                 self.seen.add(href)
-                yield {"new_related": href, "from": response.url}
+                callback = self.parse if "/cat/" in href else self.product
+                yield response.follow(href, callback=callback)
+
+    def product(self, response):
+        yield {
+            "name": response.css("h2.name::text").get(),
+            "seen_it": response.url.split(response.url.split("/product/")[0])[1] in self.seen,
+        }
