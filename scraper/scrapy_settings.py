@@ -10,7 +10,9 @@ name was meant; any other is the spider's or project's own (``PRICE_FACTOR``), k
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 log = logging.getLogger("scraper.settings")
 
@@ -93,3 +95,38 @@ def note_own(name: str, source: str) -> None:
         log.info(
             "setting %s (from %s) is the spider's own: read it with crawler.settings", name, source
         )
+
+
+# Scrapy's built-in middlewares whose behaviour is ours to switch: turning one off (None) in
+# DOWNLOADER_MIDDLEWARES or SPIDER_MIDDLEWARES sets the setting that turns ours off.
+_SWITCHES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": ("RETRY_ENABLED", False),
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": ("REDIRECT_ENABLED", False),
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": ("ROBOTSTXT_OBEY", False),
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": ("DEPTH_LIMIT", 0),
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": ("URLLENGTH_LIMIT", 0),
+}
+MIDDLEWARE_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES")
+
+
+def middleware_switches(name: str, value: Any, source: str) -> dict[str, Any]:
+    """Our settings for a Scrapy middleware mapping: built-in middlewares turned off map to
+    ours turned off; every other entry (a middleware of the project's own, or a built-in we
+    cannot turn off) is warned about once, by name, and ignored: middlewares do not run here."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else {}
+    switches: dict[str, Any] = {}
+    for path, order in dict(value).items():
+        key = path if isinstance(path, str) else f"{path.__module__}.{path.__qualname__}"
+        if order is None and key in _SWITCHES:
+            setting, off = _SWITCHES[key]
+            switches[setting] = off
+        elif key not in _warned:
+            _warned.add(key)
+            log.warning(
+                "%s %s (from %s): middlewares are not supported here, it does not run",
+                name,
+                key,
+                source,
+            )
+    return switches

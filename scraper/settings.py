@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import SettingsError
-from .scrapy_settings import SCRAPY_ONLY, note_own, warn_ignored
+from .scrapy_settings import (
+    MIDDLEWARE_SETTINGS,
+    SCRAPY_ONLY,
+    middleware_switches,
+    note_own,
+    warn_ignored,
+)
 
 CONFIG_FILENAME = "scrapy-like.cfg"
 
@@ -321,6 +327,10 @@ class Settings:
         hints = _hints()
         for key, raw in values.items():
             name = key.upper()
+            if name in MIDDLEWARE_SETTINGS:
+                for switch, off in middleware_switches(name, raw, source).items():
+                    setattr(self, switch, off)
+                continue
             if name not in hints and name in SCRAPY_ONLY:
                 warn_ignored(name, source)
                 continue
