@@ -32,10 +32,10 @@ __all__ = [
     "ConnectFailed",
     "DecodeError",
     "DropItem",
-    "Field",
-    "FormRequest",
     "FetchError",
     "FetchTimeout",
+    "Field",
+    "FormRequest",
     "Headers",
     "Item",
     "JsonRequest",
@@ -45,7 +45,6 @@ __all__ = [
     "Response",
     "ResponseTooLarge",
     "ScraperError",
-    "Selector",
     "Settings",
     "SettingsError",
     "Spider",
@@ -56,7 +55,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # Selector imports parsel: on first use only, as the Response's own selector does.
+    # Selector imports parsel: on first use only, as the Response's own selector does (so it
+    # is importable, ``from scraper import Selector``, but not in __all__).
     if name == "Selector":
         from .selector import Selector
 

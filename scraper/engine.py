@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .auth import spider_auth
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
 from .failure import run_errback
@@ -206,6 +207,7 @@ class Crawl:
             d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
         )
         self._item_key = getattr(spider, "item_key", None)
+        self._auth = spider_auth(spider)
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> CrawlResult:
@@ -387,6 +389,8 @@ class Crawl:
         """``requests`` (``parent``'s links, if given) less those never to crawl (counted)."""
         admitted = []
         for request in requests:
+            if self._auth is not None:
+                self._auth.apply(request)
             if parent is not None:
                 request.meta["depth"] = parent.request.depth + 1
                 request.meta.setdefault("referer", parent.url)

@@ -12,12 +12,14 @@ back to its size before the batch, so it still holds whole lines only.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import OutputError
+from .item import as_dict, is_item
 
 JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
 
@@ -31,11 +33,20 @@ class Exporter(Protocol):
 
 
 def _default(obj: Any) -> Any:
-    # Dates, sets, paths and the like: their text form rather than a failed export.
+    # Dates, sets, paths and the like: their text form rather than a failed export; dates,
+    # times and nested items as Scrapy's exporters write them.
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     if isinstance(obj, bytes):
         return obj.decode("utf-8", errors="replace")
+    if isinstance(obj, datetime.datetime):
+        return obj.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(obj, datetime.date):
+        return obj.strftime("%Y-%m-%d")
+    if isinstance(obj, datetime.time):
+        return obj.strftime("%H:%M:%S")
+    if is_item(obj):
+        return as_dict(obj)
     return str(obj)
 
 

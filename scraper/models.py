@@ -124,9 +124,6 @@ class Request:
             parts = urlsplit(url)
             if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
                 raise ValueError(f"Request url must be absolute, got {url!r}")
-            if "://" not in url and parts.scheme not in ("data", "about"):
-                # mailto:, javascript:, tel:... are not fetchable: refused as Scrapy does.
-                raise ValueError(f"Request url has no fetchable scheme: {url!r}")
         self.url = url
         self.callback = _callback_name(callback)
         self.errback = _callback_name(errback)

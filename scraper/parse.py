@@ -78,8 +78,8 @@ def to_item(obj: Any) -> Any:
     if is_item(obj):
         return obj
     raise TypeError(
-        f"callback yielded {type(obj).__name__}; expected an item (dict, Item, dataclass, "
-        "attrs or pydantic object) or a Request"
+        f"callback yielded {type(obj).__name__}; expected a dict, a dataclass or a Request "
+        "(or another item type: Item, attrs, pydantic)"
     )
 
 

@@ -136,6 +136,8 @@ class CompatSite:
             return 200, [("Content-Type", "application/json")], json.dumps(data).encode()
         if p == "/api/echo":
             data = {"method": method, "body": body.decode(), "cookie": cookie}
+            if headers.get("Authorization"):
+                data["authorization"] = headers.get("Authorization")
             return 200, [("Content-Type", "application/json")], json.dumps(data).encode()
         if p == "/login" and method == "GET":
             form = (
