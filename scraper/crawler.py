@@ -5,7 +5,9 @@
 Flow position: built in the main process before the spider (``cli.build_crawl``); the spider
 gets it as ``spider.crawler``. Signals are sent from the main process: ``spider_opened`` and
 ``spider_closed`` around the crawl, ``item_scraped`` and ``item_dropped`` from the pipelines
-(so their handlers run in the export thread, one at a time).
+(so their handlers run in the export thread, one at a time), ``request_scheduled`` when a
+request is admitted to the frontier and ``response_received`` when a page's callback output
+comes back (both in the thread that hands results on).
 """
 
 from __future__ import annotations
@@ -125,6 +127,11 @@ class SignalManager:
     def disconnect(self, receiver: Callable[..., Any], signal: object) -> None:
         if receiver in self._handlers.get(signal, []):
             self._handlers[signal].remove(receiver)
+
+    def send(self, signal: object, **kwargs: Any) -> None:
+        """``send_catch_log`` when the signal has handlers; nothing (cheaply) otherwise."""
+        if self._handlers.get(signal):
+            self.send_catch_log(signal, **kwargs)
 
     def send_catch_log(self, signal: object, **kwargs: Any) -> list[Any]:
         results = []

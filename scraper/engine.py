@@ -44,7 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import signals
 from .auth import spider_auth
+from .crawler import SignalManager
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, open_exporter
 from .failure import run_errback
@@ -208,6 +210,8 @@ class Crawl:
         )
         self._item_key = getattr(spider, "item_key", None)
         self._auth = spider_auth(spider)
+        crawler = getattr(spider, "crawler", None)
+        self._signals: SignalManager | None = crawler.signals if crawler is not None else None
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> CrawlResult:
@@ -380,7 +384,11 @@ class Crawl:
         # Open the work first so a fast failure elsewhere cannot make the count touch zero;
         # once for all of a page's links, then settle what the frontier did not take.
         self.work.change(requests=len(requests))
-        taken = sum(self.frontier.add(request) for request in self._admit(requests, parent))
+        admitted = self._admit(requests, parent)
+        if self._signals is not None:  # as Scrapy: sent before the duplicate check
+            for request in admitted:
+                self._signals.send(signals.request_scheduled, request=request, spider=self.spider)
+        taken = sum(self.frontier.add(request) for request in admitted)
         if taken != len(requests):
             self.work.change(requests=taken - len(requests))
         return taken
@@ -565,6 +573,13 @@ class Crawl:
         return True
 
     def _hand_on(self, response: Response, result: ParseResult) -> None:
+        if self._signals is not None:  # after the callback here, before it in Scrapy
+            self._signals.send(
+                signals.response_received,
+                response=response,
+                request=response.request,
+                spider=self.spider,
+            )
         self.stats.parsed(result.pid, result.seconds)
         if result.replaced_chars:
             self.stats.inc("decode_replacements", result.replaced_chars)

@@ -157,3 +157,60 @@ def test_a_scrapy_project_runs_with_crawl_name_from_its_root(tmp_path):
     missing = run_cli("nope", cwd=ours)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "crawl: error: no spider named 'nope' in shop.spiders"
+
+
+SIGNALS_SPIDER = """
+from scraper import Spider, signals
+from scraper.exceptions import DropItem
+
+
+class DropFirst:
+    def process_item(self, item, spider):
+        if item["url"].endswith("/cat/1"):
+            raise DropItem("first")
+        return item
+
+
+class Signalled(Spider):
+    name = "signalled"
+    custom_settings = {"ITEM_PIPELINES": {DropFirst: 1}}
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        for name in ("spider_opened", "spider_closed", "item_scraped", "item_dropped",
+                     "request_scheduled", "response_received"):
+            crawler.signals.connect(spider.recorder(name), signal=getattr(signals, name))
+        return spider
+
+    def recorder(self, name):
+        def record(**kwargs):
+            detail = kwargs.get("reason") or getattr(kwargs.get("request"), "url", "")
+            with open(self.record_to, "a") as out:
+                out.write(f"{name} {detail}\\n")
+        return record
+
+    def parse(self, response):
+        yield {"url": response.url}
+        yield from response.follow_all(css="a.next")
+"""
+
+
+def test_signal_handlers_connected_in_from_crawler_are_called(tmp_path):
+    record = tmp_path / "signals.txt"
+    (tmp_path / "signalled.py").write_text(SIGNALS_SPIDER)
+    with CompatSite() as site:
+        result = run_cli(
+            "signalled.py", "-O", "out.jsonl", "-a", f"start_urls={site.url('/cat/1')}",
+            "-a", f"record_to={record}", cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    lines = sorted(record.read_text().splitlines())
+    pages = [site.url("/cat/1"), site.url("/cat/1?page=2")]
+    assert lines == sorted(
+        ["spider_opened ", "spider_closed finished", "item_dropped "]
+        + ["item_scraped "]
+        + [f"request_scheduled {url}" for url in pages]
+        + [f"response_received {url}" for url in pages]
+    )
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"url": pages[1]}]
