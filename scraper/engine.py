@@ -210,6 +210,7 @@ class Crawl:
         )
         self._item_key = getattr(spider, "item_key", None)
         self._auth = spider_auth(spider)
+        self._state_warned = False
         crawler = getattr(spider, "crawler", None)
         self._signals: SignalManager | None = crawler.signals if crawler is not None else None
 
@@ -573,6 +574,15 @@ class Crawl:
         return True
 
     def _hand_on(self, response: Response, result: ParseResult) -> None:
+        if result.state_changed and not self._state_warned:
+            self._state_warned = True  # once: the safety net behind state.py's reading
+            log.warning(
+                "callback %s set %s on the spider in a parse worker: each worker keeps its own "
+                "copy, so the output may differ from Scrapy's; set stateless = False on the "
+                "spider to run its callbacks in the main process",
+                response.request.callback or "parse",
+                ", ".join(f"self.{name}" for name in result.state_changed),
+            )
         if self._signals is not None:  # after the callback here, before it in Scrapy
             self._signals.send(
                 signals.response_received,

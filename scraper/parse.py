@@ -70,6 +70,7 @@ class ParseResult:
     replaced_chars: int = 0  # undecodable bytes turned into U+FFFD in response.text
     pid: int = 0
     seconds: float = 0.0  # CPU time of the callback in the worker
+    state_changed: list[str] = field(default_factory=list)  # spider attributes it rebound
 
 
 def to_item(obj: Any) -> Any:
@@ -84,10 +85,15 @@ def to_item(obj: Any) -> Any:
 
 
 def run_callback(
-    spider: Spider, response: Response, fatal: tuple[type[BaseException], ...] = ()
+    spider: Spider,
+    response: Response,
+    fatal: tuple[type[BaseException], ...] = (),
+    watch_state: bool = False,
 ) -> ParseResult:
     """Call the response's callback on ``spider`` and collect its output. Never raises, but for
-    the ``fatal`` exceptions."""
+    the ``fatal`` exceptions. ``watch_state`` (in a worker): report the spider attributes the
+    callback rebound, which the static check (state.py) missed."""
+    before = dict(vars(spider)) if watch_state else None
     # This thread's CPU time: in the main process other threads run meanwhile.
     started = time.thread_time()
     result = ParseResult(url=response.url, pid=os.getpid())
@@ -115,6 +121,10 @@ def run_callback(
         result.replaced_chars = response.text.count("\ufffd") - response.body.count(
             "\ufffd".encode()
         )
+    if before is not None:
+        result.state_changed = [
+            name for name, value in vars(spider).items() if before.get(name, before) is not value
+        ]
     result.seconds = time.thread_time() - started
     return result
 
@@ -201,7 +211,7 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
     if state.timeout:
         signal.setitimer(signal.ITIMER_REAL, state.timeout)
     try:
-        return run_callback(state.spider, response, fatal=(MemoryError,))
+        return run_callback(state.spider, response, fatal=(MemoryError,), watch_state=True)
     except MemoryError:
         # Handled as the worker dying of it: the page is tried again in a fresh worker (a clean
         # heap, and memory maybe freed elsewhere by then), and recorded as failed after

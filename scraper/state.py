@@ -6,7 +6,8 @@ from it counts on every callback seeing the same spider, as Scrapy's single proc
 Across parse workers each worker would count on its own, and the output would differ from run
 to run without any error. Such a spider's callbacks therefore all run in the main process
 (``PARSE_WORKERS = 0``), said once at start; ``stateless = True`` on the spider opts back
-into the worker pool.
+into the worker pool, ``stateless = False`` opts in without the check. As a safety net, each
+worker reports the attributes a callback rebound (parse.py), and the engine warns once.
 
 The check reads the source of the spider's own methods (not ``__init__`` and the other methods
 that run once in the main process): an assignment to ``self.X`` (``=``, ``+=``, ``self.X[k] =``,
@@ -67,9 +68,11 @@ def _writes(function: ast.AST) -> bool:
 
 def stateful_methods(spider_cls: type) -> list[str]:
     """Names of the spider's methods (its own classes', not the framework's) that change its
-    state; empty if it declares ``stateless = True``."""
-    if getattr(spider_cls, "stateless", False):
-        return []
+    state; empty if it declares ``stateless = True`` (``stateless = False`` declares state).
+    """
+    declared = getattr(spider_cls, "stateless", None)
+    if declared is not None:  # the spider's own word, either way
+        return [] if declared else ["declared stateless = False"]
     found: list[str] = []
     for cls in spider_cls.__mro__:
         if cls.__module__.split(".")[0] == "scraper" or cls is object:
@@ -96,7 +99,7 @@ def spider_attribute_settings(spider: Any, settings: Settings) -> Settings:
     writers = stateful_methods(type(spider))
     if writers and settings.PARSE_WORKERS:
         log.info(
-            "spider %s keeps state on self in %s: its callbacks run in the main process, as in "
+            "spider %s keeps state on self (%s): its callbacks run in the main process, as in "
             "Scrapy (set stateless = True on the spider to use the parse workers)",
             spider.name,
             ", ".join(writers),

@@ -61,6 +61,9 @@ def test_callbacks_that_write_to_self_are_found():
     assert stateful_methods(Collecting) == ["parse", "parse_item"]
     assert stateful_methods(Stateless) == []
     assert stateful_methods(Declared) == []  # the spider's own word opts it back into the pool
+    assert stateful_methods(type("Told", (Stateless,), {"stateless": False})) == [
+        "declared stateless = False"
+    ]
 
 
 def test_a_paginating_spider_gives_scrapys_output_every_time(tmp_path, caplog):
@@ -75,7 +78,7 @@ def test_a_paginating_spider_gives_scrapys_output_every_time(tmp_path, caplog):
             caplog.clear()
             with caplog.at_level(logging.INFO, logger="scraper.state"):
                 result = run_in_process(spider, tmp_path / f"{run}.jsonl", {"PARSE_WORKERS": 2})
-            said = [r for r in caplog.records if "keeps state on self in parse" in r.message]
+            said = [r for r in caplog.records if "keeps state on self (parse)" in r.message]
             assert len(said) == 1
             assert result.stats.worker_pids == set()  # no worker ever ran a callback
             outputs.append(
@@ -83,3 +86,23 @@ def test_a_paginating_spider_gives_scrapys_output_every_time(tmp_path, caplog):
             )
     expected = [(page, page * 10 + i) for page in range(1, 5) for i in range(3)]
     assert outputs == [expected] * 20
+
+
+def test_a_worker_reports_state_the_reading_missed(tmp_path, caplog):
+    """A callback that rebinds a spider attribute through a helper the check does not read
+    (``vars(self).update``) is reported by its worker, and the crawl warns once."""
+    source = (
+        (COMPAT / "json_api_cb_kwargs.py")
+        .read_text()
+        .replace(
+            "        data = response.json()",
+            "        vars(self).update(last=response.url)\n        data = response.json()",
+        )
+    )
+    with CompatSite() as site:
+        spider = tmp_path / "hidden.py"
+        spider.write_text(source.replace("__SITE__", site.base.removeprefix("http://")))
+        with caplog.at_level(logging.WARNING, logger="scraper.engine"):
+            run_in_process(spider, tmp_path / "out.jsonl", {"PARSE_WORKERS": 1})
+    said = [r.getMessage() for r in caplog.records if "in a parse worker" in r.getMessage()]
+    assert len(said) == 1 and "self.last" in said[0]
