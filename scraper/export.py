@@ -39,12 +39,8 @@ def _default(obj: Any) -> Any:
         return list(obj)
     if isinstance(obj, bytes):
         return obj.decode("utf-8", errors="replace")
-    if isinstance(obj, datetime.datetime):
-        return obj.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(obj, datetime.date):
-        return obj.strftime("%Y-%m-%d")
-    if isinstance(obj, datetime.time):
-        return obj.strftime("%H:%M:%S")
+    if isinstance(obj, datetime.date | datetime.time):  # datetimes too
+        return obj.isoformat()
     if is_item(obj):
         return as_dict(obj)
     return str(obj)
