@@ -16,6 +16,7 @@ from typing import Any
 
 from . import signals
 from .errors import DropItem, SettingsError
+from .exceptions import NotConfigured
 from .item import item_adapter
 from .settings import Settings
 from .spider import Spider
@@ -52,7 +53,10 @@ class Pipelines:
             item_adapter()  # pipelines may wrap any item in ItemAdapter: it must know ours
         for ref, _order in ordered:
             cls = _load(ref)
-            self._stages.append(_build(cls, settings, self._crawler))
+            try:
+                self._stages.append(_build(cls, settings, self._crawler))
+            except NotConfigured:  # the pipeline turned itself off, as Scrapy allows
+                continue
             if not callable(getattr(self._stages[-1], "process_item", None)):
                 raise SettingsError(f"ITEM_PIPELINES: {ref!r} has no process_item method")
 

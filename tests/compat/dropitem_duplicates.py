@@ -1,5 +1,5 @@
 from scraper import Spider
-from scraper.exceptions import DropItem
+from scraper.exceptions import DropItem, NotConfigured
 
 
 class DedupPipeline:
@@ -13,10 +13,19 @@ class DedupPipeline:
         return item
 
 
+class Disabled:
+    @classmethod
+    def from_crawler(cls, crawler):
+        raise NotConfigured("off")
+
+    def process_item(self, item, spider):
+        raise AssertionError("a pipeline that raised NotConfigured must not run")
+
+
 class DropSpider(Spider):
     name = "dropitem_duplicates"
     start_urls = ["http://__SITE__/cat/1", "http://__SITE__/cat/1?page=2"]
-    custom_settings = {"ITEM_PIPELINES": {DedupPipeline: 1}}
+    custom_settings = {"ITEM_PIPELINES": {DedupPipeline: 1, Disabled: 2}}
 
     def parse(self, response):
         yield {"cat": response.css("h1::text").re_first(r"Category \d")}
