@@ -21,6 +21,8 @@ from .errors import (
     SpiderLoadError,
     Truncated,
 )
+from .http import FormRequest, JsonRequest
+from .item import Field, Item
 from .models import Headers, Request, Response
 from .settings import Settings
 from .spider import Spider
@@ -32,7 +34,11 @@ __all__ = [
     "DropItem",
     "FetchError",
     "FetchTimeout",
+    "Field",
+    "FormRequest",
     "Headers",
+    "Item",
+    "JsonRequest",
     "OutputError",
     "QueueClosed",
     "Request",
@@ -46,3 +52,13 @@ __all__ = [
     "Truncated",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Selector imports parsel: on first use only, as the Response's own selector does (so it
+    # is importable, ``from scraper import Selector``, but not in __all__).
+    if name == "Selector":
+        from .selector import Selector
+
+        return Selector
+    raise AttributeError(f"module 'scraper' has no attribute {name!r}")

@@ -17,11 +17,14 @@ from pathlib import Path
 from types import FrameType
 
 from . import __version__
+from .crawler import Crawler, spider_settings
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
+from .project import load_project, resolve_target, split_settings
 from .redact import redact_logs
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
+from .state import spider_attribute_settings
 from .stats import render_summary
 
 log = logging.getLogger("scraper.cli")
@@ -171,24 +174,31 @@ def build_crawl(
     Also the programmatic entry point: ``build_crawl("spiders/news.py").run()``.
     ``configure_logging`` runs once the settings are known, before any spider code.
     """
-    spider_cls = load_spider_class(spider_file)
+    project = load_project()
+    spider_path, spider_name = resolve_target(spider_file, project)
+    spider_cls = load_spider_class(spider_path, spider_name)
     if config_path is not None and not config_path.is_file():
         raise SettingsError(f"config file not found: {config_path}")
     config = ConfigFile.read(config_path or find_config(), spider_cls.name)
-    resolved = build_settings(config, spider_cls.custom_settings, settings or {})
+    custom = spider_settings(spider_cls)
+    resolved = build_settings(config, custom, settings or {}, project=split_settings(project))
+    layers = [project.settings if project else {}, config.settings, config.spider_settings]
+    layers += [custom, settings or {}]
     if configure_logging is not None:
         configure_logging(resolved)
     arguments = {**config.spider_args, **(spider_args or {})}
+    crawler = Crawler(resolved, raw={k: v for layer in layers for k, v in layer.items()})
     try:
-        spider = spider_cls(**arguments)
+        spider = spider_cls.from_crawler(crawler, **arguments)
     except Exception as exc:
         log.debug("creating spider %s failed", spider_cls.__name__, exc_info=True)
         raise SpiderLoadError(
             f"cannot create spider {spider_cls.__name__}: {type(exc).__name__}: {exc}"
         ) from exc
-    return Crawl(
+    resolved = spider_attribute_settings(spider, resolved)
+    crawl = Crawl(
         spider,
-        spider_path=str(Path(spider_file).resolve()),
+        spider_path=str(spider_path.resolve()),
         spider_args=arguments,
         settings=resolved,
         output=output or Path("output") / f"{spider.name}.jsonl",
@@ -196,6 +206,9 @@ def build_crawl(
         jobdir=jobdir or (Path(resolved.JOBDIR) if resolved.JOBDIR else None),
         progress=progress,
     )
+    crawler.bind(crawl)
+    spider.settings = crawler.settings
+    return crawl
 
 
 def _configure_logging(settings: Settings) -> None:

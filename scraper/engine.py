@@ -45,11 +45,16 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import signals
+from .auth import spider_auth
+from .crawler import SignalManager
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
 from .export import JsonLinesExporter, check_format, open_exporter
+from .failure import run_errback
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
 from .guard import AddressGuard
+from .item import as_dict, item_adapter
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response, url_problem
 from .parse import ParsePool, ParseResult
@@ -210,6 +215,10 @@ class Crawl:
             d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
         )
         self._item_key = getattr(spider, "item_key", None)
+        self._auth = spider_auth(spider)
+        self._state_warned = False
+        crawler = getattr(spider, "crawler", None)
+        self._signals: SignalManager | None = crawler.signals if crawler is not None else None
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> CrawlResult:
@@ -256,6 +265,7 @@ class Crawl:
             # On resume the start requests are already in the saved frontier (or done);
             # the spider's start_requests still runs, for whatever it sets up.
             if not resumed:
+                request.meta.setdefault("depth", 0)  # a start page's depth, as Scrapy's
                 self.schedule(request, start=True)
         self.guard.settle(start_hosts)
         if isinstance(self.frontier, SQLiteFrontier):
@@ -354,7 +364,7 @@ class Crawl:
         finally:
             self.stats.finished = time.monotonic()
             try:
-                self.pipelines.close()
+                self.pipelines.close(self._reason or "finished")
             finally:
                 self.spider.closed(self._reason or "finished")
 
@@ -389,6 +399,9 @@ class Crawl:
         # once for all of a page's links, then settle what the frontier did not take.
         self.work.change(requests=len(requests))
         admitted = self._admit(requests, parent, start=start)
+        if self._signals is not None:  # as Scrapy: sent before the duplicate check
+            for request in admitted:
+                self._signals.send(signals.request_scheduled, request=request, spider=self.spider)
         taken = sum(self.frontier.add(request) for request in admitted)
         if taken != len(requests):
             self.work.change(requests=taken - len(requests))
@@ -401,6 +414,8 @@ class Crawl:
         filtered, or, for a URL no request can go to and for a start request, failures."""
         admitted = []
         for request in requests:
+            if self._auth is not None:
+                self._auth.apply(request)
             if parent is not None:
                 request.meta["depth"] = parent.request.depth + 1
                 request.meta.setdefault("referer", parent.url)
@@ -434,7 +449,9 @@ class Crawl:
         problem = url_problem(request.url)
         if problem is not None:
             return "invalid_url", problem
-        if self._allowed and not self._on_site(request.host):
+        # As Scrapy's offsite check: dont_filter (every start URL) and allow_offsite exempt.
+        exempt = request.dont_filter or request.meta.get("allow_offsite")
+        if self._allowed and not exempt and not self._on_site(request.host):
             return "offsite_filtered", f"{request.host} is not in the allowed domains"
         return None
 
@@ -457,8 +474,26 @@ class Crawl:
         """A request ended without a page to parse: record it, then acknowledge it."""
         if kind != "shutdown":  # not a failure: a job folder will redo it
             self._record_failure(request, kind, detail)
+            if request.errback and self._errback(request, kind, detail):
+                return  # its items go to the export stage, which acknowledges the request
             self.frontier.ack(request)
         self.work.change(requests=-1)
+
+    def _errback(self, request: Request, kind: str, detail: str) -> bool:
+        """Run the request's errback (main process, one at a time with inline callbacks);
+        True if it yielded items, handed on with the request to the export stage."""
+        with self.parse_pool.serial:
+            output = run_errback(self.spider, request, kind, detail)
+        if output.error:
+            log.error("errback %s failed on %s:\n%s", request.errback, request.url, output.error)
+        self.schedule_all(output.requests)
+        if not output.items:
+            return False
+        prefix = request.fingerprint().hex()[:20]
+        keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(output.items)]
+        self.work.change(exporting=1)
+        self.items.put(PageOutput(request, keyed, []))
+        return True
 
     def _record_failure(self, request: Request, kind: str, detail: str) -> None:
         """One line in the failures file, and the summary's count of its kind: every failure
@@ -578,6 +613,22 @@ class Crawl:
         return True
 
     def _hand_on(self, response: Response, result: ParseResult) -> None:
+        if result.state_changed and not self._state_warned:
+            self._state_warned = True  # once: the safety net behind state.py's reading
+            log.warning(
+                "callback %s set %s on the spider in a parse worker: each worker keeps its own "
+                "copy, so the output may differ from Scrapy's; set stateless = False on the "
+                "spider to run its callbacks in the main process",
+                response.request.callback or "parse",
+                ", ".join(f"self.{name}" for name in result.state_changed),
+            )
+        if self._signals is not None:  # after the callback here, before it in Scrapy
+            self._signals.send(
+                signals.response_received,
+                response=response,
+                request=response.request,
+                spider=self.spider,
+            )
         self.stats.parsed(result.pid, result.wall)
         if result.replaced_chars:
             self.stats.inc("decode_replacements", result.replaced_chars)
@@ -640,8 +691,9 @@ class Crawl:
 
     def _key(self, prefix: str, position: int, item: dict[str, Any]) -> str:
         """A stable item key: the spider's natural key field, else request and position."""
-        if self._item_key and item.get(self._item_key) is not None:
-            return f"{self._item_key}:{item[self._item_key]}"
+        fields = item if isinstance(item, dict) else item_adapter()(item)
+        if self._item_key and (value := fields.get(self._item_key)) is not None:
+            return f"{self._item_key}:{value}"
         return f"{prefix}:{position}"
 
     # -- export stage ---------------------------------------------------------------------------
@@ -673,7 +725,7 @@ class Crawl:
         for page in batch:
             for key, item in page.items:
                 try:
-                    kept.append((key, self.pipelines.process(item)))
+                    kept.append((key, as_dict(self.pipelines.process(item))))
                 except DropItem as exc:
                     self.stats.inc("items_dropped")
                     log.debug("dropped item: %s", exc)

@@ -16,6 +16,7 @@ Python's own ``NaN`` token would make every strict reader reject the whole line.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import OutputError
+from .item import as_dict, is_item
 
 log = logging.getLogger("scraper.export")
 
@@ -40,11 +42,16 @@ class Exporter(Protocol):
 
 
 def _default(obj: Any) -> Any:
-    # Dates, sets, paths and the like: their text form rather than a failed export.
+    # Dates, sets, paths and the like: their text form rather than a failed export; dates,
+    # times and nested items as Scrapy's exporters write them.
     if isinstance(obj, set | frozenset | tuple):
         return list(obj)
     if isinstance(obj, bytes):
         return obj.decode("utf-8", errors="replace")
+    if isinstance(obj, datetime.date | datetime.time):  # datetimes too
+        return obj.isoformat()
+    if is_item(obj):
+        return as_dict(obj)
     return str(obj)
 
 

@@ -11,6 +11,7 @@ hold: a Request refuses any other when it is made.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -110,6 +111,7 @@ class Request:
     __slots__ = (
         "url",
         "callback",
+        "errback",
         "method",
         "headers",
         "body",
@@ -135,7 +137,13 @@ class Request:
         cb_kwargs: dict[str, Any] | None = None,
         priority: int = 0,
         dont_filter: bool = False,
+        errback: Callback = None,
+        cookies: Mapping[str, str] | list[dict[str, str]] | None = None,
+        encoding: str = "utf-8",
+        flags: list[str] | None = None,
     ) -> None:
+        # ``encoding`` and ``flags`` are accepted for Scrapy's signature: URLs and bodies are
+        # UTF-8 here, and flags only decorate Scrapy's log lines.
         if not isinstance(url, str):
             raise TypeError(f"Request url must be str, got {type(url).__name__}")
         host = plain_host(url)
@@ -150,8 +158,16 @@ class Request:
                 url = parts.scheme + url[len(parts.scheme) :]
         self.url = url
         self.callback = _callback_name(callback)
+        self.errback = _callback_name(errback)
         self.method = method.upper()
         self.headers = dict(headers or {})
+        if cookies:  # sent with this request only: Scrapy also keeps them in its cookie jar
+            pairs = (
+                cookies.items()
+                if isinstance(cookies, Mapping)
+                else ((c["name"], c["value"]) for c in cookies)
+            )
+            self.headers.setdefault("Cookie", "; ".join(f"{k}={v}" for k, v in pairs))
         self.body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self.meta = dict(meta or {})
         self.cb_kwargs = dict(cb_kwargs or {})
@@ -203,6 +219,7 @@ class Request:
         fields = {
             "url": self.url,
             "callback": self.callback,
+            "errback": self.errback,
             "method": self.method,
             "headers": self.headers,
             "body": self.body,
@@ -358,6 +375,10 @@ class Response:
         from .htmltree import parse_html  # lxml: only the parse workers need it
 
         return parsel.Selector(root=parse_html(self.text, self.url), type="html")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (Scrapy's ``TextResponse.json()``)."""
+        return json.loads(self.text)
 
     def css(self, query: str) -> parsel.SelectorList[parsel.Selector]:
         return self.selector.css(query)

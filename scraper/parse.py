@@ -40,8 +40,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from .crawler import SettingsView, spider_raw_settings
 from .errors import CloseSpider, SpiderLoadError
+from .item import is_item
 from .models import Request, Response
+from .project import load_project
 from .redact import redact_logs
 from .settings import Settings
 from .spider import Spider, iterate_callback_output, load_spider_class
@@ -61,7 +64,7 @@ class ParseResult:
     """What one callback produced, as plain data."""
 
     url: str
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     error: str | None = None  # formatted traceback when the callback raised
     close_reason: str | None = None  # set when the callback raised CloseSpider
@@ -73,24 +76,30 @@ class ParseResult:
     # Time in the callback on the wall clock: CPU plus waiting for a core the machine shares.
     # A worker starved of CPU is busy, not idle: the summary's shares use this.
     wall: float = 0.0
+    state_changed: list[str] = field(default_factory=list)  # spider attributes it rebound
 
 
-def to_item(obj: Any) -> dict[str, Any]:
-    """Items may be dicts or dataclasses (Scrapy accepts both); they travel as dicts."""
-    if isinstance(obj, dict):
+def to_item(obj: Any) -> Any:
+    """Items may be of any type itemadapter knows (dicts, Items, dataclasses, attrs, pydantic);
+    they travel pickled as they are, and become dicts only in the exporter."""
+    if is_item(obj):
         return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
     raise TypeError(
-        f"callback yielded {type(obj).__name__}; expected a dict, a dataclass or a Request"
+        f"callback yielded {type(obj).__name__}; expected a dict, a dataclass or a Request "
+        "(or another item type: Item, attrs, pydantic)"
     )
 
 
 def run_callback(
-    spider: Spider, response: Response, fatal: tuple[type[BaseException], ...] = ()
+    spider: Spider,
+    response: Response,
+    fatal: tuple[type[BaseException], ...] = (),
+    watch_state: bool = False,
 ) -> ParseResult:
     """Call the response's callback on ``spider`` and collect its output. Never raises, but for
-    the ``fatal`` exceptions."""
+    the ``fatal`` exceptions. ``watch_state`` (in a worker): report the spider attributes the
+    callback rebound, which the static check (state.py) missed."""
+    before = dict(vars(spider)) if watch_state else None
     # This thread's CPU time: in the main process other threads run meanwhile.
     started = time.thread_time()
     began = time.monotonic()
@@ -122,6 +131,10 @@ def run_callback(
         result.replaced_chars = response.text.count("\ufffd") - response.body.count(
             "\ufffd".encode()
         )
+    if before is not None:
+        result.state_changed = [
+            name for name, value in vars(spider).items() if before.get(name, before) is not value
+        ]
     result.seconds = time.thread_time() - started
     result.wall = time.monotonic() - began
     return result
@@ -159,6 +172,7 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 def _init_worker(
     spider_path: str,
+    spider_name: str,
     spider_args: dict[str, Any],
     settings: Settings,
     parent: int,
@@ -188,7 +202,7 @@ def _init_worker(
         counter.value += 1
     board[3 * slot] = os.getpid()
     try:
-        spider = load_spider_class(spider_path)(**spider_args)
+        spider = load_spider_class(spider_path, spider_name)(**spider_args)
     except Exception as exc:
         # Kept for the start-up probe to report in one line; an initializer that raises only
         # breaks the pool, and the reason is lost in the worker's stderr.
@@ -196,7 +210,7 @@ def _init_worker(
             str(exc) if isinstance(exc, SpiderLoadError) else f"{type(exc).__name__}: {exc}"
         )
         return
-    spider.settings = settings
+    spider.settings = SettingsView(settings, spider_raw_settings(type(spider), load_project()))
     _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT)
 
 
@@ -217,7 +231,7 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
     if state.timeout:
         signal.setitimer(signal.ITIMER_REAL, state.timeout)
     try:
-        return run_callback(state.spider, response, fatal=(MemoryError,))
+        return run_callback(state.spider, response, fatal=(MemoryError,), watch_state=True)
     except MemoryError:
         # Handled as the worker dying of it: the page is tried again in a fresh worker (a clean
         # heap, and memory maybe freed elsewhere by then), and recorded as failed after
@@ -295,6 +309,7 @@ class ParsePool:
         # which a worker cannot unpickle before its initializer imports it.
         self._initargs = (
             spider_path,
+            type(spider).name,
             spider_args,
             dataclasses.replace(settings, ITEM_PIPELINES={}),
             os.getpid(),
@@ -305,6 +320,7 @@ class ParsePool:
         self._current: _Generation | None = None
         self._starting: Future[tuple[_Generation, set[int]]] | None = None
         self._inline_lock = threading.Lock()
+        self.serial = self._inline_lock  # held by whatever runs spider code in this process
         # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so that thread must
         # outlive the workers: had a fetch or results thread started them, they would be killed
         # when it ends at shutdown, maybe holding the executor's queue lock, hanging the rest.

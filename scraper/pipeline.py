@@ -14,7 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import SettingsError
+from . import signals
+from .errors import DropItem, SettingsError
+from .exceptions import NotConfigured
+from .item import item_adapter
 from .settings import Settings
 from .spider import Spider
 
@@ -32,15 +35,28 @@ def _load(ref: str | type) -> type:
     return cls
 
 
+def _build(cls: type, settings: Settings, crawler: Any) -> Any:
+    """As Scrapy: ``from_crawler(crawler)`` if the class has it, else ``from_settings``."""
+    if crawler is not None and callable(getattr(cls, "from_crawler", None)):
+        return cls.from_crawler(crawler)
+    factory = getattr(cls, "from_settings", None)
+    return factory(crawler.settings if crawler else settings) if callable(factory) else cls()
+
+
 class Pipelines:
     def __init__(self, settings: Settings, spider: Spider) -> None:
         ordered = sorted(settings.ITEM_PIPELINES.items(), key=lambda kv: kv[1])
         self._spider = spider
+        self._crawler = getattr(spider, "crawler", None)
         self._stages: list[Any] = []
+        if ordered:
+            item_adapter()  # pipelines may wrap any item in ItemAdapter: it must know ours
         for ref, _order in ordered:
             cls = _load(ref)
-            factory = getattr(cls, "from_settings", None)
-            self._stages.append(factory(settings) if callable(factory) else cls())
+            try:
+                self._stages.append(_build(cls, settings, self._crawler))
+            except NotConfigured:  # the pipeline turned itself off, as Scrapy allows
+                continue
             if not callable(getattr(self._stages[-1], "process_item", None)):
                 raise SettingsError(f"ITEM_PIPELINES: {ref!r} has no process_item method")
 
@@ -48,14 +64,27 @@ class Pipelines:
         for stage in self._stages:
             if hasattr(stage, "open_spider"):
                 stage.open_spider(self._spider)
+        self._send(signals.spider_opened)
 
-    def process(self, item: dict[str, Any]) -> dict[str, Any]:
-        """The item after every pipeline; DropItem propagates to the caller."""
-        for stage in self._stages:
-            item = stage.process_item(item, self._spider)
+    def process(self, item: Any) -> Any:
+        """The item after every pipeline; DropItem propagates to the caller. Sends Scrapy's
+        item_scraped or item_dropped signal."""
+        original = item
+        try:
+            for stage in self._stages:
+                item = stage.process_item(item, self._spider)
+        except DropItem as exc:
+            self._send(signals.item_dropped, item=original, exception=exc)
+            raise
+        self._send(signals.item_scraped, item=item, response=None)
         return item
 
-    def close(self) -> None:
+    def close(self, reason: str = "finished") -> None:
         for stage in self._stages:
             if hasattr(stage, "close_spider"):
                 stage.close_spider(self._spider)
+        self._send(signals.spider_closed, reason=reason)
+
+    def _send(self, signal: object, **kwargs: Any) -> None:
+        if self._crawler is not None:
+            self._crawler.signals.send_catch_log(signal, spider=self._spider, **kwargs)

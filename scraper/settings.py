@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import difflib
 import functools
 import ipaddress
 import json
@@ -22,6 +23,13 @@ from typing import Any, get_type_hints
 
 from .errors import SettingsError
 from .guard import DEFAULT_PRIVATE_NETWORKS
+from .scrapy_settings import (
+    MIDDLEWARE_SETTINGS,
+    SCRAPY_ONLY,
+    middleware_switches,
+    note_own,
+    warn_ignored,
+)
 
 CONFIG_FILENAME = "scrapy-like.cfg"
 MiB = 1024 * 1024
@@ -379,8 +387,22 @@ class Settings:
         hints = _hints()
         for key, raw in values.items():
             name = key.upper()
+            if name in MIDDLEWARE_SETTINGS:
+                for switch, off in middleware_switches(name, raw, source).items():
+                    setattr(self, switch, off)
+                continue
+            if name not in hints and name in SCRAPY_ONLY:
+                warn_ignored(name, source)
+                continue
             if name not in hints:
-                raise SettingsError(f"unknown setting {key!r} (from {source})")
+                close = difflib.get_close_matches(name, [*hints, *SCRAPY_ONLY], n=1)
+                if close:
+                    raise SettingsError(
+                        f"unknown setting {key!r} (from {source}); did you mean {close[0]}?"
+                    )
+                # Like nothing we or Scrapy know: the spider's own, as Scrapy allows.
+                note_own(name, source)
+                continue
             setattr(self, name, _coerce(name, raw, hints[name], source))
         try:
             self.validate()
@@ -612,7 +634,8 @@ class ConfigFile:
             ) from exc
         config = cls(path=path)
         if parser.has_section("settings"):
-            config.settings = dict(parser.items("settings"))
+            # ``default`` names a Scrapy project's settings module (see project.py).
+            config.settings = {k: v for k, v in parser.items("settings") if k != "default"}
         section = f"spider:{spider_name}"
         if parser.has_section(section):
             for key, value in parser.items(section):
@@ -638,9 +661,12 @@ def build_settings(
     config: ConfigFile,
     custom_settings: Mapping[str, Any] | None,
     overrides: Mapping[str, str],
+    project: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Layer the sources in precedence order onto the defaults."""
+    """Layer the sources in precedence order onto the defaults (a Scrapy project's
+    settings.py, ``project``, lowest)."""
     settings = Settings()
+    settings.update(project or {}, "project settings")
     where = str(config.path) if config.path else CONFIG_FILENAME
     settings.update(config.settings, f"{where} [settings]")
     settings.update(config.spider_settings, f"{where} [spider:...]")

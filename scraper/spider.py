@@ -16,10 +16,14 @@ import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import SpiderLoadError
 from .models import Request, Response
+from .project import import_root, module_name_in
+
+if TYPE_CHECKING:
+    from .crawler import Crawler
 
 _NEXT_URL = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://)")
 
@@ -56,6 +60,22 @@ class Spider:
         self.logger = logging.getLogger(self.name)
         self.settings: Any = None  # set by the engine before any callback runs
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Spider:
+        """Scrapy's constructor hook (main process only): override it to read
+        ``crawler.settings`` or connect ``crawler.signals``; call this one to build the spider."""
+        spider = cls(*args, **kwargs)
+        spider.crawler = crawler
+        spider.settings = crawler.settings
+        crawler.spider = spider
+        return spider
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        """Scrapy's hook for settings set in code (main process, before the crawl): override
+        it and call ``settings.set(NAME, VALUE)``; this one applies ``custom_settings``."""
+        settings.setdict(cls.custom_settings or {})
+
     def start_requests(self) -> Iterable[Request]:
         """Runs in the main process. Override to start from something else than start_urls."""
         for url in self.start_urls:
@@ -87,55 +107,68 @@ def import_spider_module(path: str | Path) -> ModuleType:
     spider_path = Path(path).resolve()
     if not spider_path.is_file():
         raise SpiderLoadError(f"spider file not found: {path}")
-    name = module_name_for(spider_path)
+    root = import_root(spider_path)
+    name = module_name_in(root, spider_path) or module_name_for(spider_path)
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, spider_path)
-    if spec is None or spec.loader is None:
-        raise SpiderLoadError(f"cannot import spider file {path}: not a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
     try:
+        if "." in name:  # inside a package: imported as part of it, so relative imports work
+            return importlib.import_module(name)
+        spec = importlib.util.spec_from_file_location(name, spider_path)
+        if spec is None or spec.loader is None:
+            raise SpiderLoadError(f"cannot import spider file {path}: not a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
         spec.loader.exec_module(module)
+    except SpiderLoadError:
+        raise
     except SyntaxError as exc:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
         raise SpiderLoadError(
             f"syntax error in spider file {path}, line {exc.lineno}: {exc.msg}"
         ) from exc
     except Exception as exc:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
         raise SpiderLoadError(
             f"error importing spider file {path}: {type(exc).__name__}: {exc}"
         ) from exc
     return module
 
 
-def find_spider_class(module: ModuleType, path: str | Path) -> type[Spider]:
-    """The Spider subclass defined in the module (the only one, or the one named like the file)."""
+def find_spider_class(
+    module: ModuleType, path: str | Path, name: str | None = None
+) -> type[Spider]:
+    """The Spider subclass defined in the module: the one called ``name`` if given, else the
+    only one, or the one named like the file."""
     found = [
         obj
         for obj in vars(module).values()
         if inspect.isclass(obj)
         and issubclass(obj, Spider)
-        and obj is not Spider
         and obj.__module__ == module.__name__
+        and obj.name  # a base class for the file's other spiders is not one to run
     ]
+    if name is not None:
+        found = [cls for cls in found if cls.name == name]
+        if len(found) != 1:
+            raise SpiderLoadError(f"no spider named {name!r} in {path}")
     if not found:
         raise SpiderLoadError(f"no Spider subclass defined in {path}")
     if len(found) > 1:
         stem = Path(path).stem
         named = [cls for cls in found if cls.name == stem]
         if len(named) != 1:
-            names = ", ".join(sorted(cls.__name__ for cls in found))
+            names = ", ".join(sorted(cls.name for cls in found))
             raise SpiderLoadError(
-                f"{path} defines several spiders ({names}); keep one, or name one {stem!r}"
+                f"{path} defines several spiders ({names}): run one by its name "
+                f"(crawl NAME in its project), or name one {stem!r}"
             )
         return named[0]
     return found[0]
 
 
-def load_spider_class(path: str | Path) -> type[Spider]:
-    return find_spider_class(import_spider_module(path), path)
+def load_spider_class(path: str | Path, name: str | None = None) -> type[Spider]:
+    return find_spider_class(import_spider_module(path), path, name)
 
 
 def iterate_start(spider: Spider) -> Iterator[Any]:
@@ -161,9 +194,21 @@ def iterate_start(spider: Spider) -> Iterator[Any]:
 
 
 def iterate_callback_output(output: Any) -> Iterator[Any]:
-    """Callbacks may return None, one object, or an iterable of items and requests."""
+    """Callbacks may return None, one object, or an iterable of items and requests; an
+    ``async def`` callback's coroutine or async generator is run to its end here."""
     if output is None:
         return iter(())
-    if isinstance(output, dict | Request) or not isinstance(output, Iterable):
+    if inspect.iscoroutine(output) or inspect.isasyncgen(output):
+        return iterate_callback_output(_run_async(output))
+    if isinstance(output, dict | Request | str | bytes) or not isinstance(output, Iterable):
         return iter((output,))
     return iter(output)
+
+
+def _run_async(output: Any) -> Any:
+    import asyncio  # here: most spiders never need it (see iterate_start)
+
+    async def drain() -> list[Any]:
+        return [obj async for obj in output]
+
+    return asyncio.run(output if inspect.iscoroutine(output) else drain())
