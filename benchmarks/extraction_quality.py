@@ -159,7 +159,7 @@ def run_page(page: Page) -> tuple[str, Result]:
         result.bodies[share] = "\n\n".join(paragraphs)
         result.decisions[share] = tuple(
             bool(paragraphs)
-            and (declared or article.is_article(root, tags, metadata, paragraphs, chars))
+            and (declared or article.is_article(root, metadata, paragraphs, chars))
             for chars in ARTICLE_MIN_CHARS
         )
     return page.key, result

@@ -16,9 +16,10 @@ of every threshold here).
 from __future__ import annotations
 
 import copy
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from lxml import etree
 from lxml.etree import _Element
@@ -36,7 +37,11 @@ PROSE_MIN_CHARS = 400
 PROSE_MIN_PARAGRAPHS = 3
 # Inline elements a paragraph's text may sit in; its block is the first ancestor of another kind.
 INLINE_TAGS = frozenset({"a", "b", "i", "em", "strong", "span", "font", "u", "small", "mark", "q"})
+# Shorter paragraphs are labels, headings and navigation ("Business", "Advertisement"), which
+# count neither for nor against an article.
+PROSE_PARAGRAPH_CHARS = 50
 PREFIX_CHARS = 40  # a paragraph is found in the page by its first characters
+TEASER_LINK_CHARS = 20  # a link this long outside the paragraphs is a headline: a teaser's
 BLOCK_TAGS = {"p", "head", "item", "row", "code", "quote"}
 CONTAINER_TAGS = {"list", "table", "quote"}
 SPACED_TAGS = {"cell", "item", "list", "p", "head", "quote"}
@@ -152,29 +157,86 @@ def has_prose_shape(root: HtmlElement) -> bool:
     return False
 
 
-def longest_prose_run(root: HtmlElement, paragraphs: list[str]) -> tuple[int, int]:
-    """(paragraphs, characters) of the largest group of ``paragraphs`` that sit side by side in
-    one element of the page: an article's text is one run of paragraphs, where a section
-    front's teaser summaries each sit in their own item next to their link."""
-    wanted: dict[str, int] = {}
-    for paragraph in paragraphs:
-        wanted.setdefault(paragraph[:PREFIX_CHARS], len(paragraph))
-    found: dict[str, HtmlElement] = {}
-    for text in root.xpath("//body//text()[not(ancestor::script)]"):
-        prefix = _clean(text)[:PREFIX_CHARS]
-        if prefix not in wanted or prefix in found:
-            continue
-        element = text.getparent()
-        if text.is_tail:  # text after a <br> or an inline element: in that element's parent
-            element = element.getparent()
-        while element is not None and element.tag in INLINE_TAGS:
-            element = element.getparent()
-        container = element.getparent() if element is not None else None
-        if container is not None:
-            found[prefix] = container
+def prose_block(root: HtmlElement, paragraphs: list[str]) -> tuple[int, int]:
+    """(paragraphs, characters) of the largest element of the page that holds extracted
+    ``paragraphs`` and is not a list of teasers (at least twice as many paragraphs as linked
+    lines of headline length outside them): an article's text is one such block, where a
+    section front's summaries each sit beside the link to their story."""
+    blocks = _located(root, paragraphs)
+    teasers = _teaser_links(root, blocks)
+    held: dict[HtmlElement, int] = defaultdict(int)
+    for block in blocks:
+        for ancestor in block.iterancestors():
+            held[ancestor] += 1
     count: dict[HtmlElement, int] = defaultdict(int)
     chars: dict[HtmlElement, int] = defaultdict(int)
-    for prefix, container in found.items():
-        count[container] += 1
-        chars[container] += wanted[prefix]
-    return max(((count[c], chars[c]) for c in count), default=(0, 0), key=lambda run: run[1])
+    for block, (lines, length) in blocks.items():
+        ancestors = [block, *block.iterancestors()]
+        linked = next((a for a in ancestors if teasers.get(a)), None)
+        if linked is not None and held[linked] <= 1 and lines == 1 and length < PROSE_MIN_CHARS:
+            continue  # a teaser: one short paragraph beside the link to its story
+        for ancestor in ancestors:
+            count[ancestor] += lines
+            chars[ancestor] += length
+    return max(
+        ((count[e], chars[e]) for e in chars if count[e] >= 2 * teasers.get(e, 0)),
+        default=(0, 0),
+        key=lambda run: run[1],
+    )
+
+
+def _located(root: HtmlElement, paragraphs: list[str]) -> dict[HtmlElement, tuple[int, int]]:
+    """The page elements holding the prose ``paragraphs``: (lines, characters) per element.
+    A paragraph is found by its first characters, whitespace ignored (the extractor spaces
+    inline markup its own way), searching on from the previous paragraph's place."""
+    starts: list[int] = []
+    owners: list[HtmlElement] = []
+    pieces: list[str] = []
+    offset = 0
+    for text in root.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]"):
+        squeezed = "".join(text.split())
+        if squeezed:
+            starts.append(offset)
+            owners.append(_block_of(text))
+            pieces.append(squeezed)
+            offset += len(squeezed)
+    page = "".join(pieces)
+    found: dict[HtmlElement, tuple[int, int]] = {}
+    position = 0
+    for paragraph in paragraphs:
+        if len(paragraph) < PROSE_PARAGRAPH_CHARS:
+            continue
+        key = "".join(paragraph.split())[:PREFIX_CHARS]
+        at = page.find(key, position)
+        if at < 0:
+            at = page.find(key)
+        if at < 0:
+            continue
+        position = at + len(key)
+        block = owners[bisect_right(starts, at) - 1]
+        lines, length = found.get(block, (0, 0))
+        found[block] = (lines + 1, length + len(paragraph))
+    return found
+
+
+def _block_of(text: Any) -> HtmlElement:
+    """The block element a text node of the page belongs to (not the inline one it sits in)."""
+    element = text.getparent()
+    if text.is_tail:  # text after a <br> or an inline element: in that element's parent
+        element = element.getparent()
+    while element.tag in INLINE_TAGS and element.getparent() is not None:
+        element = element.getparent()
+    return element
+
+
+def _teaser_links(root: HtmlElement, paragraphs: dict[HtmlElement, int]) -> dict[HtmlElement, int]:
+    """Per element, its links of headline length outside the extracted paragraphs."""
+    found: dict[HtmlElement, int] = defaultdict(int)
+    for link in root.iter("a"):
+        if len(_clean(link.text_content())) < TEASER_LINK_CHARS:
+            continue
+        ancestors = list(link.iterancestors())
+        if not any(ancestor in paragraphs for ancestor in ancestors):
+            for ancestor in ancestors:
+                found[ancestor] += 1
+    return found
