@@ -15,13 +15,11 @@ of every threshold here).
 
 from __future__ import annotations
 
-import copy
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from lxml import etree
 from lxml.etree import _Element
 from lxml.html import HtmlElement
 
@@ -54,16 +52,14 @@ class Block(NamedTuple):
     link_chars: int
 
 
-def main_blocks(root: HtmlElement, url: str) -> list[Block]:
-    """The blocks of the page's main content, in order (trafilatura, see above)."""
+def main_blocks(html: str, url: str) -> list[Block]:
+    """The blocks of the main content of the page ``html``, in order (trafilatura, see above)."""
     import trafilatura  # heavy: imported in the workers, on the first page
 
-    # Comments split text nodes ("no one <!-- -->ran"), and trafilatura keeps only the part
-    # before one; its own parser drops them, so the caller's tree is copied without them.
-    tree = copy.deepcopy(root)
-    etree.strip_tags(tree, etree.Comment)
+    # trafilatura parses the text itself, as fast as it walks a copy of the caller's tree, and
+    # its parser drops comments, which split text nodes ("no one <!-- -->ran").
     document = trafilatura.bare_extraction(
-        tree, url=url, include_comments=False, include_links=True, include_tables=True
+        html, url=url, include_comments=False, include_links=True, include_tables=True
     )
     if document is None or document.body is None:
         return []
