@@ -158,8 +158,7 @@ def run_page(page: Page) -> tuple[str, Result]:
         paragraphs = article_paragraphs(blocks, titles, share)
         result.bodies[share] = "\n\n".join(paragraphs)
         result.decisions[share] = tuple(
-            bool(paragraphs)
-            and (declared or article.is_article(root, metadata, paragraphs, chars))
+            bool(paragraphs) and (declared or article.is_article(root, metadata, paragraphs, chars))
             for chars in ARTICLE_MIN_CHARS
         )
     return page.key, result

@@ -194,7 +194,7 @@ def test_search_and_tag_pages_are_not_articles():
     results = "".join(
         f'<div class="result"><h3><a href="/world/2026/story-{n}.html">Story number {n} about '
         f'the harbour and its bridge</a></h3><div class="snippet"><span>{PARAGRAPHS[n % 4]}'
-        f"</span></div><time datetime=\"2026-03-0{n + 1}\">{n + 1} March</time></div>"
+        f'</span></div><time datetime="2026-03-0{n + 1}">{n + 1} March</time></div>'
         for n in range(6)
     )
     html = (
