@@ -328,6 +328,15 @@ def test_byline_noise_and_escaped_json_ld_text_are_cleaned():
     assert item["authors"] == ["JO PARK", "Al Moreau"]  # the date is not a name
 
 
+def test_a_byline_declared_as_the_json_ld_author_is_read_as_a_byline():
+    head = json_ld(
+        headline="Harbour bridge reopens after repairs",
+        author={"@type": "Person", "name": "By JO PARK and AL MOREAU, Associated Press"},
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None and item["authors"] == ["JO PARK", "AL MOREAU", "Associated Press"]
+
+
 def test_placeholder_dates_are_no_dates():
     head = '<meta property="og:type" content="article">' + json_ld(
         headline="Harbour bridge reopens after repairs", datePublished="0001-01-01T00:00:00Z"
