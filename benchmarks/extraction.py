@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from benchmarks.extraction_quality import DEV, report, score
+from benchmarks.extraction_quality import DEV, metadata_report, report, score
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIDER = ROOT / "spiders" / "news.py"
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-crawl", action="store_true", help="quality figures only")
     args = parser.parse_args(argv)
-    for line in report(args.subset):
+    for line in [*report(args.subset), "", *metadata_report()]:
         print(line, flush=True)
     if args.no_crawl:
         return 0

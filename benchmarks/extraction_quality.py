@@ -351,3 +351,56 @@ def report(subset: int | None = None, workers: int = 2) -> list[str]:
         f"ratio {ours / theirs:.2f}x",
     ]
     return lines
+
+
+URL_DATE = re.compile(r"(20\d\d)[/-]?(\d\d)[/-]?(\d\d)")
+
+
+def metadata_report(data: Path = DEV) -> list[str]:
+    """Our metadata against trafilatura's (``trafilatura.metadata.extract_metadata``, which
+    dates with htmldate) on the dev pages. The ground truth has the page's URL only, so the
+    canonical URL is checked against it and dates against a date in the URL where there is
+    one; titles and authors are counted where the two agree, the rest is for reading."""
+    from trafilatura.metadata import extract_metadata as trafilatura_metadata
+
+    from scraper.extract import jsonld
+    from scraper.extract.metadata import canonical_url, extract_metadata, headlines, meta_tags
+    from scraper.models import Request, Response
+
+    pages, _ = dev_pages(data)
+    counts: Counter[str] = Counter()
+    differ: list[str] = []
+    for page in pages:
+        raw = gzip.decompress(page.path.read_bytes())
+        response = Response(page.url, 200, {}, raw, Request(page.url))
+        root = response.selector.root
+        tags = meta_tags(root)
+        canonical = canonical_url(root, tags, page.url)
+        titles = headlines(root, tags)
+        node = jsonld.article_node(jsonld.nodes(root), {page.url, canonical}, titles)
+        ours = extract_metadata(root, tags, node, canonical)
+        theirs = trafilatura_metadata(response.text, default_url=page.url)
+        authors = "; ".join(ours.authors)
+        counts["title agrees"] += ours.title == theirs.title
+        counts["authors agree"] += authors == (theirs.author or "")
+        counts["canonical right, ours"] += jsonld.url_key(ours.canonical_url) == jsonld.url_key(
+            page.url
+        )
+        counts["canonical right, trafilatura"] += jsonld.url_key(
+            theirs.url or ""
+        ) == jsonld.url_key(page.url)
+        if match := URL_DATE.search(page.url):
+            day = "-".join(match.groups())
+            counts["pages with a date in the URL"] += 1
+            counts["date = URL date, ours"] += (ours.published or "")[:10] == day
+            counts["date = URL date, trafilatura"] += (theirs.date or "")[:10] == day
+        for name, mine, other in (
+            ("title", ours.title, theirs.title or ""),
+            ("authors", authors, theirs.author or ""),
+            ("date", (ours.published or "")[:10], (theirs.date or "")[:10]),
+        ):
+            if mine != other:
+                differ.append(f"    {page.key[:8]} {name}: ours {mine!r}; trafilatura {other!r}")
+    lines = [f"metadata on the {len(pages)} dev pages, ours against trafilatura's:"]
+    lines += [f"  {name}: {value}" for name, value in counts.items()]
+    return [*lines, "  where they differ:", *differ]
