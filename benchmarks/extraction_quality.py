@@ -32,6 +32,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scraper.extract.body import LINK_BLOCK_SHARE, prose_block
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
+
+    from scraper.extract.metadata import Metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shared data folder sits beside the checkout (../shared), or beside a worktree's parent.
@@ -125,6 +133,7 @@ class Result:
     trafilatura: str = ""  # trafilatura.extract, default settings
     cpu_ours: float = 0.0  # extract_article, CPU seconds (parsing included)
     cpu_trafilatura: float = 0.0  # trafilatura.extract, CPU seconds (parsing included)
+    why: str = ""  # why the shipped decision yields no item (empty when it yields one)
 
 
 def run_page(page: Page) -> tuple[str, Result]:
@@ -161,7 +170,22 @@ def run_page(page: Page) -> tuple[str, Result]:
             bool(paragraphs) and (declared or article.is_article(root, metadata, paragraphs, chars))
             for chars in ARTICLE_MIN_CHARS
         )
+    if item is None:
+        result.why = _why_not(root, declared, metadata, result.bodies[LINK_BLOCK_SHARE])
     return page.key, result
+
+
+def _why_not(root: HtmlElement, declared: bool, metadata: Metadata, body: str) -> str:
+    """Which part of the article rules a page that yields no item fails."""
+    if not body:
+        return "no text extracted"
+    if declared:
+        return "declared, yet no item"  # would be a bug: the decision never refuses these
+    if not metadata.title:
+        return "no headline"
+    if not (metadata.published or metadata.authors):
+        return "no date or byline"
+    return f"prose block {prose_block(root, body.split(chr(10) * 2))[1]} characters"
 
 
 def run_pages(pages: list[Page], workers: int = 2) -> dict[str, Result]:
@@ -259,7 +283,6 @@ def kfold(truth: dict[str, str], results: dict[str, Result], k: int = FOLDS) -> 
 def report(subset: int | None = None, workers: int = 2) -> list[str]:
     """Every quality figure, as printable lines; ``subset`` runs the first pages of each set."""
     from scraper.extract.article import ARTICLE_MIN_CHARS as SHIPPED_CHARS
-    from scraper.extract.body import LINK_BLOCK_SHARE as SHIPPED_SHARE
 
     dev, truth = dev_pages()
     other, expected = trafilatura_pages()
@@ -274,7 +297,7 @@ def report(subset: int | None = None, workers: int = 2) -> list[str]:
     lines = [
         f"{len(dev)} dev pages, {len(other)} trafilatura-eval pages ({len(expected)} URLs), "
         f"{time.monotonic() - started:.0f} s with {workers} workers (0 s: cached)",
-        f"shipped thresholds: link share {SHIPPED_SHARE}, article min chars {SHIPPED_CHARS}",
+        f"shipped thresholds: link share {LINK_BLOCK_SHARE}, article min chars {SHIPPED_CHARS}",
         "",
         f"{'':44} {'dev (shingles)':^25}   {'trafilatura-eval (snippets)':^25}",
         f"{'':44} {'precision':>9} {'recall':>7} {'F1':>7}   {'precision':>9} {'recall':>7} "
@@ -283,8 +306,8 @@ def report(subset: int | None = None, workers: int = 2) -> list[str]:
     rows = [
         (
             "body extractor",
-            _bodies(dev_results, SHIPPED_SHARE),
-            _bodies(other_results, SHIPPED_SHARE),
+            _bodies(dev_results, LINK_BLOCK_SHARE),
+            _bodies(other_results, LINK_BLOCK_SHARE),
         ),
         (
             "items (article decision, then body)",
@@ -305,24 +328,25 @@ def report(subset: int | None = None, workers: int = 2) -> list[str]:
         f"  dev pages (all articles): {dev_items}/{len(dev_results)} yield an item "
         f"(decision recall {dev_items / len(dev_results):.4f})"
     )
-    bodies = _bodies(other_results, SHIPPED_SHARE)
+    bodies = _bodies(other_results, LINK_BLOCK_SHARE)
     article_pages = article_body_pages(expected, bodies)
     lost = sorted(f for f in article_pages if other_results[f].item_body is None)
     lines.append(
         f"  trafilatura-eval: {len(article_pages)} pages whose with-snippets come from the body; "
         f"{len(lost)} yield no item ({len(lost) / max(1, len(article_pages)):.2%})"
     )
-    lines += [f"    no item: {name}" for name in lost]
+    lines += [f"    no item: {name} ({other_results[name].why})" for name in lost]
     empty = sorted(
-        k
+        (k, r.why)
         for results in (dev_results, other_results)
         for k, r in results.items()
         if r.trafilatura.strip() and not r.item_body
     )
     lines.append(
-        f"  pages where trafilatura finds text and we yield no item or an empty body: "
-        f"{len(empty)} (the lost pages above and pages not articles by the rules)"
+        f"  pages where trafilatura finds text and we yield no item (or an empty body): "
+        f"{len(empty)}; why: {dict(Counter(re.sub(r'[0-9]+', 'N', why) for _, why in empty))}"
     )
+    lines += [f"    {name}: {why}" for name, why in empty if name not in lost]
     lines += ["", f"k-fold check on the dev pages (k={FOLDS}, item bodies, joint grid):"]
     lines += kfold(truth, dev_results)
     lines += ["", "each threshold alone on both sets (items; the other threshold as shipped):"]
@@ -333,11 +357,11 @@ def report(subset: int | None = None, workers: int = 2) -> list[str]:
             f"  link share {share:<5} dev F1 {dev_f1:.4f}   trafilatura-eval F1 {other_f1:.4f}"
         )
     for chars in ARTICLE_MIN_CHARS:
-        other_items = _items(other_results, SHIPPED_SHARE, chars)
+        other_items = _items(other_results, LINK_BLOCK_SHARE, chars)
         lost_here = sum(not other_items[f] for f in article_pages)
         lines.append(
             f"  article min chars {chars:<4} dev F1 "
-            f"{score(truth, _items(dev_results, SHIPPED_SHARE, chars)).f1:.4f}"
+            f"{score(truth, _items(dev_results, LINK_BLOCK_SHARE, chars)).f1:.4f}"
             f"   trafilatura-eval F1 {snippet_score(expected, other_items).f1:.4f}, "
             f"body pages lost {lost_here}"
         )
