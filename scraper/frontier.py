@@ -233,10 +233,8 @@ class MemoryFrontier:
             host = self._host(host_name)
             sent_at = self._clock()
             host.last_start = sent_at
-            # One draw of the random stretch: compared and kept, the same value.
-            ready_at = sent_at + self._host_delay(host)
-            if ready_at > host.next_time:
-                host.next_time = ready_at
+            if sent_at + self._host_delay(host) > host.next_time:
+                host.next_time = sent_at + self._host_delay(host)
                 self._schedule(host_name, host)
 
     def ack(self, request: Request) -> None:

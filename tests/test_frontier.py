@@ -1,7 +1,5 @@
 """The frontier's politeness and bookkeeping, on a fake clock: no test here sleeps."""
 
-import random
-
 import pytest
 
 from scraper.frontier import MemoryFrontier
@@ -161,27 +159,3 @@ def test_closed_frontier_hands_out_nothing():
     frontier.close()
     assert frontier.next() is None
     assert frontier.queued == 1
-
-
-def test_a_randomised_delay_at_send_is_drawn_once() -> None:
-    """The stretch compared with the host's ready time is the one kept (one draw, not two)."""
-
-    class Draws(random.Random):
-        def __init__(self) -> None:
-            super().__init__()
-            self.values = iter([1.0, 1.4, 1.0])  # lease, then what a second draw would see
-
-        def uniform(self, a: float, b: float) -> float:
-            return next(self.values)
-
-    now = [0.0]
-    frontier = make(lambda: now[0], delay=1.0, randomize_delay=True, rng=Draws())
-    frontier.add(Request("http://a.test/1"))
-    frontier.add(Request("http://a.test/2"))
-    first = frontier.next()
-    assert isinstance(first, Request)
-    now[0] = 0.5
-    frontier.mark_sent(first)  # draws 1.4: ready at 0.5 + 1.4, not at a redrawn 0.5 + 1.0
-    frontier.release(first)
-    now[0] = 1.6
-    assert frontier.next() == pytest.approx(0.3)
