@@ -1,7 +1,12 @@
-"""Article extraction benchmark: the news spider, end to end through ``crawl``, on real pages.
+"""Article extraction benchmark: quality on two data sets, then the news spider end to end.
 
-    python -m benchmarks.extraction                     # ../shared/data/article-extraction-dev
+    python -m benchmarks.extraction                     # everything (a few minutes)
+    python -m benchmarks.extraction --subset 50 --no-crawl   # a quick look while developing
     python -m benchmarks.extraction DATA_DIR --repeat 6 --workers 1,2 --rounds 2
+
+Quality (``extraction_quality``): the body extractor and the article decision, scored apart on
+the article-extraction dev pages and on trafilatura's evaluation pages, the k-fold check of
+every tunable threshold, and CPU per page against trafilatura. Then the crawl:
 
 The data folder holds the article-extraction-benchmark layout: ``html/<id>.html.gz`` and
 ``ground-truth.json``. This process serves the pages on 127.0.0.1 (an index page links every
@@ -47,50 +52,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from benchmarks.extraction_quality import DEV, metadata_report, report, score
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "article-extraction-dev"
 SPIDER = ROOT / "spiders" / "news.py"
-SHINGLE = 4
 WINDOW = (0.1, 0.9)  # share of the items bounding the steady-state window
 POLL_SECONDS = 0.02
 CRAWL_TIMEOUT = 900.0
-TOKEN = re.compile(r"\w+")
-
-
-# -- the metric -------------------------------------------------------------------------------
-def shingles(text: str) -> Counter[tuple[str, ...]]:
-    words = TOKEN.findall(text)
-    if len(words) < SHINGLE:
-        return Counter([tuple(words)]) if words else Counter()
-    return Counter(tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1))
-
-
-@dataclass(frozen=True, slots=True)
-class Score:
-    precision: float
-    recall: float
-
-    @property
-    def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
-
-
-def score(truth: dict[str, str], predicted: dict[str, str]) -> Score:
-    precisions, recalls = [], []
-    for page, true_text in truth.items():
-        expected, got = shingles(true_text), shingles(predicted.get(page, ""))
-        overlap = sum((expected & got).values())
-        recalls.append(overlap / sum(expected.values()) if expected else 0.0)
-        if got:
-            precisions.append(overlap / sum(got.values()))
-    precision = sum(precisions) / len(precisions) if precisions else 0.0
-    return Score(precision, sum(recalls) / len(recalls))
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -271,13 +243,22 @@ def trafilatura_alone(pages: dict[str, bytes]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("data", nargs="?", type=Path, default=DEV)
     parser.add_argument("--repeat", type=int, default=6, help="URLs per page (default 6)")
     parser.add_argument("--workers", default="1,2", help="PARSE_WORKERS values (default 1,2)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="crawls per worker count, interleaved (default 2)"
     )
+    parser.add_argument(
+        "--subset", type=int, help="quality on the first N pages of each set only (default all)"
+    )
+    parser.add_argument("--no-crawl", action="store_true", help="quality figures only")
     args = parser.parse_args(argv)
+    for line in [*report(args.subset), "", *metadata_report()]:
+        print(line, flush=True)
+    if args.no_crawl:
+        return 0
+    print()
     counts = [int(w) for w in args.workers.split(",")]
     pages, truth = load(args.data)
     server = PageServer(pages, args.repeat)

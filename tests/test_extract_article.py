@@ -6,6 +6,7 @@ import json
 import re
 
 from scraper.extract.article import extract_article
+from scraper.extract.body import has_prose_shape
 from scraper.models import Request, Response
 
 URL = "https://news.example/world/2026/harbour-bridge.html"
@@ -102,13 +103,12 @@ def test_body_is_the_story_alone_in_blank_line_separated_paragraphs():
     assert item["body"] == BODY
 
 
-def test_json_ld_article_body_is_used_when_the_page_text_disagrees_but_carries_it():
-    # The page shows two more paragraphs than the publisher counts as the story: the two texts
-    # disagree, the declared body is on the page, so it decides.
+def test_json_ld_article_body_that_is_a_teaser_does_not_shorten_the_body():
+    # Publishers often declare the first paragraphs only: the page's text is the body.
     declared = "\n\n".join(PARAGRAPHS[:2])
     head = json_ld(headline="Harbour bridge reopens after repairs", articleBody=declared)
     item = extract_article(response(article_html(head)))
-    assert item is not None and item["body"] == declared
+    assert item is not None and item["body"] == BODY
 
 
 def test_json_ld_article_body_missing_from_the_page_is_ignored():
@@ -148,6 +148,60 @@ def test_page_declaring_nothing_is_an_article_by_its_prose_shape():
     item = extract_article(response(article_html()))
     assert item is not None and item["body"] == BODY
     assert item["title"] == "Harbour bridge reopens after repairs"
+
+
+def wrapped_page(signature: str = "", paragraphs: list[str] = PARAGRAPHS) -> str:
+    """A page declaring nothing whose paragraphs each sit in their own wrapper (no run of
+    sibling <p>s, so not the old prose shape): only its extracted text can make it an article."""
+    text = "".join(f'<div class="para"><span>{p}</span></div>' for p in paragraphs)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Harbour bridge reopens after repairs</title></head><body>"
+        f"{BOILERPLATE}<main><h1>Harbour bridge reopens after repairs</h1>{signature}"
+        f'<div class="story">{text}</div></main>{SIDEBAR_AND_COMMENTS}</body></html>'
+    )
+
+
+DATED = '<p class="meta"><time datetime="2026-03-02T06:30:00+00:00">2 March 2026</time></p>'
+
+
+def test_one_block_of_prose_under_a_headline_with_a_date_is_an_article():
+    page = response(wrapped_page(DATED))
+    assert not has_prose_shape(page.selector.root)  # the new rule decides, not the old one
+    item = extract_article(page)
+    assert item is not None and item["body"] == BODY
+    assert item["published"] == "2026-03-02T06:30:00+00:00"
+
+
+def test_one_block_of_prose_with_a_byline_and_no_date_is_an_article():
+    byline = '<p class="byline">By <a rel="author" href="/a/jo">Jo Park</a></p>'
+    item = extract_article(response(wrapped_page(byline)))
+    assert item is not None and item["authors"] == ["Jo Park"] and item["body"] == BODY
+
+
+def test_one_block_of_prose_without_date_or_byline_is_not_an_article():
+    assert extract_article(response(wrapped_page())) is None
+
+
+def test_short_text_under_a_headline_and_a_date_is_not_an_article():
+    # A video or gallery page: a caption of a few lines, dated, declaring nothing.
+    caption = ["Video: the harbour bridge reopens, seen from the ferry terminal at dawn today."]
+    assert extract_article(response(wrapped_page(DATED, caption))) is None
+
+
+def test_search_and_tag_pages_are_not_articles():
+    # Results with long summaries, each beside the link to its story, and dated.
+    results = "".join(
+        f'<div class="result"><h3><a href="/world/2026/story-{n}.html">Story number {n} about '
+        f'the harbour and its bridge</a></h3><div class="snippet"><span>{PARAGRAPHS[n % 4]}'
+        f'</span></div><time datetime="2026-03-0{n + 1}">{n + 1} March</time></div>'
+        for n in range(6)
+    )
+    html = (
+        '<html lang="en"><head><title>Search: bridge | News Example</title></head><body>'
+        f"{BOILERPLATE}<main><h1>Results for bridge</h1>{results}</main></body></html>"
+    )
+    assert extract_article(response(html)) is None
 
 
 def test_json_ld_about_another_article_is_not_trusted():
@@ -272,6 +326,15 @@ def test_byline_noise_and_escaped_json_ld_text_are_cleaned():
     assert item is not None
     assert item["title"] == "Harbour bridge reopens & traffic returns"
     assert item["authors"] == ["JO PARK", "Al Moreau"]  # the date is not a name
+
+
+def test_a_byline_declared_as_the_json_ld_author_is_read_as_a_byline():
+    head = json_ld(
+        headline="Harbour bridge reopens after repairs",
+        author={"@type": "Person", "name": "By JO PARK and AL MOREAU, Associated Press"},
+    )
+    item = extract_article(response(article_html(head)))
+    assert item is not None and item["authors"] == ["JO PARK", "AL MOREAU", "Associated Press"]
 
 
 def test_placeholder_dates_are_no_dates():

@@ -10,8 +10,9 @@ page meets them:
 - ``jsonld``: the page's JSON-LD nodes and the article node that describes this page.
 - ``metadata``: title, authors, dates, section, language and canonical URL, strongest evidence
   first (JSON-LD that agrees with the page, then OpenGraph and meta tags, then the page itself).
-- ``body``: the main text (trafilatura, cleaned of repeated headlines and link-only blocks,
-  checked against JSON-LD ``articleBody``) and the prose-shape test for pages without metadata.
+- ``body``: the main text (trafilatura, cleaned of repeated headlines and link-only blocks)
+  and the prose-shape tests for pages without metadata (a run of sibling paragraphs; the
+  extracted text as one block of prose, not a list of teasers).
 - ``text``: tokens, lead-sentence summary, ranked keywords.
 - ``simhash``: 64-bit simhash of the body and Hamming distance.
 - ``article``: decides whether a page is an article and assembles the item.

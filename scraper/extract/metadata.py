@@ -132,20 +132,32 @@ def _title(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str
 
 
 def _authors(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> list[str]:
-    """JSON-LD names as declared; else names from meta tags or bylines, which also hold dates,
-    roles and sentences, so only what looks like a name is kept."""
+    """JSON-LD names as declared (a declared "By A and B, Agency" is a byline, read as one);
+    else names from meta tags or bylines, which also hold dates, roles and sentences, so only
+    what looks like a name is kept."""
     declared = [" ".join(name.split()) for name in jsonld.names(node.get("author"))]
     if declared:
-        return list(dict.fromkeys(declared))
+        names = (_byline_names([name]) if BYLINE_WORD.match(name) else [name] for name in declared)
+        return list(dict.fromkeys(name for found in names for name in found))
     value = _first(tags, AUTHOR_META)
     # article:author is often a profile URL, which names nobody.
     texts = [value] if value and not value.startswith(("http://", "https://", "/")) else []
     for xpath in BYLINE_XPATH:
         if texts:
             break
-        texts = [BYLINE_WORD.sub("", _text(element)) for element in root.xpath(xpath)]
-    names = (" ".join(name.split()) for text in texts for name in NAME_SEPARATORS.split(text))
-    return list(dict.fromkeys(name for name in names if _is_name(name)))
+        texts = [_text(element) for element in root.xpath(xpath)]
+    return list(dict.fromkeys(_byline_names(texts)))
+
+
+def _byline_names(texts: list[str]) -> list[str]:
+    """The names in byline texts: the byline word dropped, split at separators, and only
+    what looks like a name."""
+    names = (
+        " ".join(name.split())
+        for text in texts
+        for name in NAME_SEPARATORS.split(BYLINE_WORD.sub("", text))
+    )
+    return [name for name in names if _is_name(name)]
 
 
 def _is_name(text: str) -> bool:
