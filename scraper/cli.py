@@ -19,6 +19,7 @@ from types import FrameType
 from . import __version__
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
+from .feeds import feed_specs
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
 from .stats import render_summary
@@ -59,10 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="PATH",
-        help="append items to PATH (format from the extension: .jsonl)",
+        help="append items to PATH; the format comes from the extension (.jsonl, .jl, .ndjson, "
+        ".json, .csv, .xml, .parquet) or from PATH:FORMAT",
     )
     out.add_argument(
-        "-O", "--overwrite-output", metavar="PATH", help="write items to PATH, replacing it"
+        "-O",
+        "--overwrite-output",
+        metavar="PATH",
+        help="write items to PATH (or PATH:FORMAT), replacing it",
     )
     parser.add_argument(
         "-s",
@@ -190,8 +195,12 @@ def build_crawl(
         spider_path=str(Path(spider_file).resolve()),
         spider_args=arguments,
         settings=resolved,
-        output=output or Path("output") / f"{spider.name}.jsonl",
-        append=append,
+        feeds=feed_specs(
+            str(output) if output else None,
+            not append,
+            resolved.FEEDS,
+            default=f"output/{spider.name}.jsonl",
+        ),
         jobdir=jobdir or (Path(resolved.JOBDIR) if resolved.JOBDIR else None),
         progress=progress,
     )

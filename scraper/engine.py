@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
-from .export import JsonLinesExporter, open_exporter
+from .export import JsonLinesExporter
+from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
 from .jobdir import ItemJournal, SQLiteFrontier
@@ -110,8 +111,9 @@ class Crawl:
         spider_path: str,
         spider_args: dict[str, Any],
         settings: Settings,
-        output: Path,
+        output: Path | None = None,
         append: bool = False,
+        feeds: list[FeedSpec] | None = None,
         jobdir: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock = time.monotonic,
@@ -119,8 +121,14 @@ class Crawl:
     ) -> None:
         self.spider = spider
         self.settings = settings
-        self.output = output
         self.jobdir = jobdir
+        # -o/-O and FEEDS (cli.build_crawl), else ``output`` alone; the first feed's file is
+        # the one the summary names and the failures file sits beside.
+        specs = feeds or [
+            FeedSpec.from_cli(str(output or f"output/{spider.name}.jsonl"), overwrite=not append)
+        ]
+        feed_params = URIParams(spider, job_start_time(jobdir))
+        self.output = output = feed_params.render(specs[0].uri)
         self.stats = Stats()
         self.work = WorkCounts()
         self._progress = progress
@@ -144,7 +152,7 @@ class Crawl:
         }
         self.journal: ItemJournal | None = None
         self.frontier: Frontier
-        self.exporter: JsonLinesExporter | None = None
+        self.exporter: FeedSet | None = None
         self.shared: RedisFrontier | None = None  # the frontier, when many processes share it
         if settings.FRONTIER_URL:
             if jobdir is not None:
@@ -172,7 +180,9 @@ class Crawl:
             self.journal = ItemJournal(jobdir / "items.jsonl")
         else:
             self.frontier = MemoryFrontier(**frontier_options)
-            self.exporter = open_exporter(output, append=append)
+        self.feeds = FeedSet.open(specs, feed_params, journaled=self.journal is not None)
+        if self.journal is None:
+            self.exporter = self.feeds
         self.failures = JsonLinesExporter(failures_path(output), append=self.journal is not None)
         self._failures_lock = threading.Lock()
         self.pipelines = Pipelines(settings, spider)
@@ -352,7 +362,10 @@ class Crawl:
     def _finalise(self) -> None:
         self.failures.close()
         if self.exporter is not None:
-            self.exporter.close()
+            try:
+                self.exporter.close()
+            except OutputError as exc:
+                self._fatal = self._fatal or str(exc)
         if self.shared is not None:
             self.shared.shutdown()  # hands back leases this worker will not ack
         if self.journal is not None:
@@ -360,7 +373,7 @@ class Crawl:
             # Of many workers, the first to see the crawl finished merges every part.
             if self.shared is None or self.shared.claim_merge():
                 try:
-                    self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
+                    self.stats.counters["items_in_output"] = self.journal.finalise(self.feeds)
                 except OutputError as exc:
                     self._fatal = self._fatal or str(exc)
         if isinstance(self.frontier, SQLiteFrontier):

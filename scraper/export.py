@@ -1,6 +1,7 @@
 """Exporters: the end of the flow, where items become lines in a file.
 
-Flow position: pipelines -> **exporter** -> ``output/<spider>.jsonl`` (or ``-o PATH``).
+Flow position: pipelines -> feeds (``feeds.py``: formats, several outputs) -> **exporter** ->
+``output/<spider>.jsonl`` (or ``-o PATH``); the failures file too.
 
 The JSON Lines exporter writes each batch of complete lines with one ``os.write`` loop on an
 unbuffered file descriptor, so whatever is in the file at any instant, even after the process
@@ -18,8 +19,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .errors import OutputError
-
-JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
 
 
 class Exporter(Protocol):
@@ -39,8 +38,13 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
+def dumps(obj: Any, indent: int | None = None, ensure_ascii: bool = False) -> str:
+    """The one JSON encoding of items, in every format and the item journal."""
+    return json.dumps(obj, ensure_ascii=ensure_ascii, default=_default, indent=indent)
+
+
 def encode_line(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, default=_default).encode("utf-8") + b"\n"
+    return dumps(obj).encode("utf-8") + b"\n"
 
 
 def write_all(fd: int, data: bytes, path: Path) -> None:
@@ -79,13 +83,3 @@ class JsonLinesExporter:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def open_exporter(path: Path, append: bool = False) -> Exporter:
-    """The exporter for ``path``'s format, chosen by its extension."""
-    if path.suffix.lower() in JSONL_SUFFIXES:
-        return JsonLinesExporter(path, append=append)
-    raise OutputError(
-        f"unsupported output format {path.suffix or '(none)'!r} for {path}: "
-        f"use one of {', '.join(JSONL_SUFFIXES)}"
-    )

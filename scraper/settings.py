@@ -233,6 +233,14 @@ class Settings:
         default=0, metadata=_doc("Stop gracefully after this many responses (0 = no limit).")
     )
 
+    FEEDS: dict[str, dict] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "More outputs, as Scrapy's: {PATH: {format, fields, encoding, indent, overwrite, "
+            "batch_item_count, row_group_size}} (JSON object); PATH may hold %(name)s, %(time)s, "
+            "%(batch_id)d and spider attributes. With no -o/-O only these are written."
+        ),
+    )
     JOBDIR: str = field(
         default="",
         metadata=_doc(

@@ -118,7 +118,7 @@ def _faulty_spider(tmp_path: Path, case: str) -> str:
         ("start_requests_yields_item", "start_requests failed: TypeError: yielded {'a': 1}"),
         ("init_fails", "cannot create spider Good: KeyError: 'token'"),
         ("unwritable_output", "cannot write output file"),
-        ("unknown_format", "unsupported output format '.xml'"),
+        ("unknown_format", "unsupported output format '.txt'"),
         ("workers_fail", "parse workers failed to start"),
     ],
 )
@@ -150,7 +150,7 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
             "wrong_pipeline_order": [good, "-s", 'ITEM_PIPELINES={"pkg.Pipe":"high"}'],
             "negative_limit": [good, "-s", "DEPTH_LIMIT=-1"],
             "unwritable_output": [good, "-o", str(tmp_path / "a_file" / "out.jsonl")],
-            "unknown_format": [good, "-o", str(tmp_path / "out.xml")],
+            "unknown_format": [good, "-o", str(tmp_path / "out.txt")],
         }[case]
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1
