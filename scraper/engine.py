@@ -49,6 +49,7 @@ from .export import JsonLinesExporter
 from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
+from .httpcache import open_cache
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
 from .parse import ParsePool, ParseResult
@@ -191,6 +192,7 @@ class Crawl:
         )
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.client = make_client(settings, transport)
+        self.cache = open_cache(settings, spider.name, self.stats)
         self.fetch_pool = FetchPool(
             settings=settings,
             frontier=self.frontier,
@@ -202,6 +204,7 @@ class Crawl:
             on_failed=self._request_failed,
             on_redirect=self._redirected,
             parse_here=self._parse_here,
+            cache=self.cache,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -350,6 +353,8 @@ class Crawl:
         if export:
             export.join(timeout)
         self.client.close()
+        if self.cache is not None:
+            self.cache.close()
         try:
             self._finalise()
         finally:

@@ -38,6 +38,7 @@ from .errors import (
     Truncated,
 )
 from .frontier import Clock, Frontier
+from .httpcache import HttpCache
 from .models import Headers, Request, Response, canonical_url, split_plain
 from .queues import BoundedQueue
 from .robots import RobotsCache
@@ -396,6 +397,7 @@ class FetchPool:
         on_failed: Callable[[Request, str, str], None],
         on_redirect: Callable[[Request, Request], None],
         parse_here: Callable[[Response], bool] | None = None,
+        cache: HttpCache | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,  # for Retry-After's HTTP-date form only
     ) -> None:
@@ -409,6 +411,7 @@ class FetchPool:
         self.on_failed = on_failed
         self.on_redirect = on_redirect
         self.parse_here = parse_here
+        self.cache = cache
         self.clock = clock
         self.wall_clock = wall_clock
         fetcher.on_send = frontier.mark_sent
@@ -461,6 +464,14 @@ class FetchPool:
 
     def process(self, request: Request) -> None:
         """Fetch one leased request and settle it: hand on, retry later, or fail."""
+        if self.cache is not None:  # a hit: no robots.txt, no network, no politeness delay
+            cached = self.cache.lookup(request)
+            if cached is not None:
+                give_back = getattr(self.frontier, "give_back_turn", None)
+                if give_back is not None:
+                    give_back(request)
+                self._hand_on(request, cached)
+                return
         if self.robots is not None and not self._robots_allow(request):
             return
         request.attempts += 1
@@ -468,7 +479,10 @@ class FetchPool:
         response: Response | None = None
         error: FetchError | None = None
         try:
-            response = self.fetcher.fetch(request)
+            if self.cache is not None:
+                response = self.cache.fetch(self.fetcher.fetch, request)
+            else:
+                response = self.fetcher.fetch(request)
         except FetchError as exc:
             error = exc
         except LeaseLost as exc:
@@ -499,7 +513,12 @@ class FetchPool:
         if error is not None:
             log.warning("failed %s after %d attempt(s): %s", request.url, request.attempts, error)
             self._fail(request, error.kind, str(error))
-        elif response is not None and self._should_redirect(request, response):
+        elif response is not None:
+            self._hand_on(request, response)
+
+    def _hand_on(self, request: Request, response: Response) -> None:
+        """Settle a response: follow its redirect, refuse its status, or queue it to parse."""
+        if self._should_redirect(request, response):
             try:
                 target = redirect_request(request, response, self.settings.REDIRECT_MAX_TIMES)
             except RedirectRefused as refused:
@@ -507,10 +526,10 @@ class FetchPool:
             else:
                 self.frontier.release(request)
                 self.on_redirect(request, target)
-        elif response is not None and not self.accept_status(request, response.status):
+        elif not self.accept_status(request, response.status):
             log.info("ignoring response %s: HTTP status not handled", response)
             self._fail(request, f"http_{response.status}", f"HTTP {response.status}")
-        elif response is not None:
+        else:
             # Open the parse work before releasing the request: the work count never dips to 0.
             self.work.change(parsing=1)
             self.frontier.release(request)

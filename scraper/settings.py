@@ -233,6 +233,31 @@ class Settings:
         default=0, metadata=_doc("Stop gracefully after this many responses (0 = no limit).")
     )
 
+    HTTPCACHE_ENABLED: bool = field(
+        default=False,
+        metadata=_doc(
+            "Keep every response in HTTPCACHE_DIR and answer from there (a hit costs no "
+            "request, no politeness delay, no robots.txt fetch)."
+        ),
+    )
+    HTTPCACHE_DIR: str = field(
+        default=".scraper/httpcache",
+        metadata=_doc("Folder of the HTTP cache (one SQLite file per spider)."),
+    )
+    HTTPCACHE_EXPIRATION_SECS: float = field(
+        default=0.0,
+        metadata=_doc("Cached responses older than this are fetched again (0 = never)."),
+    )
+    HTTPCACHE_IGNORE_HTTP_CODES: list[int] = field(
+        default_factory=list, metadata=_doc("HTTP statuses never stored in the cache.")
+    )
+    HTTPCACHE_POLICY: str = field(
+        default="dummy",
+        metadata=_doc(
+            "dummy: serve every cached response as it is; rfc2616: follow Cache-Control, "
+            "Expires, ETag and Last-Modified (RFC 9111), revalidating with conditional requests."
+        ),
+    )
     FEEDS: dict[str, dict] = field(
         default_factory=dict,
         metadata=_doc(
