@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from . import __version__
 from .engine import Crawl
@@ -23,6 +24,7 @@ from .feeds import feed_specs
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
 from .stats import render_summary
+from .statsfile import stats_record, write_stats
 
 log = logging.getLogger("scraper.cli")
 
@@ -280,18 +282,19 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-    sys.stderr.write(
-        render_summary(
-            result.stats,
-            reason=result.reason,
-            output=str(output),
-            fetch_threads=settings.CONCURRENT_REQUESTS,
-            parse_workers=settings.PARSE_WORKERS,
-            queues={"response": result.response_queue, "parsed-page": result.item_queue},
-            queued_left=result.queued_left,
-        )
-        + "\n"
-    )
+    figures: dict[str, Any] = {
+        "reason": result.reason,
+        "output": str(output),
+        "fetch_threads": settings.CONCURRENT_REQUESTS,
+        "parse_workers": settings.PARSE_WORKERS,
+        "queues": {"response": result.response_queue, "parsed-page": result.item_queue},
+        "queued_left": result.queued_left,
+    }
+    summary = render_summary(result.stats, **figures)
+    sys.stderr.write(summary + "\n")
+    if settings.STATS_DUMP_FILE:
+        record = stats_record(result.stats, summary=summary, **figures)
+        write_stats(Path(settings.STATS_DUMP_FILE), record)
     if result.fatal:
         sys.stderr.write(f"crawl: error: {result.fatal}\n")
         return EXIT_ERROR

@@ -258,6 +258,12 @@ class Settings:
             "Expires, ETag and Last-Modified (RFC 9111), revalidating with conditional requests."
         ),
     )
+    STATS_DUMP_FILE: str = field(
+        default="",
+        metadata=_doc(
+            "Write the end-of-crawl summary here as JSON (every figure it shows, by name)."
+        ),
+    )
     FEEDS: dict[str, dict] = field(
         default_factory=dict,
         metadata=_doc(
