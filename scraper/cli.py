@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from . import __version__
+from .commands import COMMANDS, command
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
 from .feeds import feed_specs
@@ -33,7 +34,7 @@ EXIT_USAGE = 2
 EXIT_SIGNAL_BASE = 128
 
 
-def _key_value(text: str) -> tuple[str, str]:
+def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crawl",
         description="Crawl with a spider module: threaded fetching, parsing in worker "
         "processes, per-host politeness. Items go to output/<spider>.jsonl.",
-        epilog="settings (-s NAME=VALUE, [settings] in scrapy-like.cfg):\n" + settings_help,
+        epilog="developing a spider: crawl startproject|genspider|shell|check --help\n\n"
+        "settings (-s NAME=VALUE, [settings] in scrapy-like.cfg):\n" + settings_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="settings",
         action="append",
         default=[],
-        type=_key_value,
+        type=key_value,
         metavar="NAME=VALUE",
         help="set a setting",
     )
@@ -86,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="spider_args",
         action="append",
         default=[],
-        type=_key_value,
+        type=key_value,
         metavar="NAME=VALUE",
         help="spider argument",
     )
@@ -152,9 +154,12 @@ class _SignalHandler:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return _run(args)
+        # crawl shell|startproject|genspider|check ...: unless a spider file has that name.
+        if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
+            return command(argv[0])(argv[1:])
+        return _run(build_parser().parse_args(argv))
     except ScraperError as exc:
         sys.stderr.write(f"crawl: error: {exc}\n")
         return EXIT_ERROR

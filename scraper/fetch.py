@@ -38,7 +38,7 @@ from .errors import (
     Truncated,
 )
 from .frontier import Clock, Frontier
-from .httpcache import HttpCache
+from .httpcache import CachedFetcher, HttpCache
 from .models import Headers, Request, Response, canonical_url, split_plain
 from .queues import BoundedQueue
 from .robots import RobotsCache
@@ -418,7 +418,7 @@ class FetchPool:
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
             RobotsCache(
-                fetcher,
+                fetcher if cache is None else CachedFetcher(fetcher, cache),  # type: ignore[arg-type]
                 settings.USER_AGENT,
                 clock,
                 retry_delay=settings.ROBOTSTXT_RETRY_DELAY,

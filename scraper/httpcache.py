@@ -32,11 +32,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import SettingsError
 from .models import Headers, Request, Response
 from .settings import Settings
 from .stats import Stats
+
+if TYPE_CHECKING:
+    from .fetch import Fetcher
 
 POLICIES = ("dummy", "rfc2616")
 HEURISTIC_FRACTION = 0.1  # of the time since Last-Modified (RFC 9111 section 4.2.2)
@@ -254,6 +258,18 @@ class HttpCache:
 
     def close(self) -> None:
         self.store.close()
+
+
+class CachedFetcher:
+    """A fetcher that answers from the cache first: for robots.txt, ``crawl shell`` and
+    ``crawl check`` (the fetch threads ask ``lookup`` themselves, to skip robots.txt too)."""
+
+    def __init__(self, fetcher: Fetcher, cache: HttpCache) -> None:
+        self.fetcher = fetcher
+        self.cache = cache
+
+    def fetch(self, request: Request) -> Response:
+        return self.cache.lookup(request) or self.cache.fetch(self.fetcher.fetch, request)
 
 
 def open_cache(settings: Settings, spider_name: str, stats: Stats) -> HttpCache | None:

@@ -42,7 +42,7 @@ def test_dummy_policy_second_crawl_sends_no_request_at_all(tmp_path):
     with MockServer(hosts=1) as server:
         first = crawl(server, tmp_path, "DOWNLOAD_DELAY=0.2")
         assert len(page_requests(server)) == 5
-        assert "HTTP cache: 0 hits, 0 revalidated (304), 5 misses" in first
+        assert "HTTP cache: 0 hits, 0 revalidated (304), 6 misses" in first  # and robots.txt
         crawled = urls(tmp_path)
         server.clear_log()
         second = crawl(server, tmp_path, "DOWNLOAD_DELAY=0.2")
