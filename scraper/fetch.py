@@ -45,6 +45,7 @@ from .robots import RobotsCache
 from .settings import Settings
 from .stats import Stats, WorkCounts
 from .throttle import AutoThrottle
+from .tls import tls_context
 from .transport import HostPoolTransport, bounded_by
 
 log = logging.getLogger("scraper.fetch")
@@ -57,7 +58,7 @@ def make_client(settings: Settings, transport: httpx.BaseTransport | None = None
     ``transport`` is the test seam (respx, httpx.MockTransport)."""
     headers = {"User-Agent": settings.USER_AGENT, **settings.DEFAULT_REQUEST_HEADERS}
     return httpx.Client(
-        transport=transport or HostPoolTransport(),
+        transport=transport or HostPoolTransport(tls_context(settings)),
         headers=headers,
         timeout=httpx.Timeout(settings.DOWNLOAD_TIMEOUT),
         # Redirects go back through the frontier, so the target's politeness applies.

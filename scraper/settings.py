@@ -233,6 +233,16 @@ class Settings:
         default=0, metadata=_doc("Stop gracefully after this many responses (0 = no limit).")
     )
 
+    DOWNLOAD_VERIFY: bool = field(
+        default=True,
+        metadata=_doc("Check TLS certificates (false accepts any: for test sites only)."),
+    )
+    DOWNLOAD_CA_BUNDLE: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file of certificate authorities trusted besides the system's (private CAs)."
+        ),
+    )
     HTTPCACHE_ENABLED: bool = field(
         default=False,
         metadata=_doc(
