@@ -36,6 +36,7 @@ from xml.sax.saxutils import XMLGenerator
 
 from .errors import OutputError, SettingsError
 from .export import JsonLinesExporter, dumps, encode_line, write_all
+from .extras import MissingExtra
 
 SUFFIX_FORMATS = {
     ".jsonl": "jsonlines",
@@ -54,7 +55,6 @@ FEED_OPTIONS = frozenset(
     {"format", "fields", "encoding", "indent", "overwrite", "batch_item_count", "row_group_size"}
 )
 DEFAULT_ROW_GROUP = 5000
-PARQUET_INSTALL = "pip install 'scraper[parquet]'"
 STAGING_SUFFIX = ".staging.jsonl"
 
 ItemSource = Callable[[], Iterable[dict[str, Any]]]  # a fresh pass over the items per call
@@ -308,7 +308,7 @@ def _pyarrow() -> Any:
         import pyarrow
         import pyarrow.parquet  # noqa: F401
     except ImportError:
-        raise OutputError(f"the parquet format needs pyarrow: {PARQUET_INSTALL}") from None
+        raise MissingExtra("the parquet format", "parquet", ["pyarrow"]) from None
     return pyarrow
 
 

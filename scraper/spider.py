@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .errors import SpiderLoadError
+from .errors import ScraperError, SpiderLoadError
 from .models import Request, Response
 
 
@@ -94,6 +94,9 @@ def import_spider_module(path: str | Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except ScraperError:  # a spider's own clear error (a missing extra, say) stays one line
+        del sys.modules[name]
+        raise
     except SyntaxError as exc:
         del sys.modules[name]
         raise SpiderLoadError(
