@@ -298,7 +298,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = render_summary(result.stats, **figures)
     sys.stderr.write(summary + "\n")
     if settings.STATS_DUMP_FILE:
-        record = stats_record(result.stats, summary=summary, **figures)
+        record = stats_record(result.stats, summary, figures)
         write_stats(Path(settings.STATS_DUMP_FILE), record)
     if result.fatal:
         sys.stderr.write(f"crawl: error: {result.fatal}\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +18,18 @@ from .errors import OutputError
 from .stats import QueueStatsLike, Stats
 
 
-def stats_record(
-    stats: Stats,
-    *,
-    reason: str,
-    output: str,
-    fetch_threads: int,
-    parse_workers: int,
-    queues: dict[str, QueueStatsLike],
-    queued_left: int,
-    summary: str,
-) -> dict[str, Any]:
-    """Every figure the summary shows, by name; ``summary`` is the printed text itself."""
+def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Every figure the summary shows, by name: ``figures`` are ``render_summary``'s keyword
+    arguments (reason, output, fetch_threads, parse_workers, queues, queued_left) and
+    ``summary`` the text it printed."""
     elapsed = stats.elapsed
     lines = summary.splitlines()
     verdict = next((line.split("verdict: ", 1)[1] for line in lines if "verdict: " in line), "")
     return {
-        "reason": reason,
+        "reason": figures["reason"],
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "elapsed_seconds": round(elapsed, 3),
-        "output": output,
+        "output": figures["output"],
         "pages": stats.counters["pages"],
         "items": stats.counters["items"],
         "pages_per_second": round(stats.counters["pages"] / elapsed, 3) if elapsed else 0.0,
@@ -44,14 +37,14 @@ def stats_record(
         "http_statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "errors": dict(sorted(stats.errors.items())),
         "requests_per_host": dict(stats.hosts.most_common()),
-        "queued_left": queued_left,
+        "queued_left": figures["queued_left"],
         "queues": {
             name: {field: getattr(q, field) for field in _QUEUE_FIELDS}
-            for name, q in queues.items()
+            for name, q in figures["queues"].items()
         },
-        "fetch_threads": fetch_threads,
+        "fetch_threads": figures["fetch_threads"],
         "fetch_busy_seconds": round(stats.fetch_busy, 3),
-        "parse_workers": parse_workers,
+        "parse_workers": figures["parse_workers"],
         "parse_busy_seconds": round(stats.parse_busy, 3),
         "inline_busy_seconds": round(stats.inline_busy, 3),
         "main_process_cpu_seconds": round(time.process_time() - stats.cpu_started, 3),
