@@ -54,6 +54,7 @@ from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
+from .proxy import Proxies
 from .queues import BoundedQueue, QueueStats
 from .settings import Settings
 from .spider import Spider, iterate_start
@@ -193,10 +194,13 @@ class Crawl:
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.client = make_client(settings, transport)
         self.cache = open_cache(settings, spider.name, self.stats)
+        self.proxies = Proxies(settings)
         self.fetch_pool = FetchPool(
             settings=settings,
             frontier=self.frontier,
-            fetcher=Fetcher(self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT),
+            fetcher=Fetcher(
+                self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
+            ),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
@@ -353,6 +357,7 @@ class Crawl:
         if export:
             export.join(timeout)
         self.client.close()
+        self.proxies.close()
         if self.cache is not None:
             self.cache.close()
         try:

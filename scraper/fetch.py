@@ -40,6 +40,7 @@ from .errors import (
 from .frontier import Clock, Frontier
 from .httpcache import CachedFetcher, HttpCache
 from .models import Headers, Request, Response, canonical_url, split_plain
+from .proxy import Proxies
 from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
@@ -103,8 +104,15 @@ class Fetcher:
     to a plain URL (``models.split_plain``) skips httpx's request and response models too.
     """
 
-    def __init__(self, client: httpx.Client, max_size: int, timeout: float) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        max_size: int,
+        timeout: float,
+        proxies: Proxies | None = None,
+    ) -> None:
         self.client = client
+        self.proxies = proxies  # requests through a forward proxy leave the per-host pool
         self.max_size = max_size
         self.timeout = timeout
         self._pool = _own_pool(client)
@@ -177,8 +185,8 @@ class Fetcher:
             self._keep_cookies(reply)
         return response.status, text_headers, body, body.close, request.url
 
-    def _open(self, request: Request) -> Opened:
-        """Send any request through the transport the client would choose."""
+    def _open(self, request: Request, proxy: str | None = None) -> Opened:
+        """Send any request through the transport the client would choose, or ``proxy``."""
         built = httpx.Request(
             request.method,
             request.url,
@@ -189,7 +197,11 @@ class Fetcher:
         if self._jar_applies(request):
             with self._cookies_lock:
                 self._cookies.set_cookie_header(built)
-        reply = self.client._transport_for_url(built.url).handle_request(built)
+        if proxy is not None and self.proxies is not None:
+            transport: httpx.BaseTransport = self.proxies.transport(proxy)
+        else:
+            transport = self.client._transport_for_url(built.url)
+        reply = transport.handle_request(built)
         reply.request = built
         if not request.meta.get("dont_merge_cookies"):
             self._keep_cookies(reply)
@@ -214,8 +226,10 @@ class Fetcher:
             # Our transport ends every socket operation by the deadline (connect, TLS, the
             # request, the headers, the body); other transports only see per-read timeouts.
             with bounded_by(deadline):
-                opened = self._open_direct(request) if self._pool is not None else None
-                status, headers, stream, close, url = opened or self._open(request)
+                proxy = self.proxies.proxy_for(request) if self.proxies is not None else None
+                direct = self._pool is not None and proxy is None
+                opened = self._open_direct(request) if direct else None
+                status, headers, stream, close, url = opened or self._open(request, proxy)
                 try:
                     in_body = True
                     body = self._read_body(headers, stream, deadline)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..fetch import REDIRECT_STATUSES, Fetcher, make_client, redirect_request
 from ..httpcache import CachedFetcher, open_cache
 from ..models import Request, Response
+from ..proxy import Proxies
 from ..settings import ConfigFile, Settings, build_settings, find_config
 from ..stats import Stats
 
@@ -31,7 +32,10 @@ class PageFetcher:
         self.settings = settings
         self.stats = Stats()
         self.client = make_client(settings)
-        self.fetcher = Fetcher(self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT)
+        self.proxies = Proxies(settings)
+        self.fetcher = Fetcher(
+            self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
+        )
         self.cache = open_cache(settings, spider_name, self.stats)
         self.source = (
             self.fetcher if self.cache is None else CachedFetcher(self.fetcher, self.cache)
@@ -59,5 +63,6 @@ class PageFetcher:
 
     def close(self) -> None:
         self.client.close()
+        self.proxies.close()
         if self.cache is not None:
             self.cache.close()
