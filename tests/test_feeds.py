@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
 
+from scraper.feeds import URIParams, job_start_time
+
 SPIDER = str(TEST_SPIDERS / "feed_items.py")
 TOTAL = 30
 FORMATS = ["jsonl", "json", "csv", "xml", "parquet"]
@@ -249,3 +251,16 @@ def test_o_onto_a_file_not_in_its_format_is_refused_before_the_crawl(tmp_path, s
     ]
     assert site.requests() == []
     assert out.read_text() == '{"not": "an array"'
+
+
+def test_uri_parameters_and_a_jobs_start_time_that_holds_across_its_runs(tmp_path):
+    class Shop:
+        name = "shop"
+        region = "eu"
+
+    params = URIParams(Shop(), 0.0)
+    rendered = params.render("file://out/%(name)s-%(region)s-%(time)s-%(batch_id)03d.csv", 7)
+    assert rendered == Path("out/shop-eu-1970-01-01T00-00-00-007.csv")
+    job = tmp_path / "job"
+    first = job_start_time(job)
+    assert job_start_time(job) == first  # a resumed job writes the same %(time)s files
