@@ -4,13 +4,12 @@ credentials, seen by a local forward proxy that relays to the mock server."""
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 import urllib.request
 
 import pytest
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
 from mockserver import MockServer
+from threaded_server import threaded_server
 
 META_PROXY_SPIDER = """
 from scraper import Request, Spider
@@ -36,29 +35,16 @@ def forward_proxy():
     seen: list[tuple[str, str | None]] = []
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            seen.append((self.path, self.headers.get("Proxy-Authorization")))
-            try:
-                reply = direct.open(self.path, timeout=10)
-                status, body, kind = reply.status, reply.read(), reply.headers["Content-Type"]
-            except urllib.error.HTTPError as exc:
-                status, body, kind = exc.code, exc.read(), "text/plain"
-            self.send_response(status)
-            self.send_header("Content-Type", kind or "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def relay(handler) -> tuple[int, str, bytes]:
+        seen.append((handler.path, handler.headers.get("Proxy-Authorization")))
+        try:
+            reply = direct.open(handler.path, timeout=10)
+            return reply.status, reply.headers["Content-Type"] or "text/html", reply.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, "text/plain", exc.read()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with threaded_server(relay) as url:
+        yield url, seen
 
 
 def crawl(tmp_path, spider: str, *args: str, env: dict[str, str] | None = None):
@@ -68,14 +54,15 @@ def crawl(tmp_path, spider: str, *args: str, env: dict[str, str] | None = None):
     return read_jsonl(out)
 
 
+def crawl_site(tmp_path, start: str, env: dict[str, str]) -> list[dict]:
+    return crawl(tmp_path, str(TEST_SPIDERS / "follow.py"), "-a", f"start_urls={start}", env=env)
+
+
 def test_http_proxy_from_the_environment_carries_every_request(tmp_path, forward_proxy):
     proxy, seen = forward_proxy
     with MockServer(hosts=1) as server:
         start = server.url("/page/root?links=a,b")
-        items = crawl(
-            tmp_path, str(TEST_SPIDERS / "follow.py"), "-a", f"start_urls={start}",
-            env={"HTTP_PROXY": proxy, "NO_PROXY": ""},
-        )  # fmt: skip
+        items = crawl_site(tmp_path, start, {"HTTP_PROXY": proxy, "NO_PROXY": ""})
         assert len(items) == 3
         paths = sorted(url.split("/", 3)[3] for url, _ in seen)
         assert paths == ["page/a", "page/b", "page/root?links=a,b", "robots.txt"]
@@ -86,10 +73,9 @@ def test_no_proxy_hosts_go_direct(tmp_path, forward_proxy):
     proxy, seen = forward_proxy
     with MockServer(hosts=1) as server:
         start = server.url("/page/root?links=a")
-        items = crawl(
-            tmp_path, str(TEST_SPIDERS / "follow.py"), "-a", f"start_urls={start}",
-            env={"HTTP_PROXY": proxy, "NO_PROXY": "localhost,127.0.0.2"},
-        )  # fmt: skip
+        items = crawl_site(
+            tmp_path, start, {"HTTP_PROXY": proxy, "NO_PROXY": "localhost,127.0.0.2"}
+        )
         assert len(items) == 2 and seen == []
 
 

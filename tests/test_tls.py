@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import datetime
-import http.server
 import ipaddress
 import json
 import ssl
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from threaded_server import threaded_server
 
 
 def _certificate(subject: str, issuer_key, issuer_name, public_key, ca: bool) -> x509.Certificate:
@@ -58,28 +57,14 @@ def tls_site(tmp_path):
     )
     served: list[str] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            served.append(self.path)
-            body = b"<html><title>private</title><body>secret page</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def page(handler) -> tuple[int, str, bytes]:
+        served.append(handler.path)
+        return 200, "text/html", b"<html><title>private</title><body>secret page</body></html>"
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}/", ca_file, served
-    server.shutdown()
-    server.server_close()
+    with threaded_server(page, tls=context) as url:
+        yield f"{url}/", ca_file, served
 
 
 def crawl(tmp_path: Path, url: str, *settings: str):
