@@ -15,17 +15,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from . import __version__
+from .commands import COMMANDS, command
 from .crawler import Crawler, spider_settings
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
+from .feeds import feed_specs
 from .project import load_project, resolve_target, split_settings
 from .redact import redact_logs
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
 from .state import spider_attribute_settings
 from .stats import render_summary
+from .statsfile import stats_record, write_stats
 
 log = logging.getLogger("scraper.cli")
 
@@ -34,7 +38,7 @@ EXIT_USAGE = 2
 EXIT_SIGNAL_BASE = 128
 
 
-def _key_value(text: str) -> tuple[str, str]:
+def key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
@@ -49,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crawl",
         description="Crawl with a spider module: threaded fetching, parsing in worker "
         "processes, per-host politeness. Items go to output/<spider>.jsonl.",
-        epilog="settings (-s NAME=VALUE, [settings] in scrapy-like.cfg):\n" + settings_help,
+        epilog="developing a spider: crawl startproject|genspider|shell|check --help\n\n"
+        "settings (-s NAME=VALUE, [settings] in scrapy-like.cfg):\n" + settings_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -63,10 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="PATH",
-        help="append items to PATH (format from the extension: .jsonl)",
+        help="append items to PATH; the format comes from the extension (.jsonl, .jl, .ndjson, "
+        ".json, .csv, .xml, .parquet) or from PATH:FORMAT",
     )
     out.add_argument(
-        "-O", "--overwrite-output", metavar="PATH", help="write items to PATH, replacing it"
+        "-O",
+        "--overwrite-output",
+        metavar="PATH",
+        help="write items to PATH (or PATH:FORMAT), replacing it",
     )
     parser.add_argument(
         "-s",
@@ -74,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="settings",
         action="append",
         default=[],
-        type=_key_value,
+        type=key_value,
         metavar="NAME=VALUE",
         help="set a setting",
     )
@@ -83,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="spider_args",
         action="append",
         default=[],
-        type=_key_value,
+        type=key_value,
         metavar="NAME=VALUE",
         help="spider argument",
     )
@@ -149,9 +158,12 @@ class _SignalHandler:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return _run(args)
+        # crawl shell|startproject|genspider|check ...: unless a spider file has that name.
+        if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
+            return command(argv[0])(argv[1:])
+        return _run(build_parser().parse_args(argv))
     except ScraperError as exc:
         sys.stderr.write(f"crawl: error: {exc}\n")
         return EXIT_ERROR
@@ -201,8 +213,12 @@ def build_crawl(
         spider_path=str(spider_path.resolve()),
         spider_args=arguments,
         settings=resolved,
-        output=output or Path("output") / f"{spider.name}.jsonl",
-        append=append,
+        feeds=feed_specs(
+            str(output) if output else None,
+            not append,
+            resolved.FEEDS,
+            default=f"output/{spider.name}.jsonl",
+        ),
         jobdir=jobdir or (Path(resolved.JOBDIR) if resolved.JOBDIR else None),
         progress=progress,
     )
@@ -287,18 +303,19 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-    sys.stderr.write(
-        render_summary(
-            result.stats,
-            reason=result.reason,
-            output=str(output),
-            fetch_threads=settings.CONCURRENT_REQUESTS,
-            parse_workers=settings.PARSE_WORKERS,
-            queues={"response": result.response_queue, "parsed-page": result.item_queue},
-            queued_left=result.queued_left,
-        )
-        + "\n"
-    )
+    figures: dict[str, Any] = {
+        "reason": result.reason,
+        "output": str(output),
+        "fetch_threads": settings.CONCURRENT_REQUESTS,
+        "parse_workers": settings.PARSE_WORKERS,
+        "queues": {"response": result.response_queue, "parsed-page": result.item_queue},
+        "queued_left": result.queued_left,
+    }
+    summary = render_summary(result.stats, **figures)
+    sys.stderr.write(summary + "\n")
+    if settings.STATS_DUMP_FILE:
+        record = stats_record(result.stats, summary, figures)
+        write_stats(Path(settings.STATS_DUMP_FILE), record)
     if result.fatal:
         sys.stderr.write(f"crawl: error: {result.fatal}\n")
         return EXIT_ERROR

@@ -49,16 +49,19 @@ from . import signals
 from .auth import spider_auth
 from .crawler import SignalManager
 from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
-from .export import JsonLinesExporter, check_format, open_exporter
+from .export import JsonLinesExporter
 from .failure import run_errback
+from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
 from .fetch import Fetcher, FetchPool, make_client
 from .frontier import Clock, Frontier, MemoryFrontier
 from .guard import AddressGuard
+from .httpcache import open_cache
 from .item import as_dict, item_adapter
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response, url_problem
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
+from .proxy import Proxies
 from .queues import BoundedQueue, QueueStats
 from .redact import redact_text, redact_url
 from .settings import Settings
@@ -118,8 +121,9 @@ class Crawl:
         spider_path: str,
         spider_args: dict[str, Any],
         settings: Settings,
-        output: Path,
+        output: Path | None = None,
         append: bool = False,
+        feeds: list[FeedSpec] | None = None,
         jobdir: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock = time.monotonic,
@@ -127,8 +131,14 @@ class Crawl:
     ) -> None:
         self.spider = spider
         self.settings = settings
-        self.output = output
         self.jobdir = jobdir
+        # -o/-O and FEEDS (cli.build_crawl), else ``output`` alone; the first feed's file is
+        # the one the summary names and the failures file sits beside.
+        specs = feeds or [
+            FeedSpec.from_cli(str(output or f"output/{spider.name}.jsonl"), overwrite=not append)
+        ]
+        feed_params = URIParams(spider, job_start_time(jobdir))
+        self.output = output = feed_params.render(specs[0].uri)
         self.stats = Stats()
         self.work = WorkCounts()
         self._progress = progress
@@ -150,10 +160,9 @@ class Crawl:
             ),
             "clock": clock,
         }
-        check_format(output)  # with a job folder or Redis too: the output is written at the end
         self.journal: ItemJournal | None = None
         self.frontier: Frontier
-        self.exporter: JsonLinesExporter | None = None
+        self.exporter: FeedSet | None = None
         self.shared: RedisFrontier | None = None  # the frontier, when many processes share it
         if settings.FRONTIER_URL:
             if jobdir is not None:
@@ -182,7 +191,9 @@ class Crawl:
             self.journal = ItemJournal(jobdir / "items.jsonl")
         else:
             self.frontier = MemoryFrontier(**frontier_options)
-            self.exporter = open_exporter(output, append=append)
+        self.feeds = FeedSet.open(specs, feed_params, journaled=self.journal is not None)
+        if self.journal is None:
+            self.exporter = self.feeds
         self.failures = JsonLinesExporter(failures_path(output), append=self.journal is not None)
         self._failures_lock = threading.Lock()
         self.pipelines = Pipelines(settings, spider)
@@ -192,10 +203,14 @@ class Crawl:
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.guard = AddressGuard.from_settings(settings)
         self.client = make_client(settings, transport, self.guard)
+        self.cache = open_cache(settings, spider.name, self.stats)
+        self.proxies = Proxies(settings)
         self.fetch_pool = FetchPool(
             settings=settings,
             frontier=self.frontier,
-            fetcher=Fetcher(self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT),
+            fetcher=Fetcher(
+                self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
+            ),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
@@ -203,6 +218,7 @@ class Crawl:
             on_failed=self._request_failed,
             on_redirect=self._redirected,
             parse_here=self._parse_here,
+            cache=self.cache,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -359,6 +375,9 @@ class Crawl:
         if export:
             export.join(timeout)
         self.client.close()
+        self.proxies.close()
+        if self.cache is not None:
+            self.cache.close()
         try:
             self._finalise()
         finally:
@@ -371,7 +390,10 @@ class Crawl:
     def _finalise(self) -> None:
         self.failures.close()
         if self.exporter is not None:
-            self.exporter.close()
+            try:
+                self.exporter.close()
+            except OutputError as exc:
+                self._fatal = self._fatal or str(exc)
         if self.shared is not None:
             self.shared.shutdown()  # hands back leases this worker will not ack
         if self.journal is not None:
@@ -379,7 +401,7 @@ class Crawl:
             # Of many workers, the first to see the crawl finished merges every part.
             if self.shared is None or self.shared.claim_merge():
                 try:
-                    self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
+                    self.stats.counters["items_in_output"] = self.journal.finalise(self.feeds)
                 except OutputError as exc:
                     self._fatal = self._fatal or str(exc)
         if isinstance(self.frontier, SQLiteFrontier):

@@ -1,6 +1,7 @@
 """Exporters: the end of the flow, where items become lines in a file.
 
-Flow position: pipelines -> **exporter** -> ``output/<spider>.jsonl`` (or ``-o PATH``).
+Flow position: pipelines -> feeds (``feeds.py``: formats, several outputs) -> **exporter** ->
+``output/<spider>.jsonl`` (or ``-o PATH``); the failures file too.
 
 The JSON Lines exporter writes each batch of complete lines with one ``os.write`` loop on an
 unbuffered file descriptor, so whatever is in the file at any instant, even after the process
@@ -29,9 +30,7 @@ from .item import as_dict, is_item
 
 log = logging.getLogger("scraper.export")
 
-JSONL_SUFFIXES = (".jsonl", ".jl", ".ndjson")
 _named_non_finite: set[str] = set()  # fields already named in a warning
-
 
 class Exporter(Protocol):
     path: Path
@@ -55,17 +54,29 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
-def encode_line(obj: Any) -> bytes:
+def dumps(obj: Any, indent: int | None = None, ensure_ascii: bool = False) -> str:
+    """The one JSON encoding of items, in every format and the item journal."""
     try:
-        text = json.dumps(obj, ensure_ascii=False, default=_default, allow_nan=False)
+        return json.dumps(
+            obj, ensure_ascii=ensure_ascii, default=_default, indent=indent, allow_nan=False
+        )
     except ValueError:  # NaN or infinity somewhere (rare: only then is the item walked)
         fields: list[str] = []
-        text = json.dumps(_finite(obj, "", fields, set()), ensure_ascii=False, default=_default)
+        text = json.dumps(
+            _finite(obj, "", fields, set()),
+            ensure_ascii=ensure_ascii,
+            default=_default,
+            indent=indent,
+        )
         for name in fields:
             if name not in _named_non_finite:
                 _named_non_finite.add(name)
                 log.warning("item field %s is NaN or infinite: written as null", name or "(item)")
-    return text.encode("utf-8") + b"\n"
+        return text
+
+
+def encode_line(obj: Any) -> bytes:
+    return dumps(obj).encode("utf-8") + b"\n"
 
 
 def _finite(obj: Any, path: str, fields: list[str], walking: set[int]) -> Any:
@@ -123,18 +134,3 @@ class JsonLinesExporter:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def check_format(path: Path) -> None:
-    """OutputError unless an exporter can write ``path``'s format (from its extension)."""
-    if path.suffix.lower() not in JSONL_SUFFIXES:
-        raise OutputError(
-            f"unsupported output format {path.suffix or '(none)'!r} for {path}: "
-            f"use one of {', '.join(JSONL_SUFFIXES)}"
-        )
-
-
-def open_exporter(path: Path, append: bool = False) -> Exporter:
-    """The exporter for ``path``'s format, chosen by its extension."""
-    check_format(path)
-    return JsonLinesExporter(path, append=append)

@@ -43,12 +43,15 @@ from .errors import (
 )
 from .frontier import Clock, Frontier
 from .guard import AddressGuard
+from .httpcache import CachedFetcher, HttpCache
 from .models import Headers, Request, Response, canonical_url, split_plain, url_problem
+from .proxy import Proxies
 from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
 from .stats import Stats, WorkCounts
 from .throttle import AutoThrottle
+from .tls import tls_context
 from .transport import HostPoolTransport, bounded_by
 
 log = logging.getLogger("scraper.fetch")
@@ -66,7 +69,7 @@ def make_client(
     addresses our own transport may connect to."""
     headers = {"User-Agent": settings.USER_AGENT, **settings.DEFAULT_REQUEST_HEADERS}
     return httpx.Client(
-        transport=transport or HostPoolTransport(guard=guard),
+        transport=transport or HostPoolTransport(tls_context(settings), guard=guard),
         headers=headers,
         timeout=httpx.Timeout(settings.DOWNLOAD_TIMEOUT),
         # Redirects go back through the frontier, so the target's politeness applies.
@@ -111,8 +114,15 @@ class Fetcher:
     to a plain URL (``models.split_plain``) skips httpx's request and response models too.
     """
 
-    def __init__(self, client: httpx.Client, max_size: int, timeout: float) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        max_size: int,
+        timeout: float,
+        proxies: Proxies | None = None,
+    ) -> None:
         self.client = client
+        self.proxies = proxies  # requests through a forward proxy leave the per-host pool
         self.max_size = max_size
         self.timeout = timeout
         self._pool = _own_pool(client)
@@ -185,8 +195,8 @@ class Fetcher:
             self._keep_cookies(reply)
         return response.status, text_headers, body, body.close, request.url
 
-    def _open(self, request: Request) -> Opened:
-        """Send any request through the transport the client would choose."""
+    def _open(self, request: Request, proxy: str | None = None) -> Opened:
+        """Send any request through the transport the client would choose, or ``proxy``."""
         built = httpx.Request(
             request.method,
             request.url,
@@ -197,7 +207,11 @@ class Fetcher:
         if self._jar_applies(request):
             with self._cookies_lock:
                 self._cookies.set_cookie_header(built)
-        reply = self.client._transport_for_url(built.url).handle_request(built)
+        if proxy is not None and self.proxies is not None:
+            transport: httpx.BaseTransport = self.proxies.transport(proxy)
+        else:
+            transport = self.client._transport_for_url(built.url)
+        reply = transport.handle_request(built)
         reply.request = built
         if not request.meta.get("dont_merge_cookies"):
             self._keep_cookies(reply)
@@ -222,8 +236,10 @@ class Fetcher:
             # Our transport ends every socket operation by the deadline (connect, TLS, the
             # request, the headers, the body); other transports only see per-read timeouts.
             with bounded_by(deadline):
-                opened = self._open_direct(request) if self._pool is not None else None
-                status, headers, stream, close, url = opened or self._open(request)
+                proxy = self.proxies.proxy_for(request) if self.proxies is not None else None
+                direct = self._pool is not None and proxy is None
+                opened = self._open_direct(request) if direct else None
+                status, headers, stream, close, url = opened or self._open(request, proxy)
                 try:
                     in_body = True
                     body = self._read_body(headers, stream, deadline)
@@ -436,6 +452,7 @@ class FetchPool:
         on_failed: Callable[[Request, str, str], None],
         on_redirect: Callable[[Request, Request], None],
         parse_here: Callable[[Response], bool] | None = None,
+        cache: HttpCache | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,  # for Retry-After's HTTP-date form only
     ) -> None:
@@ -449,13 +466,14 @@ class FetchPool:
         self.on_failed = on_failed
         self.on_redirect = on_redirect
         self.parse_here = parse_here
+        self.cache = cache
         self.clock = clock
         self.wall_clock = wall_clock
         fetcher.on_send = frontier.mark_sent
         self.policy = RetryPolicy.from_settings(settings)
         self.robots = (
             RobotsCache(
-                fetcher,
+                fetcher if cache is None else CachedFetcher(fetcher, cache),  # type: ignore[arg-type]
                 settings.USER_AGENT,
                 clock,
                 retry_delay=settings.ROBOTSTXT_RETRY_DELAY,
@@ -513,6 +531,14 @@ class FetchPool:
 
     def process(self, request: Request) -> None:
         """Fetch one leased request and settle it: hand on, retry later, or fail."""
+        if self.cache is not None:  # a hit: no robots.txt, no network, no politeness delay
+            cached = self.cache.lookup(request)
+            if cached is not None:
+                give_back = getattr(self.frontier, "give_back_turn", None)
+                if give_back is not None:
+                    give_back(request)
+                self._hand_on(request, cached)
+                return
         if self.robots is not None and not self._robots_allow(request):
             return
         request.attempts += 1
@@ -520,7 +546,10 @@ class FetchPool:
         response: Response | None = None
         error: FetchError | None = None
         try:
-            response = self.fetcher.fetch(request)
+            if self.cache is not None:
+                response = self.cache.fetch(self.fetcher.fetch, request)
+            else:
+                response = self.fetcher.fetch(request)
         except FetchError as exc:
             error = exc
         except LeaseLost as exc:
@@ -551,7 +580,12 @@ class FetchPool:
         if error is not None:
             log.warning("failed %s after %d attempt(s): %s", request.url, request.attempts, error)
             self._fail(request, error.kind, str(error))
-        elif response is not None and self._should_redirect(request, response):
+        elif response is not None:
+            self._hand_on(request, response)
+
+    def _hand_on(self, request: Request, response: Response) -> None:
+        """Settle a response: follow its redirect, refuse its status, or queue it to parse."""
+        if self._should_redirect(request, response):
             try:
                 target = redirect_request(request, response, self.settings.REDIRECT_MAX_TIMES)
             except RedirectRefused as refused:
@@ -559,10 +593,10 @@ class FetchPool:
             else:
                 self.frontier.release(request)
                 self.on_redirect(request, target)
-        elif response is not None and not self.accept_status(request, response.status):
+        elif not self.accept_status(request, response.status):
             log.info("ignoring response %s: HTTP status not handled", response)
             self._fail(request, f"http_{response.status}", f"HTTP {response.status}")
-        elif response is not None:
+        else:
             # Open the parse work before releasing the request: the work count never dips to 0.
             self.work.change(parsing=1)
             self.frontier.release(request)

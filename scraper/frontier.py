@@ -86,6 +86,8 @@ class HostState:
     delay: float | None = None  # host's own delay (robots.txt Crawl-delay), if stricter
     throttle: float = 0.0  # the adaptive throttle's current delay for this host
     last_start: float | None = None  # when the latest request to this host was handed out
+    # (next_time before, after) the latest lease: what give_back_turn restores
+    turn: tuple[float, float] | None = None
 
 
 class MemoryFrontier:
@@ -182,7 +184,8 @@ class MemoryFrontier:
                 _, _, request = heapq.heappop(host.queue)
                 host.active += 1
                 host.last_start = now
-                host.next_time = now + self._host_delay(host)
+                host.turn = (host.next_time, now + self._host_delay(host))
+                host.next_time = host.turn[1]
                 self._queued -= 1
                 self._leased += 1
                 self._schedule(name, host)
@@ -226,6 +229,17 @@ class MemoryFrontier:
             # One slot came free: one waiting thread is enough to take it (waking all of them
             # costs the main process more than the fetching does, on fast sites).
             self._changed.notify()
+
+    def give_back_turn(self, request: Request) -> None:
+        """``request`` (leased) was answered without contacting its host (an HTTP cache hit):
+        the delay its lease charged is taken back, unless another request of the host is out
+        or the host's time has moved since."""
+        with self._changed:
+            host = self._hosts[request.host]
+            if host.active == 1 and host.turn is not None and host.next_time == host.turn[1]:
+                host.next_time = host.turn[0]
+                host.turn = None
+                self._schedule(request.host, host)
 
     def mark_sent(self, request: Request) -> None:
         with self._changed:

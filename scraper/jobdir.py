@@ -2,7 +2,8 @@
 
 Flow position: beside the frontier and the exporter. ``SQLiteFrontier`` journals every frontier
 transition to ``DIR/frontier.sqlite`` (WAL), and ``ItemJournal`` keeps every exported item with
-a stable key in ``DIR/items.jsonl``; the output file is rebuilt from the journal.
+a stable key in ``DIR/items.jsonl``; the output files (``feeds.py``) are rebuilt from the
+journal at the end of every run.
 
 Exactly once, across any number of crashes:
 - a request is a row: queued -> leased -> deleted (done), each step one transaction; on start,
@@ -21,20 +22,22 @@ INVALID), and the crawl goes on without it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import OutputError, ScraperError
 from .export import encode_line, write_all
 from .frontier import MemoryFrontier
 from .models import Request
 from .records import InvalidRecord, decode_request, encode_request
+
+if TYPE_CHECKING:
+    from .feeds import FeedSet
 
 log = logging.getLogger("scraper.jobdir")
 
@@ -182,33 +185,18 @@ class ItemJournal:
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         return read_entries(self.path)
 
-    def finalise(self, output: Path) -> int:
-        """Write every item once (first line of each key wins) to ``output``, atomically."""
-        temp = output.with_name(output.name + ".tmp")
+    def unique_items(self) -> Iterator[dict[str, Any]]:
+        """Every item once: the first line of each key."""
         seen: set[str] = set()
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                batch: list[bytes] = []
-                for key, item in self.entries():
-                    if key not in seen:
-                        seen.add(key)
-                        batch.append(encode_line(item))
-                        if len(batch) >= 1000:
-                            write_all(fd, b"".join(batch), output)
-                            batch.clear()
-                write_all(fd, b"".join(batch), output)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, output)
-        except OSError as exc:
-            raise OutputError(f"cannot write output file {output}: {exc.strerror}") from exc
-        finally:
-            with contextlib.suppress(OSError):  # gone after the replace; else half a copy
-                temp.unlink()
-        return len(seen)
+        for key, item in self.entries():
+            if key not in seen:
+                seen.add(key)
+                yield item
+
+    def finalise(self, feeds: FeedSet) -> int:
+        """Write every feed from the journal, each file replaced atomically; returns the
+        items written to the first."""
+        return feeds.finalise(self.unique_items)
 
     def close(self) -> None:
         if self._fd is not None:

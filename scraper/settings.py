@@ -291,6 +291,55 @@ class Settings:
         default=0, metadata=_doc("Stop gracefully after this many responses (0 = no limit).")
     )
 
+    DOWNLOAD_VERIFY: bool = field(
+        default=True,
+        metadata=_doc("Check TLS certificates (false accepts any: for test sites only)."),
+    )
+    DOWNLOAD_CA_BUNDLE: str = field(
+        default="",
+        metadata=_doc(
+            "PEM file of certificate authorities trusted besides the system's (private CAs)."
+        ),
+    )
+    HTTPCACHE_ENABLED: bool = field(
+        default=False,
+        metadata=_doc(
+            "Keep every response in HTTPCACHE_DIR and answer from there (a hit costs no "
+            "request, no politeness delay, no robots.txt fetch)."
+        ),
+    )
+    HTTPCACHE_DIR: str = field(
+        default=".scraper/httpcache",
+        metadata=_doc("Folder of the HTTP cache (one SQLite file per spider)."),
+    )
+    HTTPCACHE_EXPIRATION_SECS: float = field(
+        default=0.0,
+        metadata=_doc("Cached responses older than this are fetched again (0 = never)."),
+    )
+    HTTPCACHE_IGNORE_HTTP_CODES: list[int] = field(
+        default_factory=list, metadata=_doc("HTTP statuses never stored in the cache.")
+    )
+    HTTPCACHE_POLICY: str = field(
+        default="dummy",
+        metadata=_doc(
+            "dummy: serve every cached response as it is; rfc2616: follow Cache-Control, "
+            "Expires, ETag and Last-Modified (RFC 9111), revalidating with conditional requests."
+        ),
+    )
+    STATS_DUMP_FILE: str = field(
+        default="",
+        metadata=_doc(
+            "Write the end-of-crawl summary here as JSON (every figure it shows, by name)."
+        ),
+    )
+    FEEDS: dict[str, dict] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "More outputs, as Scrapy's: {PATH: {format, fields, encoding, indent, overwrite, "
+            "batch_item_count, row_group_size}} (JSON object); PATH may hold %(name)s, %(time)s, "
+            "%(batch_id)d and spider attributes. With no -o/-O only these are written."
+        ),
+    )
     JOBDIR: str = field(
         default="",
         metadata=_doc(

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import SpiderLoadError
+from .errors import ScraperError, SpiderLoadError
 from .models import Request, Response
 from .project import import_root, module_name_in
 
@@ -120,7 +120,8 @@ def import_spider_module(path: str | Path) -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    except SpiderLoadError:
+    except ScraperError:  # a spider's own clear error (a missing extra, say) stays one line
+        sys.modules.pop(name, None)
         raise
     except SyntaxError as exc:
         sys.modules.pop(name, None)

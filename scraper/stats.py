@@ -275,6 +275,12 @@ def render_summary(
         )
     if queued_left:
         lines.append(f"  not crawled: {queued_left} requests still queued")
+    cache = {k: stats.counters[f"httpcache_{k}"] for k in ("hits", "misses", "revalidated")}
+    if any(cache.values()):
+        lines.append(
+            f"  HTTP cache: {cache['hits']} hits, {cache['revalidated']} revalidated (304), "
+            f"{cache['misses']} misses"
+        )
     hosts = ", ".join(f"{h} {n}" for h, n in stats.hosts.most_common(10)) or "none"
     more = len(stats.hosts) - 10
     robots = stats.counters["robots_requests"]

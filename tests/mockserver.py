@@ -44,6 +44,10 @@ Routes (``GET``; other methods are served the same after their body is discarded
   any other key redirects to itself. ``/redirect-to?url=U&status=301``: a redirect to U, verbatim
   (other hosts, ``ftp:``, ``javascript:`` ...); status 300-399, default 302.
 - ``/echo-headers``: JSON object of the request headers (names lower-cased).
+- ``/cacheable/<name>[?links=a,b&cc=VALUE]``: the ``/page/`` page ``name`` linking
+  ``/cacheable/a`` ... (with the same ``cc``), with an ``ETag``, a ``Last-Modified`` and, given
+  ``cc``, ``Cache-Control: VALUE``; a request whose ``If-None-Match`` is that ETag, or whose
+  ``If-Modified-Since`` is that date, is answered ``304 Not Modified``.
 - ``/encoding/<kind>``: decoding test pages, see :data:`ENCODING_PAGES` and
   :data:`ENCODING_EXPECTED`.
 - ``/robots.txt``: per host, one of :data:`ROBOTS_MODES` (default ``allow``).
@@ -424,6 +428,21 @@ class _Handler(BaseHTTPRequestHandler):
         body = f"<html><body><h1>{status} {html.escape(phrase)}</h1></body></html>\n".encode()
         self._send(status, body, headers=headers)
 
+    def _cacheable(self, name: str, query: dict[str, list[str]]) -> None:
+        etag, modified = f'"v1-{name}"', "Tue, 01 Dec 2026 10:00:00 GMT"
+        control = _first(query, "cc")
+        headers = [("ETag", etag), ("Last-Modified", modified)]
+        if control:
+            headers.append(("Cache-Control", control))
+        if etag == self.headers.get("If-None-Match") or modified == self.headers.get(
+            "If-Modified-Since"
+        ):
+            self._send_status(304, headers)
+            return
+        same = f"?cc={quote(control)}" if control else ""
+        names = [link for link in (_first(query, "links") or "").split(",") if link]
+        self._send(200, _page(name, [f"/cacheable/{n}{same}" for n in names]), headers=headers)
+
     def _redirect(self, location: str, status: int = 302) -> None:
         # Non-ASCII targets go out as raw UTF-8 bytes, as many real servers send them
         # (http.server would otherwise fail to encode them as Latin-1).
@@ -478,6 +497,8 @@ class _Handler(BaseHTTPRequestHandler):
         match parts:
             case ["page", *rest] | ["private", *rest] if rest:
                 self._send_page("/".join(rest), _query_hrefs(query))
+            case ["cacheable", name]:
+                self._cacheable(name, query)
             case ["status", code]:
                 status = _int(code)
                 if status is None or not 200 <= status <= 599:

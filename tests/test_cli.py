@@ -119,10 +119,10 @@ def _faulty_spider(tmp_path: Path, case: str) -> str:
         ("start_requests_yields_item", "start_requests failed: TypeError: yielded {'a': 1}"),
         ("init_fails", "cannot create spider Good: KeyError: 'token'"),
         ("unwritable_output", "cannot write output file"),
-        ("unknown_format", "unsupported output format '.xml'"),
+        ("unknown_format", "unsupported output format '.txt'"),
         # Issue 11, item 11: with a job folder the format was not checked, and JSONL went
-        # into the .csv file.
-        ("unknown_format_with_jobdir", "unsupported output format '.csv'"),
+        # into a file of another format.
+        ("unknown_format_with_jobdir", "unsupported output format '.txt'"),
         # Issue 11, item 10: ran 28 s, then died of "can't start new thread".
         ("too_many_threads", "CONCURRENT_REQUESTS must be at most 1024, got 5000000 (from -s)"),
         ("memory_limit_in_megabytes", "PARSE_MEMORY_LIMIT is in bytes: 0 (no limit) or at"),
@@ -158,9 +158,9 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
             "wrong_pipeline_order": [good, "-s", 'ITEM_PIPELINES={"pkg.Pipe":"high"}'],
             "negative_limit": [good, "-s", "DEPTH_LIMIT=-1"],
             "unwritable_output": [good, "-o", str(tmp_path / "a_file" / "out.jsonl")],
-            "unknown_format": [good, "-o", str(tmp_path / "out.xml")],
+            "unknown_format": [good, "-o", str(tmp_path / "out.txt")],
             "unknown_format_with_jobdir": [
-                *(good, "-O", str(tmp_path / "out" / "j.csv"), "--jobdir", str(tmp_path / "j"))
+                *(good, "-O", str(tmp_path / "out" / "j.txt"), "--jobdir", str(tmp_path / "j"))
             ],
             "too_many_threads": [good, "-s", "CONCURRENT_REQUESTS=5000000"],
             "memory_limit_in_megabytes": [good, "-s", "PARSE_MEMORY_LIMIT=512"],

@@ -25,6 +25,7 @@ from mockserver import MockServer
 
 from scraper.cli import build_crawl
 from scraper.export import encode_line
+from scraper.feeds import FeedSet
 from scraper.jobdir import ItemJournal
 
 SPIDER = str(TEST_SPIDERS / "fanout.py")
@@ -336,7 +337,7 @@ def test_a_torn_journal_line_is_cut_on_open_and_skipped_when_read(tmp_path):
     with open(path, "ab") as fh:  # torn again, and read before any open repairs it
         fh.write(torn[: torn.index("é".encode()) + 1])  # inside a UTF-8 sequence
     output = tmp_path / "out.jsonl"
-    assert journal.finalise(output) == 3
+    assert journal.finalise(FeedSet.to_file(output)) == 3
     assert read_jsonl(output) == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 

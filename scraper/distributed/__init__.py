@@ -12,8 +12,12 @@
 - ``status.py``: ``crawl --status``, read from Redis while a crawl runs.
 """
 
-from .connection import RedisUnavailable
-from .frontier import RedisFrontier
-from .parts import PartJournal, merge_parts, parts_dir
+from ..extras import require
+
+require("redis", "the shared Redis frontier")  # one clear line, not an ImportError
+
+from .connection import RedisUnavailable  # noqa: E402
+from .frontier import RedisFrontier  # noqa: E402
+from .parts import PartJournal, merge_parts, parts_dir  # noqa: E402
 
 __all__ = ["PartJournal", "RedisFrontier", "RedisUnavailable", "merge_parts", "parts_dir"]

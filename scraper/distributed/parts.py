@@ -6,7 +6,8 @@ Flow position: the exporter's place in a distributed crawl. ``out.jsonl``'s work
 and record it in Redis; the first worker to see the whole crawl finished merges the recorded
 parts, each checked present and holding at least the items its worker recorded, or stops with
 one error naming the part that is not. ``crawl --merge`` merges whatever parts the folder holds.
-Either way the journal's own finalise writes ``out.jsonl`` (first line of each key wins).
+Either way the journal's own finalise writes ``out.jsonl`` (first line of each key wins), or
+the output in any other format ``feeds.py`` writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import OutputError
+from ..feeds import FeedSet
 from ..jobdir import ItemJournal, read_entries
 
 if TYPE_CHECKING:
@@ -74,9 +76,9 @@ class PartJournal(ItemJournal):
             parts.append((worker, path, items))
         return parts
 
-    def finalise(self, output: Path) -> int:
+    def finalise(self, feeds: FeedSet) -> int:
         try:
-            return super().finalise(output)
+            return super().finalise(feeds)
         except OutputError:
             if self.frontier is not None:
                 self.frontier.merge_failed()
@@ -88,4 +90,4 @@ def merge_parts(output: Path) -> int:
     journal = PartJournal(output, None)
     if not journal.parts.is_dir():
         raise OutputError(f"no part files to merge: {journal.parts} does not exist")
-    return journal.finalise(output)
+    return journal.finalise(FeedSet.to_file(output))

@@ -21,3 +21,7 @@ page meets them:
 Submodules are imported directly (``from scraper.extract.article import extract_article``) so the
 main process, which only needs the pipeline, never loads the extractors.
 """
+
+from ..extras import require
+
+require("news", "the news extraction (scraper.extract)")

@@ -1,0 +1,348 @@
+"""Feeds: the files items end in, in the format the next tool reads.
+
+Flow position: pipelines -> **feeds** -> one file per feed: ``-o``/``-O PATH[:FORMAT]`` and the
+``FEEDS`` setting (several outputs at once). The format comes from ``:FORMAT``, the feed's
+``format`` option or the file's extension: JSON Lines, a JSON array, CSV, XML or Parquet.
+
+No torn output, every format:
+- without ``--jobdir``, JSON Lines is appended whole lines at a time as the crawl runs
+  (``export.py``);
+- every other format (a batched or re-encoded JSON Lines feed too), and every format with
+  ``--jobdir``, is *assembled*: the items are kept as JSON lines in a staging file (with
+  ``--jobdir``, in the job's item journal, which stays the source of truth across crashes and
+  resumes), and the final file (``feed_formats.py`` writes each format) is written
+  from them into a temporary file that replaces the target in one rename at the end of each
+  run. A reader sees the previous file or the new one, never half of one; after a ``kill -9``
+  and a resume the job's next run assembles a valid file with every item once.
+
+Assembly streams: a first pass learns the columns (CSV header, Parquet schema) and a second
+writes, Parquet in row groups of ``row_group_size`` rows, so memory stays bounded by one group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputError, SettingsError
+from .export import JsonLinesExporter, encode_line, write_all
+from .feed_formats import ItemSource, encoder, project, read_feed, require_pyarrow, survey
+
+SUFFIX_FORMATS = {
+    ".jsonl": "jsonlines",
+    ".jl": "jsonlines",
+    ".ndjson": "jsonlines",
+    ".json": "json",
+    ".csv": "csv",
+    ".xml": "xml",
+    ".parquet": "parquet",
+}
+# Names accepted after ``PATH:`` and in a feed's ``format`` option (Scrapy's, plus aliases).
+FORMAT_NAMES = {"jsonlines": "jsonlines", "jsonl": "jsonlines", "jl": "jsonlines"} | {
+    name: name for name in ("json", "csv", "xml", "parquet")
+}
+FEED_OPTIONS = frozenset(
+    {"format", "fields", "encoding", "indent", "overwrite", "batch_item_count", "row_group_size"}
+)
+DEFAULT_ROW_GROUP = 5000
+STAGING_SUFFIX = ".staging.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One output: where (a path template), in which format, with which options."""
+
+    uri: str
+    format: str
+    overwrite: bool = False
+    fields: tuple[str, ...] | None = None
+    encoding: str = "utf-8"
+    indent: int | None = None
+    batch_item_count: int = 0
+    row_group_size: int = DEFAULT_ROW_GROUP
+
+    @classmethod
+    def from_cli(cls, text: str, overwrite: bool) -> FeedSpec:
+        """``-o PATH`` / ``-O PATH``, with Scrapy's ``PATH:FORMAT`` form."""
+        path, sep, name = text.rpartition(":")
+        if sep and name.lower() in FORMAT_NAMES and path:
+            return cls(uri=path, format=FORMAT_NAMES[name.lower()], overwrite=overwrite)
+        return cls(uri=text, format=format_for(text), overwrite=overwrite)
+
+    @classmethod
+    def from_setting(cls, uri: str, options: Mapping[str, Any]) -> FeedSpec:
+        """One entry of ``FEEDS``: ``{"items.csv": {"fields": ["url", "title"]}}``."""
+        if not isinstance(options, Mapping):
+            raise SettingsError(f"FEEDS[{uri!r}] must be an object of feed options")
+        unknown = set(options) - FEED_OPTIONS
+        if unknown:
+            raise SettingsError(
+                f"FEEDS[{uri!r}]: unknown option {sorted(unknown)[0]!r} "
+                f"(known: {', '.join(sorted(FEED_OPTIONS))})"
+            )
+        name = options.get("format")
+        if name is not None and str(name).lower() not in FORMAT_NAMES:
+            raise SettingsError(f"FEEDS[{uri!r}]: unknown format {name!r}")
+        fields = options.get("fields")
+        if fields is not None and not (
+            isinstance(fields, list | tuple) and all(isinstance(f, str) for f in fields)
+        ):
+            raise SettingsError(f"FEEDS[{uri!r}]: fields must be a list of names")
+        spec = cls(
+            uri=uri,
+            format=FORMAT_NAMES[str(name).lower()] if name else format_for(uri),
+            overwrite=bool(options.get("overwrite", False)),
+            fields=tuple(fields) if fields is not None else None,
+            encoding=str(options.get("encoding") or "utf-8"),
+            indent=options.get("indent"),
+            batch_item_count=_count(uri, options, "batch_item_count", 0),
+            row_group_size=_count(uri, options, "row_group_size", DEFAULT_ROW_GROUP) or 1,
+        )
+        try:
+            "".encode(spec.encoding)
+        except LookupError:
+            raise SettingsError(f"FEEDS[{uri!r}]: unknown encoding {spec.encoding!r}") from None
+        if spec.batch_item_count and not re.search(r"%\(batch_(id|time)\)", uri):
+            raise SettingsError(
+                f"FEEDS[{uri!r}]: batch_item_count needs %(batch_id)d or %(batch_time)s in the "
+                "path, so each batch gets its own file"
+            )
+        return spec
+
+    @property
+    def streams(self) -> bool:
+        """Written as the crawl runs (whole lines), rather than assembled at the end."""
+        return (
+            self.format == "jsonlines"
+            and not self.batch_item_count
+            and self.encoding.replace("-", "").lower() == "utf8"
+        )
+
+
+def _count(uri: str, options: Mapping[str, Any], name: str, default: int) -> int:
+    value = options.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise SettingsError(f"FEEDS[{uri!r}]: {name} must be a whole number, got {value!r}")
+    return value
+
+
+def format_for(path: str) -> str:
+    """The format a path's extension names; one clear error for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[suffix]
+    raise OutputError(
+        f"unsupported output format {suffix or '(none)'!r} for {path}: use one of "
+        f"{', '.join(SUFFIX_FORMATS)}, or PATH:FORMAT ({', '.join(sorted(FORMAT_NAMES))})"
+    )
+
+
+def feed_specs(
+    output: str | None, overwrite: bool, feeds: Mapping[str, Any], default: str
+) -> list[FeedSpec]:
+    """Every output of a crawl: ``-o``/``-O`` first, then ``FEEDS``; the default path only
+    when neither names one."""
+    specs = [FeedSpec.from_cli(output, overwrite)] if output else []
+    specs += [FeedSpec.from_setting(uri, options) for uri, options in feeds.items()]
+    return specs or [FeedSpec.from_cli(default, overwrite=True)]
+
+
+class URIParams:
+    """``%(name)s``, ``%(time)s``, ``%(batch_id)d`` and any spider attribute in a feed path."""
+
+    def __init__(self, spider: object, started: float) -> None:
+        self.spider = spider
+        self.time = time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(started))
+
+    def render(self, uri: str, batch_id: int = 1) -> Path:
+        if uri.startswith("file://"):
+            uri = uri[len("file://") :]
+        elif re.match(r"^[a-z][a-z0-9+.-]*://", uri, re.I):
+            raise SettingsError(f"feed {uri}: only local files are supported")
+        scope = _Scope(name=getattr(self.spider, "name", ""), time=self.time)
+        scope.update(batch_id=batch_id, batch_time=self.time, spider=self.spider)
+        try:
+            return Path(uri % scope)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"feed path {uri!r}: {exc}") from None
+
+
+class _Scope(dict[str, Any]):
+    def __missing__(self, key: str) -> Any:
+        try:
+            return getattr(self["spider"], key)
+        except AttributeError:
+            raise SettingsError(f"feed path parameter %({key})s: the spider has no {key}") from None
+
+
+def _with_existing(path: Path, spec: FeedSpec, items: ItemSource) -> ItemSource:
+    """``items`` after what ``path`` holds, unless the feed overwrites it."""
+    if spec.overwrite or not path.exists() or path.stat().st_size == 0:
+        return items
+    try:
+        next(iter(read_feed(path, spec)), None)
+    except (ValueError, OSError, SyntaxError) as exc:
+        raise OutputError(f"cannot add to {path}: it is not a valid {spec.format} file") from exc
+    return lambda: itertools.chain(read_feed(path, spec), items())
+
+
+# -- assembling ---------------------------------------------------------------------------------
+def write_file(path: Path, spec: FeedSpec, items: Iterable[dict[str, Any]], layout: Any) -> int:
+    """Write ``items`` to ``path`` in ``spec``'s format: into a temporary file that replaces
+    ``path`` in one rename. Returns the items written."""
+    temp = path.with_name(f".{path.name}.tmp")
+    count = 0
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temp, "wb") as fh:
+            document = encoder(fh, spec, layout)
+            for item in items:
+                document.write(item)
+                count += 1
+            document.finish()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
+    finally:
+        with contextlib.suppress(OSError):  # gone after the replace; else half a copy
+            temp.unlink()
+    return count
+
+
+def assemble(spec: FeedSpec, path: Path, params: URIParams, items: ItemSource) -> int:
+    """One feed from ``items``: one file, or with ``batch_item_count`` one file per batch (all
+    batches share the columns learnt from every item)."""
+
+    def projected() -> Iterator[dict[str, Any]]:
+        return (project(item, spec.fields) for item in items())
+
+    if not spec.batch_item_count:
+        source = _with_existing(path, spec, projected)
+        return write_file(path, spec, source(), survey(source, spec))
+    layout = survey(projected, spec)
+    remaining = iter(projected())
+    total = 0
+    for batch_id in itertools.count(1):
+        first = next(remaining, None)
+        if first is None and batch_id > 1:
+            return total
+        batch = [] if first is None else [first]
+        chunk = itertools.chain(batch, itertools.islice(remaining, spec.batch_item_count - 1))
+        total += write_file(params.render(spec.uri, batch_id), spec, chunk, layout)
+    return total  # pragma: no cover - the loop returns
+
+
+@dataclass
+class FeedSet:
+    """Every feed of one crawl; the engine's exporter."""
+
+    specs: list[FeedSpec]
+    params: URIParams
+    journaled: bool = False  # items are kept by the job's journal, assembled from it at the end
+    paths: list[Path] = field(default_factory=list)
+    _streams: list[tuple[FeedSpec, JsonLinesExporter]] = field(default_factory=list)
+    _staging: Path | None = None
+    _staging_fd: int | None = None
+
+    @classmethod
+    def open(cls, specs: list[FeedSpec], params: URIParams, journaled: bool = False) -> FeedSet:
+        feeds = cls(specs, params, journaled)
+        feeds.paths = [params.render(spec.uri) for spec in specs]
+        if any(spec.format == "parquet" for spec in specs):
+            require_pyarrow()  # a missing extra is said before the crawl, not after it
+        if journaled:
+            return feeds
+        for spec, path in zip(specs, feeds.paths, strict=True):
+            if not spec.batch_item_count:  # a file -o cannot add to is said before the crawl
+                _with_existing(path, spec, lambda: ())
+            if spec.streams:
+                feeds._streams.append((spec, JsonLinesExporter(path, append=not spec.overwrite)))
+            elif feeds._staging is None:
+                feeds._staging = path.with_name(f".{path.name}{STAGING_SUFFIX}")
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    feeds._staging_fd = os.open(
+                        feeds._staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+                    )
+                except OSError as exc:
+                    raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
+        return feeds
+
+    @classmethod
+    def to_file(cls, path: Path) -> FeedSet:
+        """One feed, ``path`` replaced in the format of its extension, written from a journal
+        (``crawl --merge``)."""
+        spec = FeedSpec.from_cli(str(path), overwrite=True)
+        return cls.open([spec], URIParams(None, time.time()), journaled=True)
+
+    @property
+    def path(self) -> Path:
+        """The first feed's file: the one the summary names, and the failures file's sibling."""
+        return self.paths[0]
+
+    def write(self, items: list[dict[str, Any]]) -> None:
+        for spec, exporter in self._streams:
+            exporter.write([project(item, spec.fields) for item in items])
+        if self._staging_fd is not None and self._staging is not None:
+            write_all(self._staging_fd, b"".join(map(encode_line, items)), self._staging)
+
+    def close(self) -> None:
+        """Streamed feeds are complete; assembled ones are written from the staging file."""
+        for _, exporter in self._streams:
+            exporter.close()
+        self._streams.clear()
+        if self._staging_fd is None or self._staging is None:
+            return
+        os.close(self._staging_fd)
+        self._staging_fd = None
+        staging = self._staging
+        try:
+            for spec, path in zip(self.specs, self.paths, strict=True):
+                if not spec.streams:
+                    assemble(spec, path, self.params, lambda: _read_lines(staging))
+        except OutputError as exc:
+            raise OutputError(f"{exc} (the items are kept in {staging})") from exc
+        staging.unlink()
+
+    def finalise(self, items: ItemSource) -> int:
+        """With a journal: every feed from the journal's items (the job's, earlier runs'
+        too), replacing what the file held. Returns the items in the first feed."""
+        counts = [
+            assemble(dataclasses.replace(spec, overwrite=True), path, self.params, items)
+            for spec, path in zip(self.specs, self.paths, strict=True)
+        ]
+        return counts[0]
+
+
+def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.endswith(b"\n"):
+                yield json.loads(line)
+
+
+def job_start_time(jobdir: Path | None) -> float:
+    """When the crawl started, for ``%(time)s``: a job's first run, so every run of a job
+    writes the same files."""
+    if jobdir is None:
+        return time.time()
+    stamp = jobdir / "started"
+    try:
+        return float(stamp.read_text())
+    except (OSError, ValueError):
+        now = time.time()
+        with contextlib.suppress(OSError):  # the job folder is created, and checked, later
+            jobdir.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(repr(now))
+        return now
