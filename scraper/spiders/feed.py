@@ -36,8 +36,8 @@ class XMLFeedSpider(Spider):
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         response = self.adapt_response(response)
-        kind = "html" if self.iterator == "html" else "xml"
-        selector = Selector(text=response.text, type=kind, base_url=response.url)
+        markup = "html" if self.iterator == "html" else "xml"
+        selector = Selector(text=response.text, type=markup, base_url=response.url)
         for prefix, uri in self.namespaces:
             selector.register_namespace(prefix, uri)
         if self.iterator == "iternodes" and ":" not in self.itertag:
