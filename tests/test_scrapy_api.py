@@ -3,6 +3,7 @@ input: LinkExtractor, FormRequest.from_response, sitemaps; and Item and settings
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 
@@ -15,6 +16,7 @@ from scrapy.utils.sitemap import Sitemap as ScrapySitemap
 from scraper import Field, FormRequest, Item, Request, Response, SettingsError
 from scraper.item import as_dict, item_adapter
 from scraper.linkextractors import LinkExtractor
+from scraper.scrapy_settings import SCRAPY_ONLY
 from scraper.settings import Settings
 from scraper.spiders.sitemap import Sitemap
 
@@ -119,12 +121,16 @@ def test_items_declare_their_fields_and_travel_whole():
     assert item_adapter().get_field_meta_from_class(Book, "price") == {"serializer": str}
 
 
+def test_scrapys_unimplemented_names_are_none_of_ours():
+    assert not SCRAPY_ONLY & {f.name for f in dataclasses.fields(Settings)}
+
+
 def test_setting_names_scrapys_ours_typos_and_the_spiders_own(caplog):
     settings = Settings()
     with caplog.at_level(logging.INFO, logger="scraper.settings"):
-        settings.update({"HTTPCACHE_ENABLED": True, "PRICE_FACTOR": 2}, "spider custom_settings")
+        settings.update({"HTTPCACHE_GZIP": True, "PRICE_FACTOR": 2}, "spider custom_settings")
     messages = " ".join(r.getMessage() for r in caplog.records)
-    assert "HTTPCACHE_ENABLED (from spider custom_settings) is Scrapy's and not implemented" in (
+    assert "HTTPCACHE_GZIP (from spider custom_settings) is Scrapy's and not implemented" in (
         messages
     )
     assert "PRICE_FACTOR (from spider custom_settings) is the spider's own" in messages
