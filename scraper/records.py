@@ -21,14 +21,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+from .item import Item, as_dict
 
 if TYPE_CHECKING:
     from .models import Request
 
 VERSION = 1
-STORABLE = "str, int, float, bool, None, list, tuple, dict (str keys), bytes, datetime, date"
+STORABLE = (
+    "str, int, float, bool, None, list, tuple, dict (str keys), bytes, datetime, date, and "
+    "items (Item, dataclass, attrs) holding those"
+)
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -60,7 +66,41 @@ def _encode(value: Any) -> Any:
         return {"$date": value.isoformat()}
     if isinstance(value, str | int | float):  # str and int subclasses (enums): their value
         return value
+    if _is_item(value):
+        return {"$item": {"class": _class_name(kind), "fields": _encode(as_dict(value))}}
     raise TypeError(f"a {kind.__name__} cannot be stored")
+
+
+def _is_item(value: Any) -> bool:
+    """An item (Scrapy's idiom ``meta={"item": item}``): a dict subclass, an ``Item``, a
+    dataclass, attrs or pydantic object."""
+    from .item import is_item  # itemadapter: imported only when such a value turns up
+
+    return is_item(value)
+
+
+def _class_name(kind: type) -> str:
+    return f"{kind.__module__}:{kind.__qualname__}"
+
+
+def _item(raw: Any) -> Any:
+    """An ``Item`` back as its class when that class is already loaded (the spider's module
+    has been imported by now) and builds itself with ``Item``'s own constructor, which only
+    sets declared fields; any other item comes back as a dict of its fields. Nothing is
+    imported and no constructor of the spider's runs for a record: a record names a class, it
+    cannot make code load or run."""
+    record = _typed(raw, dict)
+    fields = _decode(_typed(record.get("fields"), dict))
+    module, _, qualname = _typed(record.get("class"), str).partition(":")
+    cls: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part, None)
+    if not (isinstance(cls, type) and issubclass(cls, Item) and cls.__init__ is Item.__init__):
+        return fields
+    try:
+        return cls(fields)
+    except KeyError:  # a field the class no longer declares: the data still counts
+        return fields
 
 
 _DECODERS = {
@@ -69,6 +109,7 @@ _DECODERS = {
     "$bytes": lambda raw: base64.b64decode(_typed(raw, str), validate=True),
     "$datetime": lambda raw: datetime.fromisoformat(_typed(raw, str)),
     "$date": lambda raw: date.fromisoformat(_typed(raw, str)),
+    "$item": _item,
 }
 
 
@@ -118,6 +159,8 @@ def unstorable(value: Any) -> str | None:
         return None
     if isinstance(value, str | int | float):
         return None
+    if _is_item(value):
+        return unstorable(dict(as_dict(value)))
     return f" is a {kind.__name__}"
 
 

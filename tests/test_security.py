@@ -4,12 +4,14 @@ private-network guard."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pickle
 import socket
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +28,7 @@ from scraper.distributed.connection import warn_if_open
 from scraper.errors import PrivateAddress
 from scraper.fetch import Fetcher, make_client
 from scraper.guard import AddressGuard
+from scraper.item import Field, Item
 from scraper.jobdir import SQLiteFrontier
 from scraper.models import Request
 from scraper.records import InvalidRecord, decode_request, encode_request
@@ -130,6 +133,48 @@ def test_a_value_no_record_can_hold_is_refused_when_the_request_is_made(meta, wh
     assert message.startswith(f"Request {where}") and "\n" not in message
     with pytest.raises(TypeError, match=r"Request cb_kwargs\['x'\] is a function"):
         Request("http://a.example/", cb_kwargs={"x": lambda: 0})
+
+
+class Product(Item):
+    name = Field()
+    tags = Field()
+
+
+class Guarded(Product):
+    built = 0
+
+    def __init__(self, *args, **kwargs):  # a constructor of the spider's: never run by a record
+        type(self).built += 1
+        super().__init__(*args, **kwargs)
+
+
+@dataclasses.dataclass
+class Listing:
+    title: str
+    when: date
+
+
+def test_items_in_meta_are_stored_as_their_fields_as_scrapy_spiders_pass_them():
+    """Scrapy's idiom meta={"item": item}: an Item comes back as its class (its own
+    constructor, which only sets fields); other items, and Items with a constructor of their
+    own, come back as dicts of their fields."""
+    request = Request(
+        "http://a.example/",
+        meta={"item": Product(name="n", tags=("a", b"b"))},
+        cb_kwargs={"listing": Listing("t", date(2026, 1, 2)), "plain": OrderedDict(a=1)},
+    )
+    back = decode_request(encode_request(request))
+    assert type(back.meta["item"]) is Product
+    assert dict(back.meta["item"]) == {"name": "n", "tags": ("a", b"b")}
+    assert back.cb_kwargs == {
+        "listing": {"title": "t", "when": date(2026, 1, 2)},
+        "plain": {"a": 1},
+    }
+    guarded = Request("http://a.example/", meta={"item": Guarded(name="g")})
+    assert decode_request(encode_request(guarded)).meta["item"] == {"name": "g"}
+    assert Guarded.built == 1
+    with pytest.raises(TypeError, match=r"Request meta\['item'\]\['name'\] is a function"):
+        Request("http://a.example/", meta={"item": Product(name=lambda: 0)})
 
 
 def test_a_spider_putting_a_lambda_in_meta_gets_one_line(tmp_path):
