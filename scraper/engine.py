@@ -44,12 +44,20 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
+from .errors import (
+    DropItem,
+    OutputError,
+    QueueClosed,
+    SettingsError,
+    SpiderLoadError,
+    StoreError,
+)
 from .export import JsonLinesExporter, open_exporter
 from .fetch import Fetcher, FetchPool, make_client
-from .frontier import Clock, Frontier, MemoryFrontier
+from .frontier import Clock, CrawlState, Frontier, MemoryFrontier
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response
+from .outages import OutageReport
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
@@ -86,6 +94,12 @@ class CrawlResult:
     response_queue: QueueStats
     item_queue: QueueStats
     fatal: str | None = None  # an error that ended the crawl early (e.g. output not writable)
+    outages: list[OutageReport] = field(default_factory=list)  # hosts found unreachable
+
+    @property
+    def hosts_given_up(self) -> list[OutageReport]:
+        """Hosts this run gave up on, with requests left unfetched."""
+        return [outage for outage in self.outages if outage.left]
 
 
 def _attempts(request: Request, kind: str) -> int:
@@ -127,6 +141,8 @@ class Crawl:
         self._reason: str | None = None
         self._fatal: str | None = None
         self._stopped = threading.Event()
+        self._store_broken = threading.Event()
+        self._clock = clock
         spider.settings = settings
 
         frontier_options: dict[str, Any] = {
@@ -173,6 +189,14 @@ class Crawl:
         else:
             self.frontier = MemoryFrontier(**frontier_options)
             self.exporter = open_exporter(output, append=append)
+        spider.crawl_state = CrawlState(self.frontier)
+        # -o with a journal: the output is rewritten from the journal at the end, after what
+        # it held before the crawl began (recorded once, so a resume does not keep it twice).
+        self._output_kept = 0
+        if append and self.journal is not None:
+            size = output.stat().st_size if output.is_file() else 0
+            kept = self.frontier.remember(f"output_kept:{output.resolve()}", str(size))
+            self._output_kept = int(kept)
         self.failures = JsonLinesExporter(failures_path(output), append=self.journal is not None)
         self._failures_lock = threading.Lock()
         self.pipelines = Pipelines(settings, spider)
@@ -192,6 +216,7 @@ class Crawl:
             on_failed=self._request_failed,
             on_redirect=self._redirected,
             parse_here=self._parse_here,
+            on_fatal=self._store_failed,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -232,6 +257,7 @@ class Crawl:
             response_queue=self.responses.stats,
             item_queue=self.items.stats,
             fatal=self._fatal,
+            outages=self.fetch_pool.outages.reports(self._clock()),
         )
 
     def _seed(self) -> None:
@@ -276,7 +302,16 @@ class Crawl:
         self._stopped.set()
         self.fetch_pool.stop()
 
+    def _store_failed(self, error: StoreError) -> None:
+        """The job folder cannot be written: stop at once. Nothing more can be acknowledged,
+        so waiting for in-flight work would only wait; a resume redoes it."""
+        self._fatal = self._fatal or str(error)
+        self._store_broken.set()
+        self.stop("store_error")
+
     def _drained(self) -> bool:
+        if self._store_broken.is_set():
+            return True
         if not self._stopped.is_set():
             if self.shared is not None:
                 if self.shared.seeding_lapsed():  # the worker adding them died: take over
@@ -303,6 +338,8 @@ class Crawl:
                 if time.monotonic() > stop_deadline:
                     log.warning("in-flight work did not finish within SHUTDOWN_TIMEOUT")
                     break
+            else:
+                self._give_up_on_down_hosts()
             if self.parse_pool.kill_overdue(2 * self.settings.PARSE_TIMEOUT):
                 self.stats.inc("parse_workers_killed")
             if self._progress and time.monotonic() - last >= PROGRESS_INTERVAL:
@@ -310,6 +347,23 @@ class Crawl:
                 self._print_progress()
         if self._progress:
             sys.stderr.write("\r\x1b[K")
+
+    def _give_up_on_down_hosts(self) -> None:
+        """With nothing left but hosts that cannot be reached, give up on those down past
+        HOST_DOWN_TIMEOUT for this run. A shared frontier never does: other workers go on."""
+        frontier = self.frontier
+        if not isinstance(frontier, MemoryFrontier) or not self._local_work_done():
+            return
+        outages = self.fetch_pool.outages
+        now = self._clock()
+        for host in outages.give_up(frontier.queued_hosts(), now):
+            requests = frontier.park_host(host)
+            cause = outages.given_up(host, len(requests), now)
+            for request in requests:
+                # Kept by a job folder for the next run (not acknowledged); else a failure.
+                if self.jobdir is None:
+                    self._record_failure(request, "host_unreachable", f"not fetched: {cause}")
+                self.work.change(requests=-1)
 
     def _print_progress(self) -> None:
         s = self.stats
@@ -360,7 +414,9 @@ class Crawl:
             # Of many workers, the first to see the crawl finished merges every part.
             if self.shared is None or self.shared.claim_merge():
                 try:
-                    self.stats.counters["items_in_output"] = self.journal.finalise(self.output)
+                    self.stats.counters["items_in_output"] = self.journal.finalise(
+                        self.output, keep=self._output_kept
+                    )
                 except OutputError as exc:
                     self._fatal = self._fatal or str(exc)
         if isinstance(self.frontier, SQLiteFrontier):
@@ -495,6 +551,8 @@ class Crawl:
                 self._hand_on(response, future.result())
             except QueueClosed:
                 pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
+            except StoreError as exc:
+                self._store_failed(exc)
             except Exception:  # a bug here must not leave the crawl waiting forever
                 log.exception("error handling the output of %s", response.url)
                 self.work.change(requests=-1, parsing=-1)
@@ -589,10 +647,14 @@ class Crawl:
                 written = self._write(batch)
             finally:
                 for page in batch:
-                    if written and self.shared is not None:
-                        self.shared.ack(page.request, page.children)
-                    elif written:
-                        self.frontier.ack(page.request)
+                    try:
+                        if written and self.shared is not None:
+                            self.shared.ack(page.request, page.children)
+                        elif written:
+                            self.frontier.ack(page.request)
+                    except StoreError as exc:
+                        self._store_failed(exc)
+                        written = False  # not acknowledged: a resume redoes the rest
                     self.work.change(requests=-1, exporting=-1)
 
     def _write(self, batch: list[PageOutput]) -> bool:

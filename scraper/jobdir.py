@@ -12,7 +12,10 @@ Exactly once, across any number of crashes:
 - a page done twice writes its items twice under the same keys (request fingerprint and position,
   or the spider's ``item_key`` field), and finalising keeps the first line of each key;
 - a line torn by a crash is cut off when the journal is opened, and skipped if read before;
-- a write that fails (a full disk) is cut back to whole lines before the error is raised.
+- a write that fails (a full disk) is cut back to whole lines before the error is raised;
+- a frontier step that fails (SQLite says the disk is full) is rolled back and raised as one
+  ``StoreError`` naming the file: the engine stops, and nothing is acknowledged that was not
+  written (an acknowledgement lost with it is redone on resume, under the same item keys).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import os
 import pickle
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError, ScraperError
+from .errors import OutputError, ScraperError, StoreError
 from .export import encode_line, write_all
 from .frontier import MemoryFrontier
 from .models import Request
@@ -39,6 +43,7 @@ class SQLiteFrontier(MemoryFrontier):
 
     def __init__(self, path: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.path = path
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -53,9 +58,22 @@ class SQLiteFrontier(MemoryFrontier):
             raise ScraperError(f"cannot open job state {path}: {exc}") from exc
         self.resumed = self._restore()
 
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """One store step, under the frontier's lock. An SQLite error (a full disk) rolls the
+        step back and becomes a StoreError naming the file: the crawl cannot go on."""
+        with self._changed:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot write job state {self.path}: {exc}") from exc
+
     def _restore(self) -> int:
         """Load the saved state; leased requests go back to the queue. Returns requests loaded."""
-        with self._changed:
+        with self._step():
             self._seen.update(fp % (1 << 64) for (fp,) in self._db.execute("SELECT fp FROM seen"))
             self._db.execute("UPDATE requests SET state = ? WHERE state = ?", (QUEUED, LEASED))
             rows = self._db.execute("SELECT id, data FROM requests ORDER BY id").fetchall()
@@ -69,7 +87,7 @@ class SQLiteFrontier(MemoryFrontier):
         self._db.execute("INSERT OR IGNORE INTO seen (fp) VALUES (?)", (_signed(key),))
 
     def add(self, request: Request) -> bool:
-        with self._changed:
+        with self._step():
             if not super().add(request):
                 return False
             self._db.execute("BEGIN")
@@ -82,7 +100,7 @@ class SQLiteFrontier(MemoryFrontier):
             return True
 
     def next(self) -> Request | float | None:
-        with self._changed:
+        with self._step():
             got = super().next()
             if isinstance(got, Request):
                 self._db.execute(
@@ -91,7 +109,7 @@ class SQLiteFrontier(MemoryFrontier):
             return got
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
-        with self._changed:
+        with self._step():
             super().release(request, retry_at)
             if retry_at is not None:  # queued again, with its attempt count
                 self._db.execute(
@@ -100,15 +118,29 @@ class SQLiteFrontier(MemoryFrontier):
                 )
 
     def ack(self, request: Request) -> None:
-        with self._changed:
+        with self._step():
             self._db.execute("DELETE FROM requests WHERE id = ?", (request.store_id,))
 
     def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        with self._step():
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        with self._step():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def remember(self, key: str, value: str) -> str:
+        with self._step():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (f"state:{key}", value)
+            )
+        stored = self.recall(key)
+        assert stored is not None
+        return stored
+
+    def recall(self, key: str) -> str | None:
+        return self.get_meta(f"state:{key}")
 
     def shutdown(self) -> None:
         with self._changed:
@@ -157,14 +189,17 @@ class ItemJournal:
     def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
         return read_entries(self.path)
 
-    def finalise(self, output: Path) -> int:
-        """Write every item once (first line of each key wins) to ``output``, atomically."""
+    def finalise(self, output: Path, keep: int = 0) -> int:
+        """Write every item once (first line of each key wins) to ``output``, atomically, after
+        the first ``keep`` bytes it held (``-o``: what was there before the crawl began)."""
         temp = output.with_name(output.name + ".tmp")
         seen: set[str] = set()
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
+                if keep:
+                    _copy_head(output, keep, fd)
                 batch: list[bytes] = []
                 for key, item in self.entries():
                     if key not in seen:
@@ -189,6 +224,18 @@ class ItemJournal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _copy_head(source: Path, size: int, fd: int) -> None:
+    """The first ``size`` bytes of ``source`` (fewer if it shrank since), ending in a newline."""
+    last = b"\n"
+    with contextlib.suppress(FileNotFoundError), open(source, "rb") as fh:
+        while size > 0 and (chunk := fh.read(min(size, 1 << 20))):
+            write_all(fd, chunk, source)
+            size -= len(chunk)
+            last = chunk[-1:]
+    if last != b"\n":  # a file whose last line had no newline: ours must start on a new line
+        write_all(fd, b"\n", source)
 
 
 def read_entries(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

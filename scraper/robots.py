@@ -6,7 +6,9 @@ robots.txt request itself goes through the host's politeness slot like any other
 Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4xx means
 "no rules", allow all; a 5xx or a network failure means the site is unreachable, so the whole
 host is treated as disallowed for now and its requests wait, to be asked again later. Up to
-five redirects are followed.
+five redirects are followed. When no connection can be made at all (refused, DNS, TLS), the
+host is down rather than its robots.txt unavailable: the verdict carries the cause, and the
+fetch threads back the whole host off (``outages``) and ask again on its next turn.
 
 A robots.txt request carries none of the page's headers and no cookies: only the client's
 defaults (User-Agent, ...), so no credential reaches the host or any host it redirects to.
@@ -24,6 +26,7 @@ from protego import Protego
 from .errors import FetchError
 from .frontier import Clock
 from .models import Request
+from .outages import host_is_down
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
@@ -37,6 +40,7 @@ MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
 class RobotsEntry:
     rules: Protego | None  # None: allow all (4xx) or unreachable (see below)
     unreachable_until: float | None = None
+    down: str = ""  # no connection could be made: the cause (stale at once, see outages)
 
     @property
     def unreachable(self) -> bool:
@@ -50,6 +54,7 @@ class Verdict:
     retry_at: float | None = None  # unreachable: ask again at this clock time
     reason: str = ""
     crawl_delay: float | None = None
+    down: str = ""  # the host could not be reached at all: the cause
 
 
 def user_agent_token(user_agent: str) -> str:
@@ -96,6 +101,8 @@ class RobotsCache:
                 if entry is None or self._stale(entry):
                     entry = self._entries[origin] = self._fetch(origin)
             fetched_now = True
+        if entry.down:
+            return Verdict(False, fetched_now, retry_at=entry.unreachable_until, down=entry.down)
         if entry.unreachable:
             waits = int(request.meta.get("robots_waits", 0))
             if waits >= self._retry_times:
@@ -124,7 +131,9 @@ class RobotsCache:
                 self._stats.robots_requested(robots_request.host)
             try:
                 response = self._fetcher.fetch(robots_request)
-            except FetchError:
+            except FetchError as exc:
+                if host_is_down(exc):
+                    return RobotsEntry(None, self._clock(), down=f"robots.txt: {exc}")
                 break
             location = response.headers.get("location")
             if response.status in (301, 302, 303, 307, 308) and location:

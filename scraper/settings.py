@@ -99,6 +99,22 @@ class Settings:
             "Cap on a server's Retry-After, seconds; the host is pushed back by at most this."
         ),
     )
+    HOST_DOWN_BACKOFF_MAX: float = field(
+        default=60.0,
+        metadata=_doc(
+            "A host that cannot be reached (refused, DNS, TLS, no robots.txt answer) is tried "
+            "again after RETRY_BACKOFF_BASE seconds, then twice as long each time, up to this; "
+            "its requests wait, queued, without using up their retries."
+        ),
+    )
+    HOST_DOWN_TIMEOUT: float = field(
+        default=300.0,
+        metadata=_doc(
+            "Once nothing but unreachable hosts is left to crawl, seconds a host may stay "
+            "unreachable before this run gives up on it: its requests stay in the job folder "
+            "(or go to the failures file as host_unreachable without one) and the exit status is 3."
+        ),
+    )
     ROBOTSTXT_OBEY: bool = field(
         default=True,
         metadata=_doc("Fetch each host's robots.txt first and skip the URLs it disallows."),

@@ -52,6 +52,9 @@ class Spider:
             setattr(self, key, value)
         self.logger = logging.getLogger(self.name)
         self.settings: Any = None  # set by the engine before any callback runs
+        # Set by the engine in the main process: values kept for the whole crawl, across
+        # resumes and workers (frontier.CrawlState); None in the parse workers.
+        self.crawl_state: Any = None
 
     def start_requests(self) -> Iterable[Request]:
         """Runs in the main process. Override to start from something else than start_urls."""

@@ -74,9 +74,9 @@ class PartJournal(ItemJournal):
             parts.append((worker, path, items))
         return parts
 
-    def finalise(self, output: Path) -> int:
+    def finalise(self, output: Path, keep: int = 0) -> int:
         try:
-            return super().finalise(output)
+            return super().finalise(output, keep)
         except OutputError:
             if self.frontier is not None:
                 self.frontier.merge_failed()
