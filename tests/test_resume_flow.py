@@ -78,8 +78,8 @@ def test_the_readme_flow_interrupted_at_seeded_moments_resumes_to_every_article_
     # for want of the site.
     failures = read_jsonl(tmp_path / "output" / "news.failures.jsonl")
     assert {f["reason"] for f in failures} == {"robots_forbidden"}
-    paths = [_key(f["url"])[1] for f in failures]
-    assert len(paths) == len(set(paths)) and all(p.startswith("/private/") for p in paths)
+    keys = [_key(f["url"]) for f in failures]
+    assert len(keys) == len(set(keys)) and all(p.startswith("/private/") for _, p in keys)
     with sqlite3.connect(tmp_path / "job" / "frontier.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 0
 
