@@ -134,7 +134,8 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
         args = [str(_spider_file(tmp_path, "import not_a_module_anywhere\n"))]
     elif case == "workers_fail":  # imports in the main process, fails in every worker
         source = GOOD_SPIDER.replace("def parse", WORKER_ONLY_FAILURE + "\n    def parse")
-        args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1"]
+        # -L ERROR: the start URL's host, which nothing serves, is warned about meanwhile.
+        args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1", "-L", "ERROR"]
     elif case in SPIDER_FAULTS:
         args = [_faulty_spider(tmp_path, case), "-s", "PARSE_WORKERS=0"]
     else:
