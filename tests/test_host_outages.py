@@ -99,9 +99,7 @@ def test_a_site_down_mid_crawl_waits_for_it_and_the_crawl_completes_when_it_is_b
     assert any(r.path == "/fanout/0" for r in site.requests())  # the first site did serve
 
 
-def test_a_site_still_down_when_nothing_else_is_left_stays_in_the_job_folder(
-    tmp_path, demo_site
-):
+def test_a_site_still_down_when_nothing_else_is_left_stays_in_the_job_folder(tmp_path, demo_site):
     site = start_site(demo_site)
     args = crawl_args(site, "--jobdir", "job", "-s", "HOST_DOWN_TIMEOUT=0.5")
     process = popen_cli(*args, cwd=tmp_path)
