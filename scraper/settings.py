@@ -125,13 +125,17 @@ class Settings:
     ROBOTSTXT_RETRY_DELAY: float = field(
         default=30.0,
         metadata=_doc(
-            "Seconds before asking again for a robots.txt that answered 5xx or could not be "
-            "fetched; meanwhile the host counts as disallowed."
+            "Seconds before asking again for a robots.txt that answered 5xx or broke off; "
+            "meanwhile the host counts as disallowed (a host that cannot be reached at all "
+            "backs off as a whole instead: HOST_DOWN_BACKOFF_MAX)."
         ),
     )
     ROBOTSTXT_RETRY_TIMES: int = field(
         default=3,
-        metadata=_doc("Times a request waits for an unreachable robots.txt before it fails."),
+        metadata=_doc(
+            "Times a request waits for a robots.txt that answered 5xx or broke off before it "
+            "fails (as robots_unavailable)."
+        ),
     )
     AUTOTHROTTLE_ENABLED: bool = field(
         default=False,
