@@ -305,11 +305,13 @@ def _run(args: argparse.Namespace) -> int:
     if given_up:
         hosts = ", ".join(outage.host for outage in given_up)
         left = sum(outage.left for outage in given_up)
-        where = (
-            f"are still in {crawl.jobdir}: run the same command again to fetch them"
-            if crawl.jobdir is not None
-            else f"were not fetched (in {result.failures} as host_unreachable)"
-        )
+        if settings.FRONTIER_URL:
+            left = result.queued_left
+            where = "are still queued in the shared crawl: run a worker again to fetch them"
+        elif crawl.jobdir is not None:
+            where = f"are still in {crawl.jobdir}: run the same command again to fetch them"
+        else:
+            where = f"were not fetched (in {result.failures} as host_unreachable)"
         sys.stderr.write(f"crawl: {left} requests of unreachable hosts ({hosts}) {where}\n")
         return EXIT_HOSTS_UNREACHABLE
     return 0

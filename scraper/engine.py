@@ -98,8 +98,8 @@ class CrawlResult:
 
     @property
     def hosts_given_up(self) -> list[OutageReport]:
-        """Hosts this run gave up on, with requests left unfetched."""
-        return [outage for outage in self.outages if outage.left]
+        """Hosts this run gave up on, their requests left unfetched."""
+        return [outage for outage in self.outages if outage.given_up]
 
 
 def _attempts(request: Request, kind: str) -> int:
@@ -350,12 +350,17 @@ class Crawl:
 
     def _give_up_on_down_hosts(self) -> None:
         """With nothing left but hosts that cannot be reached, give up on those down past
-        HOST_DOWN_TIMEOUT for this run. A shared frontier never does: other workers go on."""
+        HOST_DOWN_TIMEOUT for this run. A worker of a shared crawl stops, leaving them queued
+        in Redis for the workers that come later."""
         frontier = self.frontier
-        if not isinstance(frontier, MemoryFrontier) or not self._local_work_done():
+        if not self._local_work_done():
             return
         outages = self.fetch_pool.outages
         now = self._clock()
+        if not isinstance(frontier, MemoryFrontier):
+            if outages.give_up_all(now):
+                self.stop("hosts_unreachable")
+            return
         for host in outages.give_up(frontier.queued_hosts(), now):
             requests = frontier.park_host(host)
             cause = outages.given_up(host, len(requests), now)

@@ -13,6 +13,7 @@ up for this run, with its requests left unfetched (kept in a job folder for the 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ class OutageReport:
     cause: str
     seconds: float  # down for this long (until it answered again, or until the crawl ended)
     recovered: bool
-    left: int = 0  # requests not fetched (the host was given up for this run)
+    given_up: bool = False  # this run gave up on it
+    left: int = 0  # its requests this run took out, not fetched (none with a shared frontier)
 
 
 class HostOutages:
@@ -59,6 +61,7 @@ class HostOutages:
         self._timeout = timeout
         self._down: dict[str, Outage] = {}
         self._ended: list[OutageReport] = []
+        self._last_reached = -math.inf  # when any host last answered
         self._lock = threading.Lock()
 
     def failed(self, host: str, cause: str, now: float) -> float:
@@ -83,6 +86,7 @@ class HostOutages:
 
     def reached(self, host: str, now: float) -> None:
         """A response came from ``host``: its outage, if any, is over."""
+        self._last_reached = now
         if host not in self._down:  # unlocked peek: the common case, no outage at all
             return
         with self._lock:
@@ -90,7 +94,9 @@ class HostOutages:
             if outage is not None:
                 log.warning("host %s answers again after %.1fs down", host, now - outage.since)
                 self._ended.append(
-                    OutageReport(host, outage.cause, now - outage.since, True, outage.left)
+                    OutageReport(
+                        host, outage.cause, now - outage.since, True, outage.given_up, outage.left
+                    )
                 )
 
     def is_down(self, host: str) -> bool:
@@ -111,6 +117,20 @@ class HostOutages:
                 if self._down[host].given_up or now - self._down[host].since >= self._timeout
             )
 
+    def give_up_all(self, now: float) -> list[str]:
+        """For a worker of a shared crawl, whose frontier cannot say what is left: give up on
+        every host found down if none has answered for HOST_DOWN_TIMEOUT and each has been down
+        that long (all this worker was handed in that time was theirs). Returns them."""
+        with self._lock:
+            hosts = sorted(self._down)
+            if not hosts or now - self._last_reached < self._timeout:
+                return []
+            if any(now - self._down[host].since < self._timeout for host in hosts):
+                return []
+        for host in hosts:
+            self.given_up(host, 0, now)
+        return hosts
+
     def given_up(self, host: str, left: int, now: float) -> str:
         """``left`` more requests of ``host`` are not fetched in this run; returns the cause."""
         with self._lock:
@@ -130,7 +150,7 @@ class HostOutages:
         """Every outage of the crawl: those over first, then those still going on at ``now``."""
         with self._lock:
             going_on = [
-                OutageReport(host, o.cause, now - o.since, False, o.left)
+                OutageReport(host, o.cause, now - o.since, False, o.given_up, o.left)
                 for host, o in sorted(self._down.items())
             ]
             return self._ended + going_on

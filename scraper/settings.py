@@ -112,7 +112,8 @@ class Settings:
         metadata=_doc(
             "Once nothing but unreachable hosts is left to crawl, seconds a host may stay "
             "unreachable before this run gives up on it: its requests stay in the job folder "
-            "(or go to the failures file as host_unreachable without one) and the exit status is 3."
+            "(or in Redis; without either they go to the failures file as host_unreachable) "
+            "and the exit status is 3."
         ),
     )
     ROBOTSTXT_OBEY: bool = field(

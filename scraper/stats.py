@@ -165,8 +165,8 @@ def render_summary(
     if queued_left:
         lines.append(f"  not crawled: {queued_left} requests still queued")
     for outage in outages:
-        if outage.left:
-            state = f"given up, {outage.left} requests not fetched"
+        if outage.given_up:
+            state = "given up" + (f", {outage.left} requests not fetched" if outage.left else "")
         else:
             state = "back" if outage.recovered else "still down"
         lines.append(

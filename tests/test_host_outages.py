@@ -4,20 +4,31 @@ their requests kept in the job folder (or recorded as host_unreachable without o
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
-from redis_server import free_port
 
 from scraper.demo import DemoSite
+
+pytest_plugins = ["redis_server"]  # fixtures: redis_server, crawl_name
 
 SPIDER = str(TEST_SPIDERS / "fanout.py")
 TOTAL = 60  # pages per host
 QUICK_BACKOFF = ["-s", "RETRY_BACKOFF_BASE=0.05", "-s", "HOST_DOWN_BACKOFF_MAX=0.3"]
+
+
+@pytest.fixture
+def dead_site() -> str:
+    """An address where nothing listens: a port the OS just handed out, closed again."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.2", 0))
+        return f"http://127.0.0.2:{sock.getsockname()[1]}"
 
 
 def crawl_args(site: DemoSite, *extra: str) -> list[str]:
@@ -126,8 +137,8 @@ def test_a_site_still_down_when_nothing_else_is_left_stays_in_the_job_folder(tmp
     assert_every_page_once(tmp_path, back)
 
 
-def test_without_a_job_folder_a_host_given_up_is_in_the_failures_file(tmp_path):
-    dead = f"http://127.0.0.2:{free_port()}"  # nothing listens there
+def test_without_a_job_folder_a_host_given_up_is_in_the_failures_file(tmp_path, dead_site):
+    dead = dead_site
     args = [SPIDER, "-O", "out.jsonl", "-a", f"start_urls={dead}/a,{dead}/b", *QUICK_BACKOFF]
     result = run_cli(*args, "-s", "HOST_DOWN_TIMEOUT=0.3", cwd=tmp_path)
     assert result.returncode == 3, result.stderr
@@ -141,3 +152,23 @@ def test_without_a_job_folder_a_host_given_up_is_in_the_failures_file(tmp_path):
         "crawl: 2 requests of unreachable hosts (127.0.0.2) were not fetched "
         "(in out.failures.jsonl as host_unreachable)"
     ) in result.stderr
+
+
+def test_a_worker_of_a_shared_crawl_gives_up_leaving_the_requests_queued_in_redis(
+    tmp_path, redis_server, crawl_name, dead_site
+):
+    dead = dead_site
+    args = [SPIDER, "-O", "out.jsonl", "-a", f"start_urls={dead}/a,{dead}/b", *QUICK_BACKOFF]
+    args += ["--frontier", redis_server.url, "--crawl-name", crawl_name]
+    result = run_cli(*args, "-s", "HOST_DOWN_TIMEOUT=0.3", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert (
+        "crawl: 2 requests of unreachable hosts (127.0.0.2) are still queued in the shared "
+        "crawl: run a worker again to fetch them"
+    ) in result.stderr
+    assert "host unreachable: 127.0.0.2 for " in result.stderr and "given up (robots.txt" in (
+        result.stderr
+    )
+    queued = redis_server.client().hget(f"{{{crawl_name}}}:state", "queued")
+    assert int(queued) == 2
+    assert read_jsonl(tmp_path / "out.failures.jsonl") == []
