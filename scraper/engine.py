@@ -21,11 +21,13 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
   (write before ack: with a job folder, a crash never loses an item);
 - ``PARSE_WORKERS`` processes: run callbacks.
 
-The crawl ends when ``WorkCounts`` says no request is open. Shutdown flows downstream: fetch
-threads stop and are joined, the response queue closes, parse-feed ends, the pool drains,
-parse-results ends, the item queue closes, the exporter flushes, the output is finalised. A
-graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight work reach
-the end of the flow, for at most SHUTDOWN_TIMEOUT seconds.
+The crawl ends when ``WorkCounts`` says no request is open, or when all that is open belongs to
+hosts down past HOST_DOWN_TIMEOUT, which are then given up for this run (``outages``).
+Shutdown flows downstream: fetch threads stop and are joined, the response queue closes,
+parse-feed ends, the pool drains, parse-results ends, the item queue closes, the exporter
+flushes, the output is finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops
+leasing and lets in-flight work reach the end of the flow, for at most SHUTDOWN_TIMEOUT
+seconds. A job folder that cannot be written (``StoreError``) stops the crawl without waiting.
 """
 
 from __future__ import annotations

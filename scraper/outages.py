@@ -8,6 +8,8 @@ each later failure, up to ``HOST_DOWN_BACKOFF_MAX``. The first failure is logged
 outage with its cause, and the end of the outage once. The engine asks ``give_up`` when
 nothing but unreachable hosts is left: a host down for ``HOST_DOWN_TIMEOUT`` is then given
 up for this run, with its requests left unfetched (kept in a job folder for the next run).
+A worker of a shared crawl cannot see what else is queued, so it asks ``give_up_all``: it
+gives up once no host has answered it for that long, its requests left queued in Redis.
 """
 
 from __future__ import annotations
