@@ -4,9 +4,11 @@ job folder, and a job folder whose SQLite store fills up."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -184,3 +186,22 @@ def test_a_full_disk_under_the_job_state_is_one_clear_error_and_resume_loses_not
     assert again.returncode == 0, again.stderr
     urls = [item["url"] for item in read_jsonl(tmp_path / "out.jsonl")]
     assert sorted(urls) == sorted(f"{b}/fanout/{i}" for b in site.base_urls for i in range(total))
+
+
+def test_a_recorded_demo_port_taken_by_something_else_is_one_clear_error(tmp_path):
+    from scraper.jobdir import SQLiteFrontier
+
+    with socket.socket() as taken:  # listening, but no demo site: a port taken meanwhile
+        taken.bind(("127.0.0.2", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        urls = [f"http://127.0.0.2:{port}", "http://127.0.0.3:1", "http://127.0.0.4:1"]
+        (tmp_path / "job").mkdir()
+        store = SQLiteFrontier(tmp_path / "job" / "frontier.sqlite")
+        store.remember("demo_base_urls", json.dumps(urls))
+        store.shutdown()
+        result = run_cli(NEWS, "--jobdir", "job", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("crawl: error:")]
+    assert f"cannot serve the demo site again on http://127.0.0.2:{port}, " in line
+    assert "free the port, or start afresh with another job folder" in line
