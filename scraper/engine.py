@@ -355,9 +355,9 @@ class Crawl:
         HOST_DOWN_TIMEOUT for this run. A worker of a shared crawl stops, leaving them queued
         in Redis for the workers that come later."""
         frontier = self.frontier
-        if not self._local_work_done():
-            return
         outages = self.fetch_pool.outages
+        if not outages.any_down or not self._local_work_done():
+            return
         now = self._clock()
         if not isinstance(frontier, MemoryFrontier):
             if outages.give_up_all(now):

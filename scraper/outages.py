@@ -101,8 +101,9 @@ class HostOutages:
                     )
                 )
 
-    def is_down(self, host: str) -> bool:
-        return host in self._down
+    @property
+    def any_down(self) -> bool:
+        return bool(self._down)
 
     def give_up(self, hosts_left: Iterable[str], now: float) -> list[str]:
         """Of ``hosts_left`` (the hosts with queued requests, when nothing else is open), those
