@@ -497,7 +497,7 @@ class FetchPool:
         now = self.clock()
         if response is not None:
             self.stats.fetched(request.host, response.status, now - started)
-            self.outages.reached(request.host, now)
+            self.outages.reached(request.host, started, now)
         else:
             self.stats.fetch_failed(request.host, now - started)
         if self.throttle is not None:
@@ -581,12 +581,13 @@ class FetchPool:
     def _robots_allow(self, request: Request) -> bool:
         """False when robots.txt settles the request (dropped, or deferred until reachable)."""
         assert self.robots is not None
+        asked = self.clock()
         verdict = self.robots.verdict(request)
         if verdict.down:
             self._wait_for_host(request, verdict.down, self.clock())
             return False
         if verdict.fetched_now:
-            self.outages.reached(request.host, self.clock())
+            self.outages.reached(request.host, asked, self.clock())
         if verdict.fetched_now and verdict.crawl_delay:
             delay = min(verdict.crawl_delay, self.settings.ROBOTSTXT_CRAWL_DELAY_MAX)
             self.frontier.set_host_delay(request.host, delay)

@@ -86,14 +86,16 @@ class HostOutages:
                 outage.cause = cause
             return outage.retry_at
 
-    def reached(self, host: str, now: float) -> None:
-        """A response came from ``host``: its outage, if any, is over."""
+    def reached(self, host: str, started: float, now: float) -> None:
+        """A response came from ``host`` to a request begun at ``started``: its outage, if
+        any, is over, unless the request began before it (an answer already on its way)."""
         self._last_reached = now
         if host not in self._down:  # unlocked peek: the common case, no outage at all
             return
         with self._lock:
-            outage = self._down.pop(host, None)
-            if outage is not None:
+            outage = self._down.get(host)
+            if outage is not None and started >= outage.since:
+                del self._down[host]
                 log.warning("host %s answers again after %.1fs down", host, now - outage.since)
                 self._ended.append(
                     OutageReport(
