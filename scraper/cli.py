@@ -35,6 +35,7 @@ log = logging.getLogger("scraper.cli")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_HOSTS_UNREACHABLE = 3  # the crawl ended with the requests of unreachable hosts not fetched
 EXIT_SIGNAL_BASE = 128
 
 
@@ -310,6 +311,7 @@ def _run(args: argparse.Namespace) -> int:
         "parse_workers": settings.PARSE_WORKERS,
         "queues": {"response": result.response_queue, "parsed-page": result.item_queue},
         "queued_left": result.queued_left,
+        "outages": result.outages,
     }
     summary = render_summary(result.stats, **figures)
     sys.stderr.write(summary + "\n")
@@ -332,4 +334,17 @@ def _run(args: argparse.Namespace) -> int:
         else:
             sys.stderr.write("crawl: stopped early; use --jobdir DIR to be able to resume\n")
         return EXIT_SIGNAL_BASE + handler.received
+    given_up = result.hosts_given_up
+    if given_up:
+        hosts = ", ".join(outage.host for outage in given_up)
+        left = sum(outage.left for outage in given_up)
+        if settings.FRONTIER_URL:
+            left = result.queued_left
+            where = "are still queued in the shared crawl: run a worker again to fetch them"
+        elif crawl.jobdir is not None:
+            where = f"are still in {crawl.jobdir}: run the same command again to fetch them"
+        else:
+            where = f"were not fetched (in {result.failures} as host_unreachable)"
+        sys.stderr.write(f"crawl: {left} requests of unreachable hosts ({hosts}) {where}\n")
+        return EXIT_HOSTS_UNREACHABLE
     return 0

@@ -21,11 +21,13 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
   (write before ack: with a job folder, a crash never loses an item);
 - ``PARSE_WORKERS`` processes: run callbacks.
 
-The crawl ends when ``WorkCounts`` says no request is open. Shutdown flows downstream: fetch
-threads stop and are joined, the response queue closes, parse-feed ends, the pool drains,
-parse-results ends, the item queue closes, the exporter flushes, the output is finalised. A
-graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight work reach
-the end of the flow, for at most SHUTDOWN_TIMEOUT seconds.
+The crawl ends when ``WorkCounts`` says no request is open, or when all that is open belongs to
+hosts down past HOST_DOWN_TIMEOUT, which are then given up for this run (``outages``).
+Shutdown flows downstream: fetch threads stop and are joined, the response queue closes,
+parse-feed ends, the pool drains, parse-results ends, the item queue closes, the exporter
+flushes, the output is finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops
+leasing and lets in-flight work reach the end of the flow, for at most SHUTDOWN_TIMEOUT
+seconds. A job folder that cannot be written (``StoreError``) stops the crawl without waiting.
 """
 
 from __future__ import annotations
@@ -48,17 +50,25 @@ import httpx
 from . import signals
 from .auth import spider_auth
 from .crawler import SignalManager
-from .errors import DropItem, OutputError, QueueClosed, SettingsError, SpiderLoadError
+from .errors import (
+    DropItem,
+    OutputError,
+    QueueClosed,
+    SettingsError,
+    SpiderLoadError,
+    StoreError,
+)
 from .export import JsonLinesExporter
 from .failure import run_errback
 from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
 from .fetch import Fetcher, FetchPool, make_client
-from .frontier import Clock, Frontier, MemoryFrontier
+from .frontier import Clock, CrawlState, Frontier, MemoryFrontier
 from .guard import AddressGuard
 from .httpcache import open_cache
 from .item import as_dict, item_adapter
 from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response, url_problem
+from .outages import OutageReport
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .proxy import Proxies
@@ -97,6 +107,12 @@ class CrawlResult:
     response_queue: QueueStats
     item_queue: QueueStats
     fatal: str | None = None  # an error that ended the crawl early (e.g. output not writable)
+    outages: list[OutageReport] = field(default_factory=list)  # hosts found unreachable
+
+    @property
+    def hosts_given_up(self) -> list[OutageReport]:
+        """Hosts this run gave up on, their requests left unfetched."""
+        return [outage for outage in self.outages if outage.given_up]
 
 
 def _attempts(request: Request, kind: str) -> int:
@@ -145,6 +161,8 @@ class Crawl:
         self._reason: str | None = None
         self._fatal: str | None = None
         self._stopped = threading.Event()
+        self._store_broken = threading.Event()
+        self._clock = clock
         spider.settings = settings
 
         frontier_options: dict[str, Any] = {
@@ -192,8 +210,13 @@ class Crawl:
         else:
             self.frontier = MemoryFrontier(**frontier_options)
         self.feeds = FeedSet.open(specs, feed_params, journaled=self.journal is not None)
+        spider.crawl_state = CrawlState(self.frontier)
         if self.journal is None:
             self.exporter = self.feeds
+        else:
+            # -o with a journal: the output is rewritten from the journal at the end, after
+            # what it held before the job began (kept once, so a resume does not keep it twice).
+            self.feeds.keep_existing(spider.crawl_state, self.journal.path.parent)
         self.failures = JsonLinesExporter(failures_path(output), append=self.journal is not None)
         self._failures_lock = threading.Lock()
         self.pipelines = Pipelines(settings, spider)
@@ -219,6 +242,7 @@ class Crawl:
             on_redirect=self._redirected,
             parse_here=self._parse_here,
             cache=self.cache,
+            on_fatal=self._store_failed,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -263,6 +287,7 @@ class Crawl:
             response_queue=self.responses.stats,
             item_queue=self.items.stats,
             fatal=self._fatal,
+            outages=self.fetch_pool.outages.reports(self._clock()),
         )
 
     def _seed(self) -> None:
@@ -311,7 +336,16 @@ class Crawl:
         self._stopped.set()
         self.fetch_pool.stop()
 
+    def _store_failed(self, error: StoreError) -> None:
+        """The job folder cannot be written: stop at once. Nothing more can be acknowledged,
+        so waiting for in-flight work would only wait; a resume redoes it."""
+        self._fatal = self._fatal or str(error)
+        self._store_broken.set()
+        self.stop("store_error")
+
     def _drained(self) -> bool:
+        if self._store_broken.is_set():
+            return True
         if not self._stopped.is_set():
             if self.shared is not None:
                 if self.shared.seeding_lapsed():  # the worker adding them died: take over
@@ -338,6 +372,8 @@ class Crawl:
                 if time.monotonic() > stop_deadline:
                     log.warning("in-flight work did not finish within SHUTDOWN_TIMEOUT")
                     break
+            else:
+                self._give_up_on_down_hosts()
             if self.parse_pool.kill_overdue(2 * self.settings.PARSE_TIMEOUT):
                 self.stats.inc("parse_workers_killed")
             if self._progress and time.monotonic() - last >= PROGRESS_INTERVAL:
@@ -345,6 +381,28 @@ class Crawl:
                 self._print_progress()
         if self._progress:
             sys.stderr.write("\r\x1b[K")
+
+    def _give_up_on_down_hosts(self) -> None:
+        """With nothing left but hosts that cannot be reached, give up on those down past
+        HOST_DOWN_TIMEOUT for this run. A worker of a shared crawl stops, leaving them queued
+        in Redis for the workers that come later."""
+        frontier = self.frontier
+        outages = self.fetch_pool.outages
+        if not outages.any_down or not self._local_work_done():
+            return
+        now = self._clock()
+        if not isinstance(frontier, MemoryFrontier):
+            if outages.give_up_all(now):
+                self.stop("hosts_unreachable")
+            return
+        for host in outages.give_up(frontier.queued_hosts(), now):
+            requests = frontier.park_host(host)
+            cause = outages.given_up(host, len(requests), now)
+            for request in requests:
+                # Kept by a job folder for the next run (not acknowledged); else a failure.
+                if self.jobdir is None:
+                    self._record_failure(request, "host_unreachable", f"not fetched: {cause}")
+                self.work.change(requests=-1)
 
     def _print_progress(self) -> None:
         s = self.stats
@@ -587,6 +645,8 @@ class Crawl:
                 self._hand_on(response, future.result())
             except QueueClosed:
                 pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
+            except StoreError as exc:
+                self._store_failed(exc)
             except Exception:  # a bug here must not leave the crawl waiting forever
                 log.exception("error handling the output of %s", response.url)
                 self.work.change(requests=-1, parsing=-1)
@@ -735,10 +795,14 @@ class Crawl:
                 written = self._write(batch)
             finally:
                 for page in batch:
-                    if written and self.shared is not None:
-                        self.shared.ack(page.request, page.children)
-                    elif written:
-                        self.frontier.ack(page.request)
+                    try:
+                        if written and self.shared is not None:
+                            self.shared.ack(page.request, page.children)
+                        elif written:
+                            self.frontier.ack(page.request)
+                    except StoreError as exc:
+                        self._store_failed(exc)
+                        written = False  # not acknowledged: a resume redoes the rest
                     self.work.change(requests=-1, exporting=-1)
 
     def _write(self, batch: list[PageOutput]) -> bool:

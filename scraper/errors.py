@@ -4,6 +4,7 @@
     ├── SettingsError            unknown setting, wrong-typed value, unreadable config file
     ├── SpiderLoadError          spider file missing, not importable, or without a Spider subclass
     ├── OutputError              the output file cannot be opened or written
+    │   └── StoreError           the job folder's state (SQLite) cannot be read or written
     ├── FetchError               a request could not be turned into a complete response
     │   ├── FetchTimeout         connect/read/total deadline exceeded
     │   ├── ConnectFailed        DNS, refused, TLS, reset before a response
@@ -38,6 +39,11 @@ class SpiderLoadError(ScraperError):
 
 class OutputError(ScraperError):
     """The output file cannot be opened or written."""
+
+
+class StoreError(OutputError):
+    """The job folder's state cannot be read or written (a full disk, a damaged file): the crawl
+    cannot keep track of what is done, so it stops; what was acknowledged is safe."""
 
 
 class FetchError(ScraperError):

@@ -32,6 +32,7 @@ log = logging.getLogger("scraper.export")
 
 _named_non_finite: set[str] = set()  # fields already named in a warning
 
+
 class Exporter(Protocol):
     path: Path
 

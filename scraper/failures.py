@@ -16,8 +16,8 @@ FAILURE_KINDS: dict[str, str] = {
     ),
     "timeout": "No complete response within DOWNLOAD_TIMEOUT (connect, headers and body).",
     "connect_error": (
-        "No connection: DNS lookup failed, connection refused or reset, TLS handshake failed "
-        "(the detail names the cause, e.g. CERTIFICATE_VERIFY_FAILED)."
+        "A connection broken before a response came (a reset, a hang-up); one that could not "
+        "be made at all makes the host down instead (see host_unreachable)."
     ),
     "protocol_error": (
         "The server did not speak HTTP: a malformed status line or header line, or chunked "
@@ -44,6 +44,12 @@ FAILURE_KINDS: dict[str, str] = {
         "The host resolves to (or connected to) a loopback, private, link-local or "
         "unique-local address while DENY_PRIVATE_ADDRESSES is on and ALLOWED_NETWORKS does not "
         "cover it; never retried."
+    ),
+    "host_unreachable": (
+        "Never fetched: no connection to its host could be made (refused, DNS, TLS, connect "
+        "timeout; the detail names the cause) for HOST_DOWN_TIMEOUT seconds, nothing else was "
+        "left, and there was no job folder to keep it in (with one, it stays there for the "
+        "next run)."
     ),
     "robots_forbidden": "robots.txt disallows the URL.",
     "robots_unavailable": (

@@ -27,15 +27,19 @@ import itertools
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import OutputError, SettingsError
 from .export import JsonLinesExporter, encode_line, write_all
 from .feed_formats import ItemSource, encoder, project, read_feed, require_pyarrow, survey
+
+if TYPE_CHECKING:
+    from .frontier import CrawlState
 
 SUFFIX_FORMATS = {
     ".jsonl": "jsonlines",
@@ -220,15 +224,18 @@ def write_file(path: Path, spec: FeedSpec, items: Iterable[dict[str, Any]], layo
     return count
 
 
-def assemble(spec: FeedSpec, path: Path, params: URIParams, items: ItemSource) -> int:
+def assemble(
+    spec: FeedSpec, path: Path, params: URIParams, items: ItemSource, before: Path | None = None
+) -> int:
     """One feed from ``items``: one file, or with ``batch_item_count`` one file per batch (all
-    batches share the columns learnt from every item)."""
+    batches share the columns learnt from every item). A feed that does not overwrite keeps
+    what ``before`` (default: the file itself) holds, ahead of the items."""
 
     def projected() -> Iterator[dict[str, Any]]:
         return (project(item, spec.fields) for item in items())
 
     if not spec.batch_item_count:
-        source = _with_existing(path, spec, projected)
+        source = _with_existing(before or path, spec, projected)
         return write_file(path, spec, source(), survey(source, spec))
     layout = survey(projected, spec)
     remaining = iter(projected())
@@ -254,6 +261,7 @@ class FeedSet:
     _streams: list[tuple[FeedSpec, JsonLinesExporter]] = field(default_factory=list)
     _staging: Path | None = None
     _staging_fd: int | None = None
+    _kept: dict[int, Path] = field(default_factory=dict)  # feed index -> its content before
 
     @classmethod
     def open(cls, specs: list[FeedSpec], params: URIParams, journaled: bool = False) -> FeedSet:
@@ -315,14 +323,49 @@ class FeedSet:
             raise OutputError(f"{exc} (the items are kept in {staging})") from exc
         staging.unlink()
 
+    def keep_existing(self, state: CrawlState, folder: Path) -> None:
+        """With a journal, ``-o`` (a feed that does not overwrite): each run rewrites the feed
+        from the journal, after what the file held before the job began. That content is
+        copied into the job's ``folder`` on the job's first run and recorded in its state, so
+        a resume neither loses it nor keeps it twice (the file by then holds items too)."""
+        for index, (spec, path) in enumerate(zip(self.specs, self.paths, strict=True)):
+            if spec.overwrite or spec.batch_item_count:
+                continue
+            copy = folder / f".kept-{index}.before"
+            if state.get(f"feed_kept:{index}") is None:
+                held = path.is_file() and path.stat().st_size > 0
+                if held:
+                    _with_existing(path, spec, lambda: ())  # a file -o cannot add to: said now
+                    _copy_atomically(path, copy)
+                state.setdefault(f"feed_kept:{index}", held)
+            if state.get(f"feed_kept:{index}") and copy.is_file():
+                self._kept[index] = copy
+
     def finalise(self, items: ItemSource) -> int:
         """With a journal: every feed from the journal's items (the job's, earlier runs'
-        too), replacing what the file held. Returns the items in the first feed."""
+        too), after what it held before the job began (``keep_existing``), replacing the
+        file. Returns the items in the first feed."""
         counts = [
-            assemble(dataclasses.replace(spec, overwrite=True), path, self.params, items)
-            for spec, path in zip(self.specs, self.paths, strict=True)
+            assemble(
+                dataclasses.replace(spec, overwrite=index not in self._kept),
+                path,
+                self.params,
+                items,
+                before=self._kept.get(index),
+            )
+            for index, (spec, path) in enumerate(zip(self.specs, self.paths, strict=True))
         ]
         return counts[0]
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    temp = target.with_name(f"{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, temp)
+        os.replace(temp, target)
+    except OSError as exc:
+        raise OutputError(f"cannot keep a copy of {source} in {target.parent}: {exc}") from exc
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:

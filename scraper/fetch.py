@@ -39,12 +39,14 @@ from .errors import (
     QueueClosed,
     ResponseTooLarge,
     SettingsError,
+    StoreError,
     Truncated,
 )
 from .frontier import Clock, Frontier
 from .guard import AddressGuard
 from .httpcache import CachedFetcher, HttpCache
 from .models import Headers, Request, Response, canonical_url, split_plain, url_problem
+from .outages import HostOutages, host_is_down
 from .proxy import Proxies
 from .queues import BoundedQueue
 from .robots import RobotsCache
@@ -453,6 +455,7 @@ class FetchPool:
         on_redirect: Callable[[Request, Request], None],
         parse_here: Callable[[Response], bool] | None = None,
         cache: HttpCache | None = None,
+        on_fatal: Callable[[StoreError], None] | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,  # for Retry-After's HTTP-date form only
     ) -> None:
@@ -467,6 +470,7 @@ class FetchPool:
         self.on_redirect = on_redirect
         self.parse_here = parse_here
         self.cache = cache
+        self.on_fatal = on_fatal
         self.clock = clock
         self.wall_clock = wall_clock
         fetcher.on_send = frontier.mark_sent
@@ -484,6 +488,9 @@ class FetchPool:
             else None
         )
         self.throttle = AutoThrottle(settings) if settings.AUTOTHROTTLE_ENABLED else None
+        self.outages = HostOutages(
+            settings.RETRY_BACKOFF_BASE, settings.HOST_DOWN_BACKOFF_MAX, settings.HOST_DOWN_TIMEOUT
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -511,23 +518,33 @@ class FetchPool:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            got = self.frontier.next()
-            if isinstance(got, Request):
-                try:
-                    self.process(got)
-                except QueueClosed:
-                    return
-                except Exception:  # a bug here must not silently lose the request
-                    log.exception("fetch thread error on %s", got.url)
-                    self._fail(got, "internal_error", "see the log")
-            else:
-                began = self.clock()
-                self.frontier.wait(IDLE_WAIT if got is None else got)
-                # Requests were queued but no host could take one more (its delay or its
-                # concurrency cap): for the summary's verdict, politeness set the pace.
-                if got is not None or self.frontier.queued:
-                    self.stats.held_by_politeness(self.clock() - began)
+        try:
+            while not self._stop.is_set():
+                got = self.frontier.next()
+                if isinstance(got, Request):
+                    self._settle(got)
+                else:
+                    began = self.clock()
+                    self.frontier.wait(IDLE_WAIT if got is None else got)
+                    # Requests were queued but no host could take one more (its delay or its
+                    # concurrency cap): for the summary's verdict, politeness set the pace.
+                    if got is not None or self.frontier.queued:
+                        self.stats.held_by_politeness(self.clock() - began)
+        except QueueClosed:
+            return
+        except StoreError as exc:  # the job folder failed: nothing more can be kept track of
+            if self.on_fatal is None:
+                raise
+            self.on_fatal(exc)
+
+    def _settle(self, request: Request) -> None:
+        try:
+            self.process(request)
+        except (QueueClosed, StoreError):
+            raise
+        except Exception:  # a bug here must not silently lose the request
+            log.exception("fetch thread error on %s", request.url)
+            self._fail(request, "internal_error", "see the log")
 
     def process(self, request: Request) -> None:
         """Fetch one leased request and settle it: hand on, retry later, or fail."""
@@ -561,6 +578,7 @@ class FetchPool:
         now = self.clock()
         if response is not None:
             self.stats.fetched(request.host, response.status, now - started)
+            self.outages.reached(request.host, started, now)
         else:
             self.stats.fetch_failed(request.host, now - started)
         if self.throttle is not None:
@@ -569,6 +587,10 @@ class FetchPool:
             )
             self.frontier.set_host_delay(request.host, delay, throttle=True)
 
+        if error is not None and host_is_down(error):
+            request.attempts -= 1  # the host's fault, not the URL's: no retry used up
+            self._wait_for_host(request, str(error), now)
+            return
         retry_after = self._host_pushback(request, response, now)
         if self.policy.retryable(response, error):
             backoff = self.policy.backoff(request.attempts)
@@ -654,6 +676,13 @@ class FetchPool:
             capped,
         )
 
+    def _wait_for_host(self, request: Request, cause: str, now: float) -> None:
+        """``request``'s host cannot be reached: the whole host backs off, the request waits."""
+        retry_at = self.outages.failed(request.host, cause, now)
+        self.stats.inc("host_down_waits")
+        self.frontier.defer_host(request.host, retry_at)
+        self.frontier.release(request, retry_at=retry_at)
+
     def _fail(self, request: Request, kind: str, detail: str) -> None:
         self.frontier.release(request)
         self.on_failed(request, kind, detail)
@@ -661,7 +690,13 @@ class FetchPool:
     def _robots_allow(self, request: Request) -> bool:
         """False when robots.txt settles the request (dropped, or deferred until reachable)."""
         assert self.robots is not None
+        asked = self.clock()
         verdict = self.robots.verdict(request)
+        if verdict.down:
+            self._wait_for_host(request, verdict.down, self.clock())
+            return False
+        if verdict.fetched_now:
+            self.outages.reached(request.host, asked, self.clock())
         if verdict.fetched_now and verdict.crawl_delay:
             delay = min(verdict.crawl_delay, self.settings.ROBOTSTXT_CRAWL_DELAY_MAX)
             self.frontier.set_host_delay(request.host, delay)

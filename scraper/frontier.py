@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .models import Request
 
@@ -66,6 +67,13 @@ class Frontier(Protocol):
 
     def close(self) -> None:
         """Stop handing out requests; ``next()`` returns None from now on."""
+
+    def remember(self, key: str, value: str) -> str:
+        """Store ``value`` under ``key`` for the whole crawl unless a value is there already
+        (kept as long as the store: across resumes, across workers); returns the stored one."""
+
+    def recall(self, key: str) -> str | None:
+        """The value stored under ``key``, or None."""
 
     @property
     def queued(self) -> int: ...
@@ -123,6 +131,7 @@ class MemoryFrontier:
         self._closed = False
         self._changed = threading.Condition(threading.RLock())
         self.filtered = {"duplicate": 0, "depth": 0}
+        self._memo: dict[str, str] = {}
 
     # -- adding ------------------------------------------------------------------------------
     def add(self, request: Request) -> bool:
@@ -273,6 +282,36 @@ class MemoryFrontier:
             self._closed = True
             self._changed.notify_all()
 
+    def remember(self, key: str, value: str) -> str:
+        with self._changed:
+            return self._memo.setdefault(key, value)
+
+    def recall(self, key: str) -> str | None:
+        return self._memo.get(key)
+
+    # -- hosts given up for this run -------------------------------------------------------
+    def queued_hosts(self) -> set[str]:
+        """The hosts with requests queued (or waiting to be retried)."""
+        with self._changed:
+            hosts = {name for name, host in self._hosts.items() if host.queue}
+            hosts.update(request.host for _, _, request in self._delayed)
+            return hosts
+
+    def park_host(self, name: str) -> list[Request]:
+        """Take every queued request of host ``name`` out of this run and return them. Not
+        acknowledged: a store that survives crashes keeps them for the next run."""
+        with self._changed:
+            host = self._hosts.get(name)
+            parked = [request for _, _, request in host.queue] if host is not None else []
+            if host is not None:
+                host.queue.clear()
+            kept = [entry for entry in self._delayed if entry[2].host != name]
+            parked += [entry[2] for entry in self._delayed if entry[2].host == name]
+            heapq.heapify(kept)
+            self._delayed = kept
+            self._queued -= len(parked)
+            return parked
+
     # -- introspection ---------------------------------------------------------------------
     @property
     def queued(self) -> int:
@@ -281,3 +320,21 @@ class MemoryFrontier:
     @property
     def leased(self) -> int:
         return self._leased
+
+
+class CrawlState:
+    """What a spider keeps for the whole crawl (``spider.crawl_state``): JSON values that last
+    as long as the frontier's store, so across resumes with a job folder and across workers
+    with Redis. The first value stored under a key wins, so workers starting together agree.
+    """
+
+    def __init__(self, frontier: Frontier) -> None:
+        self._frontier = frontier
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raw = self._frontier.recall(key)
+        return default if raw is None else json.loads(raw)
+
+    def setdefault(self, key: str, value: Any) -> Any:
+        """Store ``value`` unless ``key`` has one; returns the value stored (as dict.setdefault)."""
+        return json.loads(self._frontier.remember(key, json.dumps(value)))

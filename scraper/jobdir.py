@@ -13,7 +13,10 @@ Exactly once, across any number of crashes:
 - a page done twice writes its items twice under the same keys (request fingerprint and position,
   or the spider's ``item_key`` field), and finalising keeps the first line of each key;
 - a line torn by a crash is cut off when the journal is opened, and skipped if read before;
-- a write that fails (a full disk) is cut back to whole lines before the error is raised.
+- a write that fails (a full disk) is cut back to whole lines before the error is raised;
+- a frontier step that fails (SQLite says the disk is full) is rolled back and raised as one
+  ``StoreError`` naming the file: the engine stops, and nothing is acknowledged that was not
+  written (an acknowledgement lost with it is redone on resume, under the same item keys).
 
 Requests are stored as data (``records.py``), never pickled: a job folder from elsewhere can
 hold nothing that runs. A row that is not a valid record is logged and set aside (state
@@ -22,15 +25,17 @@ INVALID), and the crawl goes on without it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import OutputError, ScraperError
+from .errors import OutputError, ScraperError, StoreError
 from .export import encode_line, write_all
 from .frontier import MemoryFrontier
 from .models import Request
@@ -49,6 +54,7 @@ class SQLiteFrontier(MemoryFrontier):
 
     def __init__(self, path: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.path = path
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -63,9 +69,22 @@ class SQLiteFrontier(MemoryFrontier):
             raise ScraperError(f"cannot open job state {path}: {exc}") from exc
         self.resumed = self._restore()
 
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """One store step, under the frontier's lock. An SQLite error (a full disk) rolls the
+        step back and becomes a StoreError naming the file: the crawl cannot go on."""
+        with self._changed:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot write job state {self.path}: {exc}") from exc
+
     def _restore(self) -> int:
         """Load the saved state; leased requests go back to the queue. Returns requests loaded."""
-        with self._changed:
+        with self._step():
             self._seen.update(fp % (1 << 64) for (fp,) in self._db.execute("SELECT fp FROM seen"))
             self._db.execute("UPDATE requests SET state = ? WHERE state = ?", (QUEUED, LEASED))
             rows = self._db.execute(
@@ -97,7 +116,7 @@ class SQLiteFrontier(MemoryFrontier):
         except TypeError as exc:
             log.error("dropped %s: %s", request.url, exc)
             return False
-        with self._changed:
+        with self._step():
             if not super().add(request):
                 return False
             self._db.execute("BEGIN")
@@ -110,7 +129,7 @@ class SQLiteFrontier(MemoryFrontier):
             return True
 
     def next(self) -> Request | float | None:
-        with self._changed:
+        with self._step():
             got = super().next()
             if isinstance(got, Request):
                 self._db.execute(
@@ -119,7 +138,7 @@ class SQLiteFrontier(MemoryFrontier):
             return got
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
-        with self._changed:
+        with self._step():
             super().release(request, retry_at)
             if retry_at is not None:  # queued again, with its attempt count
                 self._db.execute(
@@ -128,15 +147,29 @@ class SQLiteFrontier(MemoryFrontier):
                 )
 
     def ack(self, request: Request) -> None:
-        with self._changed:
+        with self._step():
             self._db.execute("DELETE FROM requests WHERE id = ?", (request.store_id,))
 
     def get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        with self._step():
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        with self._step():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def remember(self, key: str, value: str) -> str:
+        with self._step():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (f"state:{key}", value)
+            )
+        stored = self.recall(key)
+        assert stored is not None
+        return stored
+
+    def recall(self, key: str) -> str | None:
+        return self.get_meta(f"state:{key}")
 
     def shutdown(self) -> None:
         with self._changed:

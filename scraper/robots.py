@@ -8,8 +8,11 @@ Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4
 host is treated as disallowed for now and its requests wait, to be asked again later. Up to
 five redirects are followed; a sixth, or a redirect to a URL that cannot be fetched, makes the
 file "unavailable" as RFC 9309 (2.3.1.2) allows: no rules, allow all, said once in the log.
-Why a host is unreachable (HTTP 503, the DNS or TLS error) is kept with its entry, logged,
-and given as the detail of the requests that fail for it.
+Why a host is unreachable (HTTP 503, a read error) is kept with its entry, logged, and given
+as the detail of the requests that fail for it. When no connection can be made at all
+(refused, DNS, TLS), the host is down rather than its robots.txt unreachable: the verdict
+carries the cause, and the fetch threads back the whole host off (``outages``) and ask again
+on its next turn.
 
 A robots.txt request carries none of the page's headers and no cookies: only the client's
 defaults (User-Agent, ...), so no credential reaches the host or any host it redirects to.
@@ -28,6 +31,7 @@ from protego import Protego
 from .errors import FetchError, PrivateAddress
 from .frontier import Clock
 from .models import Request, url_problem
+from .outages import host_is_down
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
@@ -43,7 +47,8 @@ MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
 class RobotsEntry:
     rules: Protego | None  # None: allow all (4xx) or unreachable (see below)
     unreachable_until: float | None = None
-    cause: str = ""  # why it is unreachable: "HTTP 503", "ConnectError: [SSL: ...]", ...
+    cause: str = ""  # why it is unreachable: "HTTP 503", "ReadError: ...", ...
+    down: str = ""  # no connection could be made: the cause (stale at once, see outages)
 
     @property
     def unreachable(self) -> bool:
@@ -58,6 +63,7 @@ class Verdict:
     reason: str = ""
     detail: str = ""  # for a failure record: what robots.txt said, or why it was unreachable
     crawl_delay: float | None = None
+    down: str = ""  # the host could not be reached at all: the cause
 
 
 def user_agent_token(user_agent: str) -> str:
@@ -104,6 +110,8 @@ class RobotsCache:
                 if entry is None or self._stale(entry):
                     entry = self._entries[origin] = self._fetch(origin)
             fetched_now = True
+        if entry.down:
+            return Verdict(False, fetched_now, retry_at=entry.unreachable_until, down=entry.down)
         if entry.unreachable:
             waits = int(request.meta.get("robots_waits", 0))
             if waits >= self._retry_times:
@@ -137,6 +145,8 @@ class RobotsCache:
                 # Never reachable, so no rules: the page itself then fails as private_address.
                 return RobotsEntry(None)
             except FetchError as exc:
+                if host_is_down(exc):
+                    return RobotsEntry(None, self._clock(), down=f"robots.txt: {exc}")
                 return self._unreachable(origin, f"{exc.kind}: {exc}")
             location = response.headers.get("location")
             if response.status in (301, 302, 303, 307, 308) and location:

@@ -123,6 +123,23 @@ class Settings:
             "Cap on a server's Retry-After, seconds; the host is pushed back by at most this."
         ),
     )
+    HOST_DOWN_BACKOFF_MAX: float = field(
+        default=60.0,
+        metadata=_doc(
+            "A host that cannot be reached (refused, DNS, TLS, no robots.txt answer) is tried "
+            "again after RETRY_BACKOFF_BASE seconds, then twice as long each time, up to this; "
+            "its requests wait, queued, without using up their retries."
+        ),
+    )
+    HOST_DOWN_TIMEOUT: float = field(
+        default=300.0,
+        metadata=_doc(
+            "Once nothing but unreachable hosts is left to crawl, seconds a host may stay "
+            "unreachable before this run gives up on it: its requests stay in the job folder "
+            "(or in Redis; without either they go to the failures file as host_unreachable) "
+            "and the exit status is 3."
+        ),
+    )
     ROBOTSTXT_OBEY: bool = field(
         default=True,
         metadata=_doc("Fetch each host's robots.txt first and skip the URLs it disallows."),
@@ -133,13 +150,17 @@ class Settings:
     ROBOTSTXT_RETRY_DELAY: float = field(
         default=30.0,
         metadata=_doc(
-            "Seconds before asking again for a robots.txt that answered 5xx or could not be "
-            "fetched; meanwhile the host counts as disallowed."
+            "Seconds before asking again for a robots.txt that answered 5xx or broke off; "
+            "meanwhile the host counts as disallowed (a host that cannot be reached at all "
+            "backs off as a whole instead: HOST_DOWN_BACKOFF_MAX)."
         ),
     )
     ROBOTSTXT_RETRY_TIMES: int = field(
         default=3,
-        metadata=_doc("Times a request waits for an unreachable robots.txt before it fails."),
+        metadata=_doc(
+            "Times a request waits for a robots.txt that answered 5xx or broke off before it "
+            "fails (as robots_unavailable)."
+        ),
     )
     AUTOTHROTTLE_ENABLED: bool = field(
         default=False,

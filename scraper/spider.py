@@ -59,6 +59,9 @@ class Spider:
             setattr(self, key, value)
         self.logger = logging.getLogger(self.name)
         self.settings: Any = None  # set by the engine before any callback runs
+        # Set by the engine in the main process: values kept for the whole crawl, across
+        # resumes and workers (frontier.CrawlState); None in the parse workers.
+        self.crawl_state: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Spider:

@@ -13,8 +13,12 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .outages import OutageReport
 
 # Requests the engine refuses before the frontier: never fetched, and not failures either.
 FILTERED = ("offsite_filtered", "scheme_filtered", "url_too_long")
@@ -234,6 +238,7 @@ def render_summary(
     parse_workers: int,
     queues: dict[str, QueueStatsLike],
     queued_left: int,
+    outages: Sequence[OutageReport] = (),
 ) -> str:
     """The end-of-crawl report: what was done, what went wrong, and where the time went."""
     elapsed = stats.elapsed
@@ -280,6 +285,14 @@ def render_summary(
         lines.append(
             f"  HTTP cache: {cache['hits']} hits, {cache['revalidated']} revalidated (304), "
             f"{cache['misses']} misses"
+        )
+    for outage in outages:
+        if outage.given_up:
+            state = "given up" + (f", {outage.left} requests not fetched" if outage.left else "")
+        else:
+            state = "back" if outage.recovered else "still down"
+        lines.append(
+            f"  host unreachable: {outage.host} for {outage.seconds:.1f}s, {state} ({outage.cause})"
         )
     hosts = ", ".join(f"{h} {n}" for h, n in stats.hosts.most_common(10)) or "none"
     more = len(stats.hosts) - 10

@@ -7,6 +7,7 @@ figures). The file is written to a temporary name and renamed, so a reader never
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -20,7 +21,7 @@ from .stats import QueueStatsLike, Stats
 
 def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict[str, Any]:
     """Every figure the summary shows, by name: ``figures`` are ``render_summary``'s keyword
-    arguments (reason, output, fetch_threads, parse_workers, queues, queued_left) and
+    arguments (reason, output, fetch_threads, parse_workers, queues, queued_left, outages) and
     ``summary`` the text it printed."""
     elapsed = stats.elapsed
     lines = summary.splitlines()
@@ -48,6 +49,7 @@ def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict
         "parse_busy_seconds": round(stats.parse_busy, 3),
         "inline_busy_seconds": round(stats.inline_busy, 3),
         "main_process_cpu_seconds": round(time.process_time() - stats.cpu_started, 3),
+        "host_outages": [dataclasses.asdict(o) for o in figures.get("outages", ())],
         "verdict": verdict,
         "summary": lines,
     }

@@ -16,6 +16,8 @@ digits) and near_duplicate_of, which the NearDuplicatePipeline sets in the main 
 
 With no start URLs the spider serves the demo site (scraper.demo) on loopback for the length of
 the crawl, in the main process only: ``start_requests`` and ``closed`` never run in workers.
+Its addresses are kept in the crawl's state (the job folder, or Redis), so a resumed crawl
+serves it where its queued URLs point, and every worker of a shared crawl crawls one site.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SKIP_EXTENSIONS = re.compile(r"\.(jpe?g|png|gif|webp|svg|pdf|zip|mp[34]|css|js|i
 SITEMAP_MAX_BYTES = 50 * 1024 * 1024
 # Pages found in sitemaps and feeds are likelier articles than section pages: fetch them first.
 ARTICLE_CANDIDATE_PRIORITY = 1
+DEMO_STATE_KEY = "demo_base_urls"
 
 
 class NewsSpider(Spider):
@@ -61,12 +64,8 @@ class NewsSpider(Spider):
 
     def start_requests(self) -> Iterator[Request]:
         if not self.start_urls:
-            from scraper.demo import DemoSite
-
-            self.demo = DemoSite(log_path=getattr(self, "demo_log", None)).start()
-            self.start_urls = self.demo.base_urls
+            self.start_urls = self._serve_demo()
             self.allowed_domains = _hosts(self.start_urls)
-            self.logger.info("serving the demo site on %s", ", ".join(self.start_urls))
         roots = dict.fromkeys(_root(url) for url in self.start_urls)
         for root in roots:
             yield Request(
@@ -76,6 +75,42 @@ class NewsSpider(Spider):
             )
         for url in self.start_urls:
             yield Request(url, callback=self.parse, dont_filter=True)
+
+    def _serve_demo(self) -> list[str]:
+        """Serve the demo site where this crawl served it before (a resume; another worker of
+        a shared crawl), else on ports the OS picks, recorded for the next time."""
+        from scraper.demo import DemoSite
+
+        state = self.crawl_state
+        recorded = state.get(DEMO_STATE_KEY) if state is not None else None
+        if recorded is None:
+            self.demo = DemoSite(log_path=getattr(self, "demo_log", None)).start()
+            urls = self.demo.base_urls
+            recorded = state.setdefault(DEMO_STATE_KEY, urls) if state is not None else urls
+            if recorded == urls:
+                self.logger.info("serving the demo site on %s", ", ".join(urls))
+                return urls
+            self.demo.stop()  # another worker recorded its addresses first: serve those
+        return self._serve_demo_at(recorded)
+
+    def _serve_demo_at(self, urls: list[str]) -> list[str]:
+        from scraper.demo import DemoSite, serves_demo_site
+
+        ports = [urlsplit(url).port or 80 for url in urls]
+        demo = DemoSite(log_path=getattr(self, "demo_log", None), ports=ports)
+        try:
+            self.demo = demo.start()
+        except OSError as exc:
+            if serves_demo_site(urls[0]):  # another worker of this crawl serves it here
+                self.logger.info("crawling the demo site another worker serves on %s", urls[0])
+                return urls
+            raise RuntimeError(
+                f"cannot serve the demo site again on {', '.join(urls)}, where this crawl's "
+                f"queued requests point: {exc.strerror or exc}; free the port, or start afresh "
+                "with another job folder"
+            ) from exc
+        self.logger.info("serving the demo site again on %s", ", ".join(urls))
+        return urls
 
     def closed(self, reason: str) -> None:
         demo = getattr(self, "demo", None)

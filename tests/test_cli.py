@@ -141,7 +141,7 @@ def test_bad_input_gives_one_clear_line_and_non_zero_exit(tmp_path, case, messag
         args = [str(_spider_file(tmp_path, "import not_a_module_anywhere\n"))]
     elif case == "workers_fail":  # imports in the main process, fails in every worker
         source = GOOD_SPIDER.replace("def parse", WORKER_ONLY_FAILURE + "\n    def parse")
-        # No start URL: port 9's refusal would be logged (robots.txt unreachable) meanwhile.
+        # No start URL: port 9's refusal would be logged (its host is down) meanwhile.
         args = [str(_spider_file(tmp_path, source)), "-s", "PARSE_WORKERS=1", "-a", "start_urls="]
     elif case in SPIDER_FAULTS:
         args = [_faulty_spider(tmp_path, case), "-s", "PARSE_WORKERS=0"]

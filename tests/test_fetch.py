@@ -77,7 +77,7 @@ class Rig:
 @respx.mock
 def test_transport_error_is_retried_through_the_frontier_then_succeeds():
     route = respx.get("http://a.test/page").mock(
-        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, text="ok")]
+        side_effect=[httpx.ReadError("reset"), httpx.Response(200, text="ok")]
     )
     rig = Rig(RETRY_BACKOFF_BASE=1.0)
     rig.add("http://a.test/page")
@@ -91,6 +91,38 @@ def test_transport_error_is_retried_through_the_frontier_then_succeeds():
     assert route.call_count == 2
     assert rig.responses.get(timeout=0).body == b"ok"
     assert rig.failed == []
+
+
+@respx.mock
+def test_a_host_that_refuses_backs_off_as_a_whole_without_using_up_retries():
+    route = respx.get(url__regex=r"http://a\.test/.*").mock(
+        side_effect=[httpx.ConnectError("refused")] * 4 + [httpx.Response(200, text="ok")] * 2
+    )
+    respx.get("http://b.test/fine").mock(return_value=httpx.Response(200))
+    rig = Rig(RETRY_BACKOFF_BASE=1.0, HOST_DOWN_BACKOFF_MAX=3.0, RETRY_TIMES=1)
+    rig.add("http://a.test/1")
+    rig.add("http://a.test/2")
+    waits = []
+    for _ in range(4):  # 1 s, 2 s, then the cap: 3 s, 3 s; attempts never count
+        assert isinstance(rig.step(), Request)
+        wait = rig.frontier.next()
+        assert isinstance(wait, float)
+        waits.append(wait)
+        rig.clock.now += wait
+    assert waits == [1.0, 2.0, 3.0, 3.0]
+    assert rig.failed == [] and rig.stats.counters["retries"] == 0
+    rig.add("http://b.test/fine")  # another host is not held back meanwhile
+    assert rig.step().url == "http://b.test/fine"
+    while rig.step() is not None:
+        pass
+    assert route.call_count == 6 and rig.failed == []
+    assert sorted(rig.responses.get(timeout=0).url for _ in range(3)) == [
+        "http://a.test/1",
+        "http://a.test/2",
+        "http://b.test/fine",
+    ]
+    [outage] = rig.pool.outages.reports(rig.clock.now)
+    assert outage.recovered and outage.seconds == 9.0 and outage.cause == "ConnectError: refused"
 
 
 @respx.mock

@@ -15,6 +15,7 @@ forgiven, a faster pace is not: over any S seconds the site admits at most ``rat
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -36,6 +38,7 @@ FIRST_HOST_OCTET = 2
 MAX_HOSTS = 254 - FIRST_HOST_OCTET + 1
 # Long enough for any crawler's keep-alive pool, short enough that idle threads do not linger.
 IDLE_TIMEOUT = 30.0
+PROBE_TIMEOUT = 2.0
 JOIN_TIMEOUT = 5.0
 
 
@@ -114,8 +117,10 @@ class _HostServer(ThreadingHTTPServer):
     # Stress tests open many connections at once; the default backlog of 5 would stall them.
     request_queue_size = 1024
 
-    def __init__(self, address: str, limit: RateLimit, latency: float, log: _RequestLog) -> None:
-        super().__init__((address, 0), _Handler)
+    def __init__(
+        self, address: str, port: int, limit: RateLimit, latency: float, log: _RequestLog
+    ) -> None:
+        super().__init__((address, port), _Handler)
         self.address = address
         self.limit = limit
         self.latency = latency
@@ -260,9 +265,11 @@ class DemoSite:
     """The offline demo news site: ``hosts`` servers on 127.0.0.2, 127.0.0.3, ...
 
     Content depends only on ``seed`` and ``articles_per_host``; ports are chosen by the OS at
-    :meth:`start`, so :attr:`base_urls` and :meth:`articles` (whose URLs contain the ports)
-    need the site to have been started at least once. They keep answering after :meth:`stop`
-    so a finished crawl can still be checked against the ground truth.
+    :meth:`start` unless ``ports`` names them (one per host: a resumed crawl serves the site
+    where its queued URLs point; ``OSError`` if one is taken), so :attr:`base_urls` and
+    :meth:`articles` (whose URLs contain the ports) need the site to have been started at least
+    once. They keep answering after :meth:`stop` so a finished crawl can still be checked
+    against the ground truth.
     """
 
     def __init__(
@@ -276,9 +283,13 @@ class DemoSite:
         fanout: int = 50,
         fanout_total: int = 0,
         log_path: str | os.PathLike[str] | None = None,
+        ports: Sequence[int] | None = None,
     ) -> None:
         if not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
+        if ports is not None and len(ports) != hosts:
+            raise ValueError(f"ports must name one port per host ({hosts}), got {list(ports)}")
+        self._ports = list(ports) if ports is not None else [0] * hosts
         for name, value in (
             ("articles_per_host", articles_per_host),
             ("rate", rate),
@@ -312,7 +323,8 @@ class DemoSite:
                 for index in range(len(self._content)):
                     address = f"127.0.0.{FIRST_HOST_OCTET + index}"
                     limit = RateLimit(self.rate, self.burst)
-                    servers.append(_HostServer(address, limit, self.latency, self._log))
+                    port = self._ports[index]
+                    servers.append(_HostServer(address, port, limit, self.latency, self._log))
                 base_urls = [server.base_url for server in servers]
                 for index, server in enumerate(servers):
                     server.pages = HostPages(
@@ -380,3 +392,17 @@ class DemoSite:
     def clear_log(self) -> None:
         """Forget the in-memory log (the log file, if any, is append-only and kept)."""
         self._log.clear()
+
+
+def serves_demo_site(base_url: str) -> bool:
+    """Whether a demo site (this one's server, whoever started it) answers at ``base_url``."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=PROBE_TIMEOUT)
+    try:
+        connection.request("HEAD", "/robots.txt")
+        server = connection.getresponse().getheader("Server") or ""
+    except OSError:
+        return False
+    finally:
+        connection.close()
+    return server.startswith(_Handler.server_version)

@@ -351,6 +351,22 @@ class RedisFrontier:
         return len(self._fetching)
 
     # -- the crawl as a whole --------------------------------------------------------------
+    def remember(self, key: str, value: str) -> str:
+        name = self.prefix + "memo:" + key
+
+        def store() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(name, value, nx=True)
+            pipe.get(name)
+            return pipe.execute()  # type: ignore[no-any-return]
+
+        _, stored = self._retrying(store)
+        return str(stored.decode())
+
+    def recall(self, key: str) -> str | None:
+        stored = self._retrying(lambda: self._redis.get(self.prefix + "memo:" + key))
+        return None if stored is None else str(stored.decode())
+
     def claim_seeding(self) -> bool:
         """True for the one worker that should add the start requests: the first to ask, or the
         first to ask again after that one died before it finished (see ``seeding_lapsed``)."""

@@ -34,3 +34,22 @@ if _target:
 
     os.open = _open
     os.write = _write
+
+# The same for SQLite, which writes from C: databases whose path contains
+# $SCRAPER_TEST_SQLITE_FULL may grow to $SCRAPER_TEST_SQLITE_PAGES pages, past which SQLite
+# says "database or disk is full", as it does on a full disk.
+_sqlite_target = os.environ.get("SCRAPER_TEST_SQLITE_FULL")
+
+if _sqlite_target:
+    import sqlite3
+
+    _pages = int(os.environ.get("SCRAPER_TEST_SQLITE_PAGES", "0"))
+    _real_connect = sqlite3.connect
+
+    def _connect(database, *args, **kwargs):
+        connection = _real_connect(database, *args, **kwargs)
+        if _sqlite_target in os.fspath(database):
+            connection.execute(f"PRAGMA max_page_count = {_pages}")
+        return connection
+
+    sqlite3.connect = _connect
