@@ -74,7 +74,7 @@ class HostOutages:
                 outage = self._down[host] = Outage(now, cause, self._base, now + self._base)
                 log.warning(
                     "host %s cannot be reached (%s); its requests wait, tried again after "
-                    "%.1fs, then up to every %.0fs",
+                    "%gs, then up to every %gs",
                     host,
                     cause,
                     self._base,

@@ -57,32 +57,36 @@ def https_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         thread.join(5)
 
 
-def _crawl(tmp_path: Path, start: str, *settings: str, env: dict[str, str] | None = None):
+def _crawl(
+    tmp_path: Path, start: str, *settings: str, env: dict[str, str] | None = None, status: int = 0
+):
     result = run_cli(
         SPIDER,
         *("-O", str(tmp_path / "out.jsonl"), "-a", f"start_urls={start}"),
-        *("-s", "RETRY_TIMES=0", "-s", "ROBOTSTXT_RETRY_DELAY=0.2"),
-        *("-s", "ROBOTSTXT_RETRY_TIMES=1", *settings),
+        *("-s", "RETRY_TIMES=0", "-s", "RETRY_BACKOFF_BASE=0.05"),
+        *("-s", "HOST_DOWN_BACKOFF_MAX=0.2", "-s", "HOST_DOWN_TIMEOUT=0.5", *settings),
         cwd=tmp_path,
         env=env,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == status, result.stderr
     return result, read_jsonl(tmp_path / "out.jsonl"), read_jsonl(tmp_path / "out.failures.jsonl")
 
 
 @pytest.mark.parametrize("robots", [True, False])
 def test_an_untrusted_certificate_is_named_in_the_failure_and_the_log(tmp_path, https_site, robots):
+    """A certificate that does not verify: no connection can be made, so the host is down
+    (waited for, then given up on: exit 3), and the cause is in the failure and the log."""
     base, _ = https_site
     result, items, failures = _crawl(
-        tmp_path, base + "/", "-s", f"ROBOTSTXT_OBEY={str(robots).lower()}"
+        tmp_path, base + "/", "-s", f"ROBOTSTXT_OBEY={str(robots).lower()}", status=3
     )
     assert items == []
     (failure,) = failures
-    assert failure["reason"] == ("robots_unavailable" if robots else "connect_error")
+    assert failure["reason"] == "host_unreachable"
     assert CAUSE in failure["detail"]
-    assert CAUSE in result.stderr
-    if robots:  # said when the host became unreachable, not at every retry
-        assert result.stderr.count(f"robots.txt of {base} unreachable (connect_error") == 1
+    host = base.split("//", 1)[1].rsplit(":", 1)[0]
+    down = [line for line in result.stderr.splitlines() if f"host {host} cannot be reached" in line]
+    assert len(down) == 1 and CAUSE in down[0], result.stderr  # said once, with the cause
 
 
 def test_ssl_cert_file_trusts_a_self_signed_certificate(tmp_path, https_site):
@@ -93,9 +97,9 @@ def test_ssl_cert_file_trusts_a_self_signed_certificate(tmp_path, https_site):
     assert failures == []
 
 
-def test_a_dns_failure_is_the_cause_of_robots_unavailable():
+def test_a_dns_failure_is_the_cause_of_a_down_host():
     """No server needed: the resolver's error, as the transport raises it, reaches the
-    verdict that fails the request."""
+    verdict that holds the host back (the fetch threads back it off as a whole)."""
 
     def unresolvable(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
@@ -105,10 +109,8 @@ def test_a_dns_failure_is_the_cause_of_robots_unavailable():
     robots = RobotsCache(fetcher, "scraper/0.1", lambda: now[0], retry_delay=1.0, retry_times=1)
     request = Request("http://nowhere.invalid/page")
     waiting = robots.verdict(request)
-    assert not waiting.allowed and waiting.retry_at == 1.0
-    now[0] = 2.0  # asked again after the delay: still unresolvable, and out of waits
-    final = robots.verdict(request)
-    assert final.reason == "robots_unavailable"
-    assert final.detail == (
-        "robots.txt unreachable: connect_error: ConnectError: [Errno -2] Name or service not known"
-    )
+    assert not waiting.allowed and not waiting.reason
+    assert "Name or service not known" in waiting.down
+    now[0] = 2.0  # asked again: still unresolvable, still down, never written off here
+    again = robots.verdict(request)
+    assert not again.allowed and not again.reason and "Name or service not known" in again.down
