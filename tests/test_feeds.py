@@ -164,6 +164,22 @@ def test_o_adds_to_an_existing_file_of_any_format(tmp_path, site, fmt):
     assert sorted(urls) == sorted(list(expected_urls(site)) * 2)
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv", "parquet"])
+def test_o_with_a_job_folder_keeps_what_the_file_held_once_across_runs(tmp_path, site, fmt):
+    """-o --jobdir: each run rewrites the feed from the journal after what the file held when
+    the job began (a copy in the job folder), so a rerun of the job neither loses that nor
+    repeats it, in every format."""
+    out = tmp_path / f"items.{fmt}"
+    first = [a if a != "-O" else "-o" for a in crawl_args(site, str(out))]
+    assert run_cli(*first, cwd=tmp_path).returncode == 0  # what the file holds before the job
+    job = [*first, "--jobdir", str(tmp_path / "job")]
+    for _ in range(2):  # the job, then the same command again once it is done
+        result = run_cli(*job, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        urls = [text_of(item["url"]) for item in read_back(out, fmt)]
+        assert sorted(urls) == sorted(list(expected_urls(site)) * 2)
+
+
 def test_feeds_setting_writes_several_outputs_with_their_options(tmp_path, site):
     feeds = {
         "out/%(name)s.csv": {"fields": ["node", "url"], "encoding": "latin-1"},
