@@ -10,8 +10,9 @@ into the worker pool, ``stateless = False`` opts in without the check. As a safe
 worker reports the attributes a callback rebound (parse.py), and the engine warns once.
 
 The check reads the source of the spider's own methods (not ``__init__`` and the other methods
-that run once in the main process): an assignment to ``self.X`` (``=``, ``+=``, ``self.X[k] =``,
-``setattr(self, ...)``) or a mutating call on it (``self.X.append(...)``, ``.add``...).
+that run once in the main process, nor helpers only they call): an assignment to ``self.X``
+(``=``, ``+=``, ``self.X[k] =``, ``setattr(self, ...)``) or a mutating call on it
+(``self.X.append(...)``, ``.add``...).
 """
 
 from __future__ import annotations
@@ -66,27 +67,56 @@ def _writes(function: ast.AST) -> bool:
     return False
 
 
+def _self_references(function: ast.AST) -> set[str]:
+    """Names ``X`` of every ``self.X`` the function mentions (called, or passed as a callback)."""
+    return {
+        node.attr
+        for node in ast.walk(function)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    }
+
+
+def _run_once(methods: dict[str, ast.AST]) -> set[str]:
+    """The methods that only ever run in the main process before or after the crawl: those in
+    ``_ONCE``, and the helpers mentioned only by them (``start_requests`` calling
+    ``self._serve_demo()``). Any other method may be a callback, by reference or by name."""
+    refs = {name: _self_references(tree) for name, tree in methods.items()}
+    once = set(_ONCE) & set(methods)
+    while True:
+        mentioned = set().union(*(refs[name] for name in once)) & set(methods)
+        helpers = {
+            name
+            for name in mentioned - once
+            if all(name not in refs[other] for other in methods if other not in once)
+        }
+        if not helpers:
+            return once
+        once |= helpers
+
+
 def stateful_methods(spider_cls: type) -> list[str]:
     """Names of the spider's methods (its own classes', not the framework's) that change its
-    state; empty if it declares ``stateless = True`` (``stateless = False`` declares state).
+    state while the crawl runs; empty if it declares ``stateless = True`` (``stateless =
+    False`` declares state).
     """
     declared = getattr(spider_cls, "stateless", None)
     if declared is not None:  # the spider's own word, either way
         return [] if declared else ["declared stateless = False"]
-    found: list[str] = []
+    methods: dict[str, ast.AST] = {}
     for cls in spider_cls.__mro__:
         if cls.__module__.split(".")[0] == "scraper" or cls is object:
             continue
         for name, member in vars(cls).items():
-            if name in _ONCE or name in found or not inspect.isfunction(member):
+            if name in methods or not inspect.isfunction(member):
                 continue
             try:
-                tree: Any = ast.parse(textwrap.dedent(inspect.getsource(member)))
+                methods[name] = ast.parse(textwrap.dedent(inspect.getsource(member)))
             except (OSError, TypeError, SyntaxError):
                 continue
-            if _writes(tree):
-                found.append(name)
-    return found
+    once = _run_once(methods)
+    return [name for name, tree in methods.items() if name not in once and _writes(tree)]
 
 
 def spider_attribute_settings(spider: Any, settings: Settings) -> Settings:

@@ -44,6 +44,11 @@ def test_news_demo_crawl_exports_every_article_exactly_once(tmp_path):
     assert records and not [r for r in records if '"status": 429' in r]
     assert not [r for r in records if "/private/" in r]  # robots.txt obeyed
     assert "Crawl finished" in result.stderr and "429s seen: 0" in result.stderr
+    # The flagship's extraction is what the parse workers are for: none of it in the main
+    # process (a spider read as keeping state on self would run it all there).
+    assert re.search(r"parse workers: [1-9]\d* processes", result.stderr)
+    assert "parsed in the main process" not in result.stderr
+    assert "keeps state on self" not in result.stderr
 
 
 def _key(url: str) -> tuple[str, str]:

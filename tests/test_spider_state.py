@@ -51,6 +51,31 @@ class Stateless(Spider):
         yield item
 
 
+class SetUpByAHelper(Stateless):
+    """Helpers only start_requests calls run once too; one a callback also calls does not."""
+
+    name = "helpers"
+
+    def start_requests(self):
+        self.urls = self._prepare()
+        return []
+
+    def _prepare(self):
+        self._cache = {}  # only ever reached from start_requests
+        return self._more()
+
+    def _more(self):
+        self.extra = 1
+        return []
+
+    def parse(self, response):
+        yield from self._note(response)
+
+    def _note(self, response):
+        self.count = getattr(self, "count", 0) + 1  # reached from a callback: state
+        yield {"n": self.count}
+
+
 class Declared(Paginating):
     name = "declared"
     stateless = True
@@ -60,6 +85,7 @@ def test_callbacks_that_write_to_self_are_found():
     assert stateful_methods(Paginating) == ["parse"]
     assert stateful_methods(Collecting) == ["parse", "parse_item"]
     assert stateful_methods(Stateless) == []
+    assert stateful_methods(SetUpByAHelper) == ["_note"]
     assert stateful_methods(Declared) == []  # the spider's own word opts it back into the pool
     assert stateful_methods(type("Told", (Stateless,), {"stateless": False})) == [
         "declared stateless = False"
