@@ -4,6 +4,7 @@ files. Each test asserts on counts, pids, queue high-water marks or the server's
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
