@@ -60,16 +60,16 @@ def test_the_readme_flow_interrupted_at_seeded_moments_resumes_to_every_article_
     """``crawl spiders/news.py --jobdir job``, stopped by SIGKILL or SIGINT at seeded moments
     (once a seeded number of item lines more is written), then the same command until it
     finishes. A graceful stop finishes what is in flight, so a run may reach the end before
-    its moment: then the rounds stop there, and at least three interruptions must have landed.
+    its moment: then the rounds stop there, and at least five interruptions must have landed.
     """
     rng = random.Random(1104)
     journal = tmp_path / "job" / "items.jsonl"
     served: list[str] = []
-    stops = [signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGKILL, signal.SIGINT]
+    stops = [rng.choice((signal.SIGKILL, signal.SIGINT)) for _ in range(10)]
     interrupted = 0
     for signum in stops:
         process = popen_cli(*README_FLOW, cwd=tmp_path)
-        _wait_for_lines(journal, _lines(journal) + rng.randint(1, 4))
+        _wait_for_lines(journal, _lines(journal) + rng.randint(1, 3))
         if process.poll() is not None:  # done before its moment came
             served += SERVING.findall(process.communicate(timeout=60)[1])
             break
@@ -78,7 +78,7 @@ def test_the_readme_flow_interrupted_at_seeded_moments_resumes_to_every_article_
         assert process.returncode in (-signal.SIGKILL, 130, 0), stderr
         interrupted += process.returncode != 0
         served += SERVING.findall(stderr)
-    assert interrupted >= 3
+    assert interrupted >= 5
     final = run_cli(*README_FLOW, cwd=tmp_path, timeout=120)
     assert final.returncode == 0, final.stderr
     assert "resuming from job: " in final.stderr
