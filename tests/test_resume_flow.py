@@ -24,8 +24,9 @@ pytest_plugins = ["redis_server"]  # fixtures: redis_server, crawl_name
 NEWS = str(ROOT / "spiders" / "news.py")
 FANOUT = str(TEST_SPIDERS / "fanout.py")
 # The README's command; a short response queue keeps fetching close behind parsing, so a
-# graceful stop has little in flight to finish and each interruption lands near its moment.
-README_FLOW = [NEWS, "--jobdir", "job", "-s", "RESPONSE_QUEUE_SIZE=2"]
+# graceful stop has little in flight to finish and each interruption lands near its moment;
+# one parse worker: eleven runs need not start two each.
+README_FLOW = [NEWS, "--jobdir", "job", "-s", "RESPONSE_QUEUE_SIZE=2", "-s", "PARSE_WORKERS=1"]
 SERVING = re.compile(r"serving the demo site (?:again )?on (\S+),")
 
 
