@@ -9,7 +9,8 @@ import shlex
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import ROOT, run_cli
+import pytest
+from conftest import ROOT, read_jsonl, run_cli
 
 CONTRACTS_SPIDER = '''
 from scraper import Spider
@@ -83,12 +84,30 @@ def test_a_failing_contract_is_reported_per_callback(tmp_path, demo_site):
     ]
 
 
-def test_genspider_refuses_templates_it_cannot_honour_in_one_line(tmp_path):
-    result = run_cli("genspider", "x", "example.com", "-t", "crawl", cwd=tmp_path)
+@pytest.mark.parametrize("template", ["crawl", "sitemap"])
+def test_genspider_templates_crawl_the_demo_site_at_once(tmp_path, demo_site, template):
+    """-t crawl (CrawlSpider, a Rule following every link) and -t sitemap (SitemapSpider from
+    robots.txt): the generated spider runs as written and its contract holds."""
+    site = demo_site(hosts=1, rate=0)
+    base = site.base_urls[0] + "/"
+    made = run_cli("genspider", "gen", base, "-t", template, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    spider = tmp_path / "gen.py"
+    result = run_cli(str(spider), "-O", "out.jsonl", "-s", "PARSE_WORKERS=1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    urls = [item["url"] for item in read_jsonl(tmp_path / "out.jsonl")]
+    assert len(urls) == len(set(urls))
+    articles = {a.url for a in site.articles()}
+    assert articles <= set(urls)  # both reach every article (links, or the sitemap)
+    checked = run_cli("check", str(spider), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_genspider_refuses_an_unknown_template_in_one_line(tmp_path):
+    result = run_cli("genspider", "x", "example.com", "-t", "xmlfeed", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "crawl: error: template 'crawl' needs CrawlSpider, which this version does not have "
-        "yet: use -t basic"
+        "crawl: error: unknown template 'xmlfeed': use one of basic, crawl, sitemap"
     ]
     assert list(tmp_path.iterdir()) == []
 

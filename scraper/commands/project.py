@@ -19,9 +19,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ScraperError
 
-TEMPLATES = ("basic",)
 # Templates of Scrapy's that need a spider class this framework does not have yet.
-MISSING_TEMPLATES = {"crawl": "CrawlSpider", "sitemap": "SitemapSpider", "xmlfeed": "XMLFeedSpider"}
 
 CONFIG = """\
 # Settings of this project's crawls (Scrapy-style precedence):
@@ -94,6 +92,53 @@ class {cls}Spider(Spider):
 '''
 
 
+CRAWL = '''\
+from scraper.linkextractors import LinkExtractor
+from scraper.spiders import CrawlSpider, Rule
+
+
+class {cls}Spider(CrawlSpider):
+    name = "{name}"
+    allowed_domains = ["{host}"]
+    start_urls = ["{url}"]
+
+    # Follow every link on the site; each page it reaches gives one item.
+    rules = (Rule(LinkExtractor(), callback="parse_item", follow=True),)
+
+    def parse_item(self, response):
+        """The page's URL and title.
+
+        @url {url}
+        @returns items 1 1
+        @scrapes url title
+        """
+        yield {{"url": response.url, "title": response.css("title::text").get()}}
+'''
+
+SITEMAP = '''\
+from scraper.spiders import SitemapSpider
+
+
+class {cls}Spider(SitemapSpider):
+    name = "{name}"
+    allowed_domains = ["{host}"]
+    # The sitemaps robots.txt names; sitemap_rules sends each page to its callback.
+    sitemap_urls = ["{root}robots.txt"]
+    sitemap_rules = [("", "parse_page")]
+
+    def parse_page(self, response):
+        """The page's URL and title.
+
+        @url {url}
+        @returns items 1 1
+        @scrapes url title
+        """
+        yield {{"url": response.url, "title": response.css("title::text").get()}}
+'''
+
+TEMPLATES = {"basic": BASIC, "crawl": CRAWL, "sitemap": SITEMAP}
+
+
 def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^0-9a-zA-Z]+", name) if part)
 
@@ -144,22 +189,25 @@ def spiders_folder(start: Path | None = None) -> Path | None:
 def genspider(name: str, domain: str, template: str = "basic", force: bool = False) -> Path:
     """Write spider ``name`` for ``domain`` (a host, or a start URL); returns its file."""
     _check_identifier(name, "spider")
-    if template in MISSING_TEMPLATES:
-        raise ScraperError(
-            f"template {template!r} needs {MISSING_TEMPLATES[template]}, which this version "
-            "does not have yet: use -t basic"
-        )
     if template not in TEMPLATES:
         raise ScraperError(f"unknown template {template!r}: use one of {', '.join(TEMPLATES)}")
     url = domain if "://" in domain else f"https://{domain}/"
-    host = urlsplit(url).hostname
+    parts = urlsplit(url)
+    host = parts.hostname
     if not host:
         raise ScraperError(f"not a domain or URL: {domain!r}")
     target = (spiders_folder() or Path.cwd()) / f"{name}.py"
     if target.exists() and not force:
         raise ScraperError(f"{target} already exists (--force to replace it)")
     target.write_text(
-        BASIC.format(cls=_class_name(name), name=name, host=host, url=url), encoding="utf-8"
+        TEMPLATES[template].format(
+            cls=_class_name(name),
+            name=name,
+            host=host,
+            url=url,
+            root=f"{parts.scheme}://{parts.netloc}/",
+        ),
+        encoding="utf-8",
     )
     return target
 
@@ -178,9 +226,7 @@ def genspider_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="crawl genspider", description="Create a spider.")
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("domain", metavar="DOMAIN", help="example.com, or a start URL")
-    parser.add_argument(
-        "-t", dest="template", default="basic", help="basic (crawl and sitemap: not yet)"
-    )
+    parser.add_argument("-t", dest="template", default="basic", help="basic, crawl or sitemap")
     parser.add_argument("--force", action="store_true", help="replace an existing file")
     args = parser.parse_args(argv)
     path = genspider(args.name, args.domain, args.template, args.force)
