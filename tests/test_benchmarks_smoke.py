@@ -139,6 +139,7 @@ def test_nginx_config_serves_paces_and_logs(tmp_path: Path) -> None:
     assert log.requests == 2 and log.n429 == 1 and log.unique_ok == 1
 
 
+@pytest.mark.longest
 def test_redis_scaling(tmp_path: Path, redis_server) -> None:
     # 1 and 2 workers on the 20-host slow site at its smallest (one article per host); run()
     # itself checks every page was fetched once and every article is in the merged output.

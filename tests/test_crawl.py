@@ -20,6 +20,7 @@ def fanout_starts(site, hosts: int | None = None) -> str:
     return ",".join(f"{base}/fanout/0" for base in site.base_urls[:hosts])
 
 
+@pytest.mark.longest
 def test_news_demo_crawl_exports_every_article_exactly_once(tmp_path):
     """The README's main command, with no arguments: it serves the demo site itself."""
     log = tmp_path / "site.log"
@@ -314,6 +315,7 @@ def test_no_deadlock_with_wide_pages_and_tiny_queues(tmp_path, demo_site):
 SCRAPY_IMPORT = "from scrapy import Request, Spider"
 
 
+@pytest.mark.longest
 def test_scrapy_style_spider_runs_with_only_its_import_changed(tmp_path, demo_site):
     """The same spider file under ours and under Scrapy (import line changed back): the same
     items, each article of the site once; ours met no 429 (Scrapy's randomised delay may)."""

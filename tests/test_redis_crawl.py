@@ -14,6 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import redis
 from conftest import (
     TEST_SPIDERS,
@@ -213,6 +214,7 @@ def test_three_workers_crawl_every_page_once_with_global_politeness(
     assert counts["done"] == counts["seen"] == 3 * PAGES_PER_HOST
 
 
+@pytest.mark.longest
 def test_a_worker_killed_mid_request_loses_nothing_and_its_host_stays_polite(
     tmp_path, demo_site, redis_server, crawl_name
 ):
@@ -239,6 +241,7 @@ def test_a_worker_killed_mid_request_loses_nothing_and_its_host_stays_polite(
     assert_polite(site)  # the reclaim freed the host's slot once, and kept its delay
 
 
+@pytest.mark.longest
 def test_a_worker_frozen_past_its_lease_cannot_ack_late(
     tmp_path, demo_site, redis_server, crawl_name
 ):

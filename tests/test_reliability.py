@@ -72,6 +72,7 @@ def _journal_keys(tmp_path: Path) -> list[str]:
     return [json.loads(line)["key"] for line in lines]
 
 
+@pytest.mark.longest
 def test_sigkill_at_random_moments_then_resume_gives_exactly_once(tmp_path, demo_site):
     total = 120
     site = demo_site(hosts=2, rate=0, latency=0.01, fanout=4, fanout_total=total)

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from conftest import ROOT, TEST_SPIDERS, popen_cli, read_jsonl, run_cli
 
 from scraper.demo import DemoSite
@@ -57,6 +58,7 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 30) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.longest
 def test_the_readme_flow_interrupted_at_seeded_moments_resumes_to_every_article_once(tmp_path):
     """``crawl spiders/news.py --jobdir job``, stopped by SIGKILL or SIGINT at seeded moments
     (once a seeded number of item lines more is written), then the same command until it
@@ -96,6 +98,7 @@ def test_the_readme_flow_interrupted_at_seeded_moments_resumes_to_every_article_
         assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 0
 
 
+@pytest.mark.longest
 def test_a_worker_joining_a_shared_crawl_serves_the_demo_where_the_first_one_did(
     tmp_path, redis_server, crawl_name
 ):
@@ -118,6 +121,7 @@ def test_a_worker_joining_a_shared_crawl_serves_the_demo_where_the_first_one_did
     assert_every_article_once(read_jsonl(tmp_path / "out.jsonl"))
 
 
+@pytest.mark.longest
 def test_workers_starting_together_crawl_one_demo_site(tmp_path, redis_server, crawl_name):
     args = [NEWS, "-O", "out.jsonl", "--frontier", redis_server.url, "--crawl-name", crawl_name]
     workers = [popen_cli(*args, "-s", "PARSE_WORKERS=1", cwd=tmp_path) for _ in range(2)]

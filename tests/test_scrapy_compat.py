@@ -98,6 +98,7 @@ def runs(tmp_path_factory):
 
 
 @pytest.mark.timeout(900)  # a bound for loaded machines: ~1 minute on a quiet one
+@pytest.mark.longest
 def test_every_spider_gives_scrapys_items_and_requests(runs):
     differing = {}
     for name, (items, requests, scrapy_items, scrapy_requests, stderr) in runs.items():

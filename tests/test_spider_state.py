@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 from compat_site import CompatSite
 from conftest import read_jsonl, run_in_process
 
@@ -92,6 +93,7 @@ def test_callbacks_that_write_to_self_are_found():
     ]
 
 
+@pytest.mark.longest
 def test_a_paginating_spider_gives_scrapys_output_every_time(tmp_path, caplog):
     """``self.page += 1`` across callbacks: 4 pages of 3 items in 20 runs of 20 with two parse
     workers asked for (the callbacks run in the main process, said once per run)."""
