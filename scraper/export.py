@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,6 +98,23 @@ def _finite(obj: Any, path: str, fields: list[str], walking: set[int]) -> Any:
         return [_finite(v, f"{path}[{i}]", fields, walking) for i, v in enumerate(obj)]
     finally:
         walking.discard(id(obj))
+
+
+@contextlib.contextmanager
+def replacing(path: Path, what: str = "output file") -> Iterator[Path]:
+    """A temporary file beside ``path`` that replaces it in one rename when the block ends
+    without an error, so ``path`` is never seen half written; otherwise it is removed. An
+    OSError becomes OutputError naming ``path`` (as ``what``)."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield temp
+        os.replace(temp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {path}: {exc.strerror}") from exc
+    finally:
+        with contextlib.suppress(OSError):  # gone after the replace; else half a copy
+            temp.unlink()
 
 
 def write_all(fd: int, data: bytes, path: Path) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import OutputError, SettingsError
-from .export import JsonLinesExporter, encode_line, write_all
+from .export import JsonLinesExporter, encode_line, replacing, write_all
 from .feed_formats import ItemSource, encoder, project, read_feed, require_pyarrow, survey
 
 if TYPE_CHECKING:
@@ -203,24 +203,15 @@ def _with_existing(path: Path, spec: FeedSpec, items: ItemSource) -> ItemSource:
 def write_file(path: Path, spec: FeedSpec, items: Iterable[dict[str, Any]], layout: Any) -> int:
     """Write ``items`` to ``path`` in ``spec``'s format: into a temporary file that replaces
     ``path`` in one rename. Returns the items written."""
-    temp = path.with_name(f".{path.name}.tmp")
     count = 0
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "wb") as fh:
-            document = encoder(fh, spec, layout)
-            for item in items:
-                document.write(item)
-                count += 1
-            document.finish()
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write output file {path}: {exc.strerror}") from exc
-    finally:
-        with contextlib.suppress(OSError):  # gone after the replace; else half a copy
-            temp.unlink()
+    with replacing(path) as temp, open(temp, "wb") as fh:
+        document = encoder(fh, spec, layout)
+        for item in items:
+            document.write(item)
+            count += 1
+        document.finish()
+        fh.flush()
+        os.fsync(fh.fileno())
     return count
 
 
@@ -336,7 +327,8 @@ class FeedSet:
                 held = path.is_file() and path.stat().st_size > 0
                 if held:
                     _with_existing(path, spec, lambda: ())  # a file -o cannot add to: said now
-                    _copy_atomically(path, copy)
+                    with replacing(copy, f"the copy of {path} at") as temp:
+                        shutil.copyfile(path, temp)
                 state.setdefault(f"feed_kept:{index}", held)
             if state.get(f"feed_kept:{index}") and copy.is_file():
                 self._kept[index] = copy
@@ -356,16 +348,6 @@ class FeedSet:
             for index, (spec, path) in enumerate(zip(self.specs, self.paths, strict=True))
         ]
         return counts[0]
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    temp = target.with_name(f"{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, temp)
-        os.replace(temp, target)
-    except OSError as exc:
-        raise OutputError(f"cannot keep a copy of {source} in {target.parent}: {exc}") from exc
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from .export import replacing
 from .stats import QueueStatsLike, Stats
 
 
@@ -59,10 +58,5 @@ _QUEUE_FIELDS = tuple(QueueStatsLike.__annotations__)
 
 
 def write_stats(path: Path, record: dict[str, Any]) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path, "stats file") as temp:
         temp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write stats file {path}: {exc.strerror}") from exc
