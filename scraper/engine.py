@@ -43,18 +43,18 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from . import signals
 from .auth import spider_auth
+from .build import open_store
 from .crawler import SignalManager
 from .errors import (
     DropItem,
     OutputError,
     QueueClosed,
-    SettingsError,
     SpiderLoadError,
     StoreError,
 )
@@ -62,11 +62,9 @@ from .export import JsonLinesExporter
 from .failure import run_errback
 from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
 from .fetch import Fetcher, FetchPool, make_client
-from .frontier import Clock, CrawlState, Frontier, MemoryFrontier
 from .guard import AddressGuard
 from .httpcache import open_cache
 from .item import as_dict, item_adapter
-from .jobdir import ItemJournal, SQLiteFrontier
 from .models import Request, Response, url_problem
 from .outages import OutageReport
 from .parse import ParsePool, ParseResult
@@ -77,9 +75,7 @@ from .redact import redact_text, redact_url
 from .settings import Settings
 from .spider import Spider, iterate_start
 from .stats import Stats, WorkCounts
-
-if TYPE_CHECKING:
-    from .distributed import RedisFrontier
+from .store import Clock, CrawlState, CrawlStore
 
 log = logging.getLogger("scraper.engine")
 
@@ -94,7 +90,7 @@ class PageOutput:
 
     request: Request
     items: list[tuple[str, dict[str, Any]]]
-    children: list[Request] = field(default_factory=list)  # queued with the ack (shared frontier)
+    children: list[Request] = field(default_factory=list)  # its new requests: queued by the ack
 
 
 @dataclass(slots=True)
@@ -165,55 +161,16 @@ class Crawl:
         self._clock = clock
         spider.settings = settings
 
-        frontier_options: dict[str, Any] = {
-            "concurrency_per_host": settings.CONCURRENT_REQUESTS_PER_DOMAIN,
-            "delay": settings.host_delay,
-            "randomize_delay": settings.RANDOMIZE_DOWNLOAD_DELAY,
-            "depth_limit": settings.DEPTH_LIMIT,
-            "lifo": settings.FRONTIER_ORDER == "lifo",
-            "throttle_start": (
-                max(settings.AUTOTHROTTLE_START_DELAY, settings.host_delay)
-                if settings.AUTOTHROTTLE_ENABLED
-                else 0.0
-            ),
-            "clock": clock,
-        }
-        self.journal: ItemJournal | None = None
-        self.frontier: Frontier
-        self.exporter: FeedSet | None = None
-        self.shared: RedisFrontier | None = None  # the frontier, when many processes share it
-        if settings.FRONTIER_URL:
-            if jobdir is not None:
-                raise SettingsError(
-                    "--jobdir and FRONTIER_URL exclude each other: with a shared "
-                    "frontier the crawl's state lives in Redis"
-                )
-            # Many processes, one crawl: Redis holds the frontier, each writes its own part.
-            # Imported here: the Redis client alone adds 8 MB to every crawl's memory.
-            from .distributed import PartJournal, RedisFrontier
-
-            self.frontier = self.shared = RedisFrontier(
-                settings.FRONTIER_URL,
-                settings.CRAWL_NAME or spider.name,
-                lease_timeout=settings.REDIS_LEASE_TIMEOUT,
-                max_lease_expiries=settings.REDIS_MAX_LEASE_EXPIRIES,
-                retry_timeout=settings.REDIS_RETRY_TIMEOUT,
-                ca_certs=settings.REDIS_SSL_CA_CERTS,
-                stats=self.stats,
-                **frontier_options,
-            )
-            self.journal = PartJournal(output, self.shared)
-        elif jobdir is not None:
-            jobdir.mkdir(parents=True, exist_ok=True)
-            self.frontier = SQLiteFrontier(jobdir / "frontier.sqlite", **frontier_options)
-            self.journal = ItemJournal(jobdir / "items.jsonl")
-        else:
-            self.frontier = MemoryFrontier(**frontier_options)
+        # The store the settings ask for (memory, job folder, Redis): the engine never asks
+        # which one it has.
+        self.store: CrawlStore = open_store(
+            settings, spider.name, jobdir=jobdir, stats=self.stats, clock=clock
+        )
+        # A store that outlasts the run keeps the items too, written before each ack.
+        self.journal = self.store.item_journal(output)
         self.feeds = FeedSet.open(specs, feed_params, journaled=self.journal is not None)
-        spider.crawl_state = CrawlState(self.frontier)
-        if self.journal is None:
-            self.exporter = self.feeds
-        else:
+        spider.crawl_state = CrawlState(self.store)
+        if self.journal is not None:
             # -o with a journal: the output is rewritten from the journal at the end, after
             # what it held before the job began (kept once, so a resume does not keep it twice).
             self.feeds.keep_existing(spider.crawl_state, self.journal.path.parent)
@@ -230,7 +187,7 @@ class Crawl:
         self.proxies = Proxies(settings)
         self.fetch_pool = FetchPool(
             settings=settings,
-            frontier=self.frontier,
+            frontier=self.store,
             fetcher=Fetcher(
                 self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
             ),
@@ -283,7 +240,7 @@ class Crawl:
             stats=self.stats,
             output=self.output,
             failures=failures_path(self.output),
-            queued_left=self.frontier.queued,
+            queued_left=self.store.queued,
             response_queue=self.responses.stats,
             item_queue=self.items.stats,
             fatal=self._fatal,
@@ -291,28 +248,21 @@ class Crawl:
         )
 
     def _seed(self) -> None:
-        resumed = False
-        if isinstance(self.frontier, SQLiteFrontier):
-            # Requests saved by an earlier run are open work from the start.
-            self.work.change(requests=self.frontier.resumed)
-            resumed = bool(self.frontier.get_meta("seeded"))
-            if resumed:
-                log.info("resuming from %s: %d requests to do", self.jobdir, self.frontier.resumed)
-        elif self.shared is not None:
-            resumed = not self.shared.claim_seeding()  # the first worker of the crawl seeds
+        # On resume (or when another worker of a shared crawl seeds) the start requests are
+        # in the store already (or done); the spider's start_requests still runs, for
+        # whatever it sets up.
+        seeding = self.store.claim_seeding()
+        if not seeding and self.store.durable:
+            log.info("resuming from %s: %d requests to do", self.jobdir, self.store.resumed)
         start_hosts = set()
         for request in self._start_requests():
             start_hosts.add(request.host)
-            # On resume the start requests are already in the saved frontier (or done);
-            # the spider's start_requests still runs, for whatever it sets up.
-            if not resumed:
+            if seeding:
                 request.meta.setdefault("depth", 0)  # a start page's depth, as Scrapy's
                 self.schedule(request, start=True)
         self.guard.settle(start_hosts)
-        if isinstance(self.frontier, SQLiteFrontier):
-            self.frontier.set_meta("seeded", "1")
-        elif self.shared is not None and not resumed:
-            self.shared.finish_seeding()
+        if seeding:
+            self.store.finish_seeding()
 
     def _start_requests(self) -> Iterator[Request]:
         """The spider's start requests. Whatever the spider's code raises (a bad URL, a missing
@@ -347,20 +297,17 @@ class Crawl:
         if self._store_broken.is_set():
             return True
         if not self._stopped.is_set():
-            if self.shared is not None:
-                if self.shared.seeding_lapsed():  # the worker adding them died: take over
-                    self._seed()
-                # Done when the whole crawl is: other workers' leases may yet add work here.
-                # Our own work first: a lease that expired while we held it is no longer in
-                # the crawl's counts, but we still finish it (its ack will be refused).
-                return self._local_work_done() and self.shared.finished()
-            return self.work.finished()
+            if self.store.seeding_lapsed():  # the worker adding them died: take over
+                self._seed()
+            # Our own work first: in a shared crawl, a lease that expired while we held it is
+            # no longer in the crawl's counts, but we still finish it (its ack is refused).
+            return self._local_work_done() and self.store.finished()
         # Leasing has stopped, so the local counts only fall.
         return self._local_work_done()
 
     def _local_work_done(self) -> bool:
         # Read in flow order: a page enters a stage before it leaves the one before.
-        return self.frontier.leased == 0 and self.work.parsing == 0 and self.work.exporting == 0
+        return self.store.leased == 0 and self.work.idle()
 
     def _wait_until_done(self) -> None:
         last = 0.0
@@ -385,32 +332,30 @@ class Crawl:
     def _give_up_on_down_hosts(self) -> None:
         """With nothing left but hosts that cannot be reached, give up on those down past
         HOST_DOWN_TIMEOUT for this run. A worker of a shared crawl stops, leaving them queued
-        in Redis for the workers that come later."""
-        frontier = self.frontier
+        for the workers that come later."""
         outages = self.fetch_pool.outages
         if not outages.any_down or not self._local_work_done():
             return
         now = self._clock()
-        if not isinstance(frontier, MemoryFrontier):
+        hosts_left = self.store.queued_hosts()
+        if hosts_left is None:  # the queues are shared: only other workers could say
             if outages.give_up_all(now):
                 self.stop("hosts_unreachable")
             return
-        for host in outages.give_up(frontier.queued_hosts(), now):
-            requests = frontier.park_host(host)
+        for host in outages.give_up(hosts_left, now):
+            requests = self.store.park_host(host)
             cause = outages.given_up(host, len(requests), now)
-            for request in requests:
-                # Kept by a job folder for the next run (not acknowledged); else a failure.
-                if self.jobdir is None:
+            if not self.store.durable:  # a job folder keeps them for the next run
+                for request in requests:
                     self._record_failure(request, "host_unreachable", f"not fetched: {cause}")
-                self.work.change(requests=-1)
 
     def _print_progress(self) -> None:
         s = self.stats
         rate = s.counters["pages"] / max(s.elapsed, 1e-9)
         sys.stderr.write(
             f"\r\x1b[K{s.counters['pages']} pages, {s.counters['items']} items, "
-            f"{sum(s.errors.values())} errors | queued {self.frontier.queued}, "
-            f"fetching {self.frontier.leased}, parsing {self.work.parsing} | "
+            f"{sum(s.errors.values())} errors | queued {self.store.queued}, "
+            f"fetching {self.store.leased}, parsing {self.work.parsing} | "
             f"{rate:.1f} pages/s"
         )
         sys.stderr.flush()
@@ -447,23 +392,20 @@ class Crawl:
 
     def _finalise(self) -> None:
         self.failures.close()
-        if self.exporter is not None:
+        if self.journal is None:
             try:
-                self.exporter.close()
+                self.feeds.close()
             except OutputError as exc:
                 self._fatal = self._fatal or str(exc)
-        if self.shared is not None:
-            self.shared.shutdown()  # hands back leases this worker will not ack
+        self.store.shutdown()  # hands back leases this process will not ack
         if self.journal is not None:
             self.journal.close()
             # Of many workers, the first to see the crawl finished merges every part.
-            if self.shared is None or self.shared.claim_merge():
+            if self.store.claim_output():
                 try:
                     self.stats.counters["items_in_output"] = self.journal.finalise(self.feeds)
                 except OutputError as exc:
                     self._fatal = self._fatal or str(exc)
-        if isinstance(self.frontier, SQLiteFrontier):
-            self.frontier.shutdown()
 
     # -- scheduling (the upward edge: never blocks) -------------------------------------------
     def schedule(
@@ -475,24 +417,14 @@ class Crawl:
         self, requests: list[Request], parent: Response | None = None, *, start: bool = False
     ) -> int:
         """Queue ``requests`` (``parent``'s links, if given); returns how many were new."""
-        # Open the work first so a fast failure elsewhere cannot make the count touch zero;
-        # once for all of a page's links, then settle what the frontier did not take.
-        self.work.change(requests=len(requests))
-        admitted = self._admit(requests, parent, start=start)
-        if self._signals is not None:  # as Scrapy: sent before the duplicate check
-            for request in admitted:
-                self._signals.send(signals.request_scheduled, request=request, spider=self.spider)
-        taken = sum(self.frontier.add(request) for request in admitted)
-        if taken != len(requests):
-            self.work.change(requests=taken - len(requests))
-        return taken
+        return self.store.add_many(self._admit(requests, parent, start=start))
 
     def _admit(
         self, requests: list[Request], parent: Response | None, *, start: bool = False
     ) -> list[Request]:
         """``requests`` (``parent``'s links, if given) less those never to crawl: counted as
         filtered, or, for a URL no request can go to and for a start request, failures."""
-        admitted = []
+        admitted: list[Request] = []
         for request in requests:
             if self._auth is not None:
                 self._auth.apply(request)
@@ -517,6 +449,9 @@ class Crawl:
                 self._record_failure(request, kind, detail)
             else:
                 self.stats.inc(refused[0])
+        if self._signals is not None:  # as Scrapy: sent before the duplicate check
+            for request in admitted:
+                self._signals.send(signals.request_scheduled, request=request, spider=self.spider)
         return admitted
 
     def _refuse(self, request: Request) -> tuple[str, str] | None:
@@ -552,27 +487,31 @@ class Crawl:
 
     def _request_failed(self, request: Request, kind: str, detail: str) -> None:
         """A request ended without a page to parse: record it, then acknowledge it."""
-        if kind != "shutdown":  # not a failure: a job folder will redo it
-            self._record_failure(request, kind, detail)
-            if request.errback and self._errback(request, kind, detail):
-                return  # its items go to the export stage, which acknowledges the request
-            self.frontier.ack(request)
-        self.work.change(requests=-1)
+        if kind == "shutdown":  # not a failure: a store that outlasts the run redoes it
+            return
+        self._record_failure(request, kind, detail)
+        if request.errback and self._errback(request, kind, detail):
+            return  # its items go to the export stage, which acknowledges the request
+        self.store.ack(request)
+        self.work.change()  # settled: maybe the last one
 
     def _errback(self, request: Request, kind: str, detail: str) -> bool:
-        """Run the request's errback (main process, one at a time with inline callbacks);
-        True if it yielded items, handed on with the request to the export stage."""
+        """Run the request's errback (main process, one at a time with inline callbacks) and
+        settle the request: acknowledged with its new requests, or, with items, handed on to
+        the export stage, which acknowledges it."""
         with self.parse_pool.serial:
             output = run_errback(self.spider, request, kind, detail)
         if output.error:
             log.error("errback %s failed on %s:\n%s", request.errback, request.url, output.error)
-        self.schedule_all(output.requests)
+        children = self._admit(output.requests, None)
         if not output.items:
-            return False
+            self.store.ack(request, children)
+            self.work.change()
+            return True
         prefix = request.fingerprint().hex()[:20]
         keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(output.items)]
         self.work.change(exporting=1)
-        self.items.put(PageOutput(request, keyed, []))
+        self.items.put(PageOutput(request, keyed, children))
         return True
 
     def _record_failure(self, request: Request, kind: str, detail: str) -> None:
@@ -600,12 +539,8 @@ class Crawl:
 
     def _redirected(self, request: Request, target: Request) -> None:
         self.stats.inc("redirects")
-        if self.shared is not None:  # queued by the ack itself, in one step
-            self.shared.ack(request, self._admit([target], None))
-        else:
-            self.schedule(target)  # before the ack: the redirect must not be lost in between
-            self.frontier.ack(request)
-        self.work.change(requests=-1)
+        self.store.ack(request, self._admit([target], None))  # one step: never lost between
+        self.work.change()
 
     # -- parse stage ----------------------------------------------------------------------------
     def _parse_here(self, response: Response) -> bool:
@@ -649,7 +584,8 @@ class Crawl:
                 self._store_failed(exc)
             except Exception:  # a bug here must not leave the crawl waiting forever
                 log.exception("error handling the output of %s", response.url)
-                self.work.change(requests=-1, parsing=-1)
+                self.store.ack(response.request)
+                self.work.change(parsing=-1)
             self._parse_slots.release()
 
     def _parse_failed(
@@ -725,11 +661,8 @@ class Crawl:
                     what,
                     response.url,
                 )
-        children: list[Request] = []
-        if self.shared is not None:  # queued by the page's ack: a worker fenced out adds none
-            children = self._admit(result.requests, response)
-        else:
-            self.schedule_all(result.requests, parent=response)
+        # Queued by the page's ack, with its items safe: a worker fenced out adds none.
+        children = self._admit(result.requests, response)
         prefix = response.request.fingerprint().hex()[:20]
         keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(result.items)]
         self.work.change(parsing=-1, exporting=1)
@@ -796,14 +729,12 @@ class Crawl:
             finally:
                 for page in batch:
                     try:
-                        if written and self.shared is not None:
-                            self.shared.ack(page.request, page.children)
-                        elif written:
-                            self.frontier.ack(page.request)
+                        if written:
+                            self.store.ack(page.request, page.children)
                     except StoreError as exc:
                         self._store_failed(exc)
                         written = False  # not acknowledged: a resume redoes the rest
-                    self.work.change(requests=-1, exporting=-1)
+                    self.work.change(exporting=-1)
 
     def _write(self, batch: list[PageOutput]) -> bool:
         """Pipelines, then the exporter. False if the output could not be written."""
@@ -823,8 +754,8 @@ class Crawl:
         try:
             if self.journal is not None:
                 self.journal.write(kept)
-            elif self.exporter is not None and kept:
-                self.exporter.write([item for _, item in kept])
+            elif kept:
+                self.feeds.write([item for _, item in kept])
         except OutputError as exc:
             self._fatal = str(exc)
             self.stop("output_error")

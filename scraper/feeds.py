@@ -39,7 +39,7 @@ from .export import JsonLinesExporter, encode_line, replacing, write_all
 from .feed_formats import ItemSource, encoder, project, read_feed, require_pyarrow, survey
 
 if TYPE_CHECKING:
-    from .frontier import CrawlState
+    from .store import CrawlState
 
 SUFFIX_FORMATS = {
     ".jsonl": "jsonlines",

@@ -42,7 +42,6 @@ from .errors import (
     StoreError,
     Truncated,
 )
-from .frontier import Clock, Frontier
 from .guard import AddressGuard
 from .httpcache import CachedFetcher, HttpCache
 from .models import Headers, Request, Response, canonical_url, split_plain, url_problem
@@ -52,6 +51,7 @@ from .queues import BoundedQueue
 from .robots import RobotsCache
 from .settings import Settings
 from .stats import Stats, WorkCounts
+from .store import Clock, CrawlStore, Lease, Wait
 from .throttle import AutoThrottle
 from .tls import tls_context
 from .transport import HostPoolTransport, bounded_by
@@ -445,7 +445,7 @@ class FetchPool:
         self,
         *,
         settings: Settings,
-        frontier: Frontier,
+        frontier: CrawlStore,
         fetcher: Fetcher,
         responses: BoundedQueue[Response],
         work: WorkCounts,
@@ -520,16 +520,21 @@ class FetchPool:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                got = self.frontier.next()
-                if isinstance(got, Request):
-                    self._settle(got)
-                else:
-                    began = self.clock()
-                    self.frontier.wait(IDLE_WAIT if got is None else got)
-                    # Requests were queued but no host could take one more (its delay or its
-                    # concurrency cap): for the summary's verdict, politeness set the pace.
-                    if got is not None or self.frontier.queued:
+                match self.frontier.next():
+                    case Lease(request):
+                        self._settle(request)
+                    case Wait(seconds):
+                        # Requests are queued but no host can take one more yet (its delay or
+                        # its concurrency cap): for the summary's verdict, politeness sets
+                        # the pace.
+                        began = self.clock()
+                        self.frontier.wait(seconds)
                         self.stats.held_by_politeness(self.clock() - began)
+                    case _:
+                        began = self.clock()
+                        self.frontier.wait(IDLE_WAIT)
+                        if self.frontier.queued:
+                            self.stats.held_by_politeness(self.clock() - began)
         except QueueClosed:
             return
         except StoreError as exc:  # the job folder failed: nothing more can be kept track of
@@ -551,9 +556,7 @@ class FetchPool:
         if self.cache is not None:  # a hit: no robots.txt, no network, no politeness delay
             cached = self.cache.lookup(request)
             if cached is not None:
-                give_back = getattr(self.frontier, "give_back_turn", None)
-                if give_back is not None:
-                    give_back(request)
+                self.frontier.give_back_turn(request)
                 self._hand_on(request, cached)
                 return
         if self.robots is not None and not self._robots_allow(request):
@@ -573,7 +576,7 @@ class FetchPool:
             # Another worker fetches it now; it owns the request's outcome.
             log.warning("%s", exc)
             self.stats.inc("leases_lost")
-            self.work.change(requests=-1)
+            self.work.change()  # settled by whoever holds it now
             return
         now = self.clock()
         if response is not None:

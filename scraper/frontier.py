@@ -1,4 +1,4 @@
-"""The frontier: the crawl's to-do list, and the place where politeness lives.
+"""The memory frontier: the crawl's to-do list, and the place where politeness lives.
 
 Flow position: spider start requests and callback output -> **frontier** -> fetch threads.
 
@@ -7,79 +7,110 @@ priority queue per host and a heap of hosts ordered by the time each may next be
 ``next()`` hands out a request from a host whose time has come and whose concurrency is not used
 up, or says how long until one will be ready; it never sleeps, so a politeness delay never parks
 a fetch thread. Retries wait in a not-before heap and do not hold up their host's other URLs.
+The rules themselves (delays, stretch, concurrency, dedup key) are ``politeness.py``'s.
 
 The edge from the parse workers back into the frontier must never block (DESIGN.md section 2),
-so ``add()`` never waits; the frontier is unbounded and in-flight work is bounded instead.
+so adding never waits; the frontier is unbounded and in-flight work is bounded instead.
 
-``Frontier`` is the small interface the SQLite and Redis stores implement; ``MemoryFrontier``
-is the reference implementation and the test fake.
+``MemoryFrontier`` implements ``store.CrawlStore``. With a ``Journal`` hooked onto its
+transitions (jobdir.SQLiteJournal) it is the job folder's store too: same rules, same code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
-import json
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Protocol
 
 from .models import Request
+from .politeness import Politeness, fingerprint_key
+from .store import IDLE, Clock, ItemJournal, Lease, Next, Wait
 
-Clock = Callable[[], float]
+log = logging.getLogger("scraper.frontier")
+
+SEEDED = "seeded"  # the journal's key saying the start requests are in
 
 
-class Frontier(Protocol):
-    """What the engine needs from a frontier store."""
+class Journal(Protocol):
+    """What a store that survives crashes records of the memory frontier's transitions
+    (jobdir.SQLiteJournal). Every call is made under the frontier's lock, inside ``step()``:
+    one step is one transaction, and a step that cannot be recorded raises StoreError."""
 
-    def add(self, request: Request) -> bool:
-        """Queue ``request`` unless it was seen before or is too deep. Never blocks."""
+    durable: bool
 
-    def next(self) -> Request | float | None:
-        """A request to fetch now (leased until ``release``), or seconds until one is ready,
-        or None when nothing is queued at all (more may arrive while requests are leased)."""
+    def step(self) -> AbstractContextManager[None]: ...
 
-    def ack(self, request: Request) -> None:
-        """The request is finished for good: its output (items, new requests) is safe, or it
-        failed. A store that survives crashes forgets it only now."""
+    def restore(self) -> tuple[set[int], list[Request]]:
+        """The fingerprint keys seen and the requests queued (leased ones included) by
+        earlier runs."""
 
-    def release(self, request: Request, retry_at: float | None = None) -> None:
-        """The fetch of a leased request ended. With ``retry_at`` (a clock time) it is queued
-        again, not before then, without counting as a new URL."""
+    def added(self, request: Request, key: int) -> None:
+        """``request`` (fingerprint ``key``) was queued; sets its ``store_id``. Raises
+        ValueError if it cannot be recorded (a meta value that is not data)."""
 
-    def mark_sent(self, request: Request) -> None:
-        """``request`` is being sent now. Its host's delay counts from here, not from the
-        lease, so a request held up on its way out cannot bring the next one closer to it.
-        Raises LeaseLost if the request is no longer this worker's to send."""
+    def leased(self, request: Request) -> None: ...
 
-    def defer_host(self, host: str, until: float) -> None:
-        """Contact ``host`` again no earlier than ``until`` (Retry-After, robots Crawl-delay)."""
+    def requeued(self, request: Request) -> None:
+        """Queued again for a retry, with its attempts so far."""
 
-    def set_host_delay(self, host: str, delay: float, throttle: bool = False) -> None:
-        """Space requests to ``host`` at least ``delay`` seconds apart: its robots.txt
-        Crawl-delay, or (``throttle``) the adaptive throttle's current delay."""
+    def acked(self, request: Request) -> None: ...
 
-    def wait(self, timeout: float) -> None:
-        """Block until the frontier changes or ``timeout`` seconds pass."""
+    def get(self, key: str) -> str | None: ...
+
+    def setdefault(self, key: str, value: str) -> str: ...
+
+    def item_journal(self) -> ItemJournal | None:
+        """The items file kept beside the journal, if any."""
+
+    def close(self) -> None: ...
+
+
+class NoJournal:
+    """Nothing outlasts the process: the plain in-memory crawl."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._memo: dict[str, str] = {}
+
+    def step(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def restore(self) -> tuple[set[int], list[Request]]:
+        return set(), []
+
+    def added(self, request: Request, key: int) -> None:
+        pass
+
+    def leased(self, request: Request) -> None:
+        pass
+
+    def requeued(self, request: Request) -> None:
+        pass
+
+    def acked(self, request: Request) -> None:
+        pass
+
+    def get(self, key: str) -> str | None:
+        return self._memo.get(key)
+
+    def setdefault(self, key: str, value: str) -> str:
+        return self._memo.setdefault(key, value)
+
+    def item_journal(self) -> ItemJournal | None:
+        return None
 
     def close(self) -> None:
-        """Stop handing out requests; ``next()`` returns None from now on."""
-
-    def remember(self, key: str, value: str) -> str:
-        """Store ``value`` under ``key`` for the whole crawl unless a value is there already
-        (kept as long as the store: across resumes, across workers); returns the stored one."""
-
-    def recall(self, key: str) -> str | None:
-        """The value stored under ``key``, or None."""
-
-    @property
-    def queued(self) -> int: ...
-
-    @property
-    def leased(self) -> int: ...
+        pass
 
 
 @dataclass(slots=True)
@@ -99,56 +130,68 @@ class HostState:
 
 
 class MemoryFrontier:
-    """In-memory frontier. Thread-safe; every method takes one short lock."""
+    """The in-memory store (``store.CrawlStore``); with a ``journal``, each transition is
+    also recorded in the same lock, which makes it the job folder's store. Thread-safe: every
+    method takes one short lock."""
 
     def __init__(
         self,
+        politeness: Politeness | None = None,
         *,
-        concurrency_per_host: int = 2,
-        delay: float = 0.0,
-        randomize_delay: bool = False,
-        depth_limit: int = 0,
-        lifo: bool = True,
-        throttle_start: float = 0.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        journal: Journal | None = None,
     ) -> None:
-        self._concurrency = concurrency_per_host
-        self._order = -1 if lifo else 1
-        self._delay = delay
-        self._randomize = randomize_delay
-        self._depth_limit = depth_limit
-        self._throttle_start = throttle_start
+        self.politeness = politeness = politeness or Politeness()
+        self._order = -1 if politeness.lifo else 1
         self._clock = clock
         self._rng = rng or random.Random()
+        self._journal: Journal = journal or NoJournal()
+        self.durable = self._journal.durable
         self._hosts: dict[str, HostState] = {}
         self._ready: list[tuple[float, int, str]] = []  # (ready time, seq, host)
         self._delayed: list[tuple[float, int, Request]] = []  # retries: (not before, seq, req)
-        self._seen: set[int] = set()
         self._seq = itertools.count()
         self._queued = 0
-        self._leased = 0
+        self._leased = 0  # handed out, not yet released: being fetched
+        self._open = 0  # handed out, not yet acknowledged (or queued again)
         self._closed = False
         self._changed = threading.Condition(threading.RLock())
         self.filtered = {"duplicate": 0, "depth": 0}
-        self._memo: dict[str, str] = {}
+        with self._changed, self._journal.step():
+            self._seen, restored = self._journal.restore()
+            for request in restored:
+                self._enqueue(request)
+        self.resumed = len(restored)
 
     # -- adding ------------------------------------------------------------------------------
     def add(self, request: Request) -> bool:
-        with self._changed:
-            if self._depth_limit and request.depth > self._depth_limit:
-                self.filtered["depth"] += 1
-                return False
-            # dont_filter skips the check, but the URL still counts as seen, so a start URL
-            # linked from its own pages is not fetched twice.
-            key = int.from_bytes(request.fingerprint()[:8], "big")
-            if key in self._seen and not request.dont_filter:
-                self.filtered["duplicate"] += 1
-                return False
-            self._seen.add(key)
-            self._enqueue(request)
-            self._changed.notify()
-            return True
+        with self._changed, self._journal.step():
+            return self._add(request)
+
+    def add_many(self, requests: Sequence[Request]) -> int:
+        with self._changed, self._journal.step():
+            return sum(self._add(request) for request in requests)
+
+    def _add(self, request: Request) -> bool:
+        if self.politeness.too_deep(request):
+            self.filtered["depth"] += 1
+            return False
+        # dont_filter skips the check, but the URL still counts as seen, so a start URL
+        # linked from its own pages is not fetched twice.
+        key = fingerprint_key(request)
+        if key in self._seen and not request.dont_filter:
+            self.filtered["duplicate"] += 1
+            return False
+        try:
+            self._journal.added(request, key)
+        except ValueError as exc:  # a meta value changed after the Request was made
+            log.error("dropped %s: %s", request.url, exc)
+            return False
+        self._seen.add(key)
+        self._enqueue(request)
+        self._changed.notify()
+        return True
 
     def _enqueue(self, request: Request) -> None:
         host = self._host(request.host)
@@ -159,20 +202,24 @@ class MemoryFrontier:
     def _host(self, name: str) -> HostState:
         host = self._hosts.get(name)
         if host is None:
-            host = self._hosts[name] = HostState(throttle=self._throttle_start)
+            host = self._hosts[name] = HostState(throttle=self.politeness.throttle_start)
         return host
 
     def _schedule(self, name: str, host: HostState) -> None:
         """Put the host in the ready heap if it has work and a free slot (lazy deletion)."""
-        if host.queue and host.active < self._concurrency and host.scheduled != host.next_time:
+        if (
+            host.queue
+            and host.active < self.politeness.concurrency_per_host
+            and host.scheduled != host.next_time
+        ):
             host.scheduled = host.next_time
             heapq.heappush(self._ready, (host.next_time, next(self._seq), name))
 
     # -- leasing -----------------------------------------------------------------------------
-    def next(self) -> Request | float | None:
-        with self._changed:
+    def next(self) -> Next:
+        with self._changed, self._journal.step():
             if self._closed:
-                return None
+                return IDLE
             now = self._clock()
             while self._delayed and self._delayed[0][0] <= now:
                 _, _, request = heapq.heappop(self._delayed)
@@ -181,37 +228,40 @@ class MemoryFrontier:
             while self._ready:
                 ready_at, _, name = self._ready[0]
                 host = self._hosts[name]
-                if host.scheduled != ready_at or not host.queue or host.active >= self._concurrency:
+                if (
+                    host.scheduled != ready_at
+                    or not host.queue
+                    or host.active >= self.politeness.concurrency_per_host
+                ):
                     heapq.heappop(self._ready)  # stale entry
                     if host.scheduled == ready_at:
                         host.scheduled = None
                     continue
                 if ready_at > now:
-                    return self._earliest(ready_at) - now
+                    return Wait(self._earliest(ready_at) - now)
                 heapq.heappop(self._ready)
                 host.scheduled = None
                 _, _, request = heapq.heappop(host.queue)
+                self._journal.leased(request)
                 host.active += 1
                 host.last_start = now
                 host.turn = (host.next_time, now + self._host_delay(host))
                 host.next_time = host.turn[1]
                 self._queued -= 1
                 self._leased += 1
+                self._open += 1
                 self._schedule(name, host)
-                return request
+                return Lease(request)
             if self._delayed:
-                return self._delayed[0][0] - now
-            return None
+                return Wait(self._delayed[0][0] - now)
+            return IDLE
 
     def _earliest(self, ready_at: float) -> float:
         return min(ready_at, self._delayed[0][0]) if self._delayed else ready_at
 
     def _host_delay(self, host: HostState) -> float:
-        delay = max(self._delay, host.delay or 0.0, host.throttle)
-        if self._randomize and delay:
-            # Stretch, never shorten: the configured delay is a promise to the site.
-            return delay * self._rng.uniform(1.0, 1.5)
-        return delay
+        delay = self.politeness.host_delay(host.delay, host.throttle)
+        return delay * self.politeness.stretch(self._rng) if delay else 0.0
 
     def set_host_delay(self, host_name: str, delay: float, throttle: bool = False) -> None:
         with self._changed:
@@ -227,22 +277,23 @@ class MemoryFrontier:
                 self._schedule(host_name, host)
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
-        with self._changed:
+        with self._changed, self._journal.step():
             host = self._hosts[request.host]
             host.active -= 1
             self._leased -= 1
             if retry_at is not None:
+                self._journal.requeued(request)
                 heapq.heappush(self._delayed, (retry_at, next(self._seq), request))
                 self._queued += 1
+                self._open -= 1
             self._schedule(request.host, host)
             # One slot came free: one waiting thread is enough to take it (waking all of them
             # costs the main process more than the fetching does, on fast sites).
             self._changed.notify()
 
     def give_back_turn(self, request: Request) -> None:
-        """``request`` (leased) was answered without contacting its host (an HTTP cache hit):
-        the delay its lease charged is taken back, unless another request of the host is out
-        or the host's time has moved since."""
+        """The delay the lease charged is taken back, unless another request of the host is
+        out or the host's time has moved since."""
         with self._changed:
             host = self._hosts[request.host]
             if host.active == 1 and host.turn is not None and host.next_time == host.turn[1]:
@@ -262,8 +313,15 @@ class MemoryFrontier:
                 host.next_time = ready_at
                 self._schedule(host_name, host)
 
-    def ack(self, request: Request) -> None:
-        """Nothing to forget in memory: a released request is already gone."""
+    def ack(self, request: Request, children: Sequence[Request] = ()) -> bool:
+        with self._changed, self._journal.step():
+            for child in children:
+                self._add(child)
+            self._journal.acked(request)
+            self._open -= 1
+            if not self._open:
+                self._changed.notify_all()
+            return True
 
     def defer_host(self, host_name: str, until: float) -> None:
         with self._changed:
@@ -282,12 +340,40 @@ class MemoryFrontier:
             self._closed = True
             self._changed.notify_all()
 
-    def remember(self, key: str, value: str) -> str:
+    # -- the crawl as a whole ----------------------------------------------------------------
+    def claim_seeding(self) -> bool:
+        """Seeded once per store: a job folder's resume does not add the start requests."""
+        with self._changed, self._journal.step():
+            return self._journal.get(SEEDED) is None
+
+    def finish_seeding(self) -> None:
+        with self._changed, self._journal.step():
+            self._journal.setdefault(SEEDED, "1")
+
+    def seeding_lapsed(self) -> bool:
+        return False  # seeding runs in this process, before any fetch
+
+    def finished(self) -> bool:
         with self._changed:
-            return self._memo.setdefault(key, value)
+            return self._queued == 0 and self._open == 0
+
+    def remember(self, key: str, value: str) -> str:
+        with self._changed, self._journal.step():
+            return self._journal.setdefault(f"state:{key}", value)
 
     def recall(self, key: str) -> str | None:
-        return self._memo.get(key)
+        with self._changed, self._journal.step():
+            return self._journal.get(f"state:{key}")
+
+    def item_journal(self, output: Path) -> ItemJournal | None:
+        return self._journal.item_journal()
+
+    def claim_output(self) -> bool:
+        return True  # the only process of its crawl
+
+    def shutdown(self) -> None:
+        with self._changed:
+            self._journal.close()
 
     # -- hosts given up for this run -------------------------------------------------------
     def queued_hosts(self) -> set[str]:
@@ -298,8 +384,6 @@ class MemoryFrontier:
             return hosts
 
     def park_host(self, name: str) -> list[Request]:
-        """Take every queued request of host ``name`` out of this run and return them. Not
-        acknowledged: a store that survives crashes keeps them for the next run."""
         with self._changed:
             host = self._hosts.get(name)
             parked = [request for _, _, request in host.queue] if host is not None else []
@@ -320,21 +404,3 @@ class MemoryFrontier:
     @property
     def leased(self) -> int:
         return self._leased
-
-
-class CrawlState:
-    """What a spider keeps for the whole crawl (``spider.crawl_state``): JSON values that last
-    as long as the frontier's store, so across resumes with a job folder and across workers
-    with Redis. The first value stored under a key wins, so workers starting together agree.
-    """
-
-    def __init__(self, frontier: Frontier) -> None:
-        self._frontier = frontier
-
-    def get(self, key: str, default: Any = None) -> Any:
-        raw = self._frontier.recall(key)
-        return default if raw is None else json.loads(raw)
-
-    def setdefault(self, key: str, value: Any) -> Any:
-        """Store ``value`` unless ``key`` has one; returns the value stored (as dict.setdefault)."""
-        return json.loads(self._frontier.remember(key, json.dumps(value)))

@@ -1,9 +1,9 @@
 """The job folder (``--jobdir DIR``): a crawl that survives crashes and resumes.
 
-Flow position: beside the frontier and the exporter. ``SQLiteFrontier`` journals every frontier
-transition to ``DIR/frontier.sqlite`` (WAL), and ``ItemJournal`` keeps every exported item with
-a stable key in ``DIR/items.jsonl``; the output files (``feeds.py``) are rebuilt from the
-journal at the end of every run.
+Flow position: beside the frontier and the exporter. ``SQLiteJournal`` journals every transition
+of the memory frontier to ``DIR/frontier.sqlite`` (WAL), and ``ItemJournal`` keeps every
+exported item with a stable key in ``DIR/items.jsonl``; the output files (``feeds.py``) are
+rebuilt from the journal at the end of every run.
 
 Exactly once, across any number of crashes:
 - a request is a row: queued -> leased -> deleted (done), each step one transaction; on start,
@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import OutputError, ScraperError, StoreError
 from .export import encode_line, write_all
-from .frontier import MemoryFrontier
 from .models import Request
 from .records import InvalidRecord, decode_request, encode_request
 
@@ -49,12 +48,15 @@ log = logging.getLogger("scraper.jobdir")
 QUEUED, LEASED, INVALID = 0, 1, 2
 
 
-class SQLiteFrontier(MemoryFrontier):
-    """The in-memory frontier, with every transition journaled to SQLite in the same lock."""
+class SQLiteJournal:
+    """The memory frontier's transitions, journaled to ``DIR/frontier.sqlite`` (a
+    ``frontier.Journal``): the frontier calls each hook under its lock, inside ``step()``."""
 
-    def __init__(self, path: Path, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.path = path
+    durable = True
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = path = folder / "frontier.sqlite"
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -67,113 +69,83 @@ class SQLiteFrontier(MemoryFrontier):
             """)
         except sqlite3.Error as exc:
             raise ScraperError(f"cannot open job state {path}: {exc}") from exc
-        self.resumed = self._restore()
 
     @contextmanager
-    def _step(self) -> Iterator[None]:
-        """One store step, under the frontier's lock. An SQLite error (a full disk) rolls the
-        step back and becomes a StoreError naming the file: the crawl cannot go on."""
-        with self._changed:
-            try:
-                yield
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                raise StoreError(f"cannot write job state {self.path}: {exc}") from exc
-
-    def _restore(self) -> int:
-        """Load the saved state; leased requests go back to the queue. Returns requests loaded."""
-        with self._step():
-            self._seen.update(fp % (1 << 64) for (fp,) in self._db.execute("SELECT fp FROM seen"))
-            self._db.execute("UPDATE requests SET state = ? WHERE state = ?", (QUEUED, LEASED))
-            rows = self._db.execute(
-                "SELECT id, data FROM requests WHERE state = ? ORDER BY id", (QUEUED,)
-            ).fetchall()
-            loaded = 0
-            for row_id, data in rows:
-                try:
-                    request = decode_request(data)
-                except InvalidRecord as exc:
-                    log.error("job state: request %d is not a valid record (%s): skipped",
-                              row_id, exc)  # fmt: skip
-                    self._db.execute(
-                        "UPDATE requests SET state = ? WHERE id = ?", (INVALID, row_id)
-                    )
-                    continue
-                request.store_id = row_id
-                self._enqueue(request)
-                loaded += 1
-            return loaded
-
-    def _fingerprint_seen(self, key: int) -> None:
-        self._db.execute("INSERT OR IGNORE INTO seen (fp) VALUES (?)", (_signed(key),))
-
-    def add(self, request: Request) -> bool:
+    def step(self) -> Iterator[None]:
+        """One transaction for what the frontier changes in one call. An SQLite error (a full
+        disk) rolls the step back and becomes a StoreError naming the file."""
         try:
-            # A meta value changed after the Request was made can still be one no record holds.
+            yield
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            raise StoreError(f"cannot write job state {self.path}: {exc}") from exc
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Cursor:
+        if not self._db.in_transaction:  # begun at the first write: a step that only reads
+            self._db.execute("BEGIN")  # (a duplicate link) costs no transaction
+        return self._db.execute(sql, args)
+
+    def restore(self) -> tuple[set[int], list[Request]]:
+        """The saved state; leased requests go back to the queue (work in flight at a crash
+        is done again). A row that is not a valid record is set aside."""
+        seen = {fp % (1 << 64) for (fp,) in self._db.execute("SELECT fp FROM seen")}
+        self._write("UPDATE requests SET state = ? WHERE state = ?", (QUEUED, LEASED))
+        rows = self._db.execute(
+            "SELECT id, data FROM requests WHERE state = ? ORDER BY id", (QUEUED,)
+        ).fetchall()
+        requests = []
+        for row_id, data in rows:
+            try:
+                request = decode_request(data)
+            except InvalidRecord as exc:
+                log.error("job state: request %d is not a valid record (%s): skipped",
+                          row_id, exc)  # fmt: skip
+                self._write("UPDATE requests SET state = ? WHERE id = ?", (INVALID, row_id))
+                continue
+            request.store_id = row_id
+            requests.append(request)
+        return seen, requests
+
+    def added(self, request: Request, key: int) -> None:
+        try:
             record = encode_request(request)
         except TypeError as exc:
-            log.error("dropped %s: %s", request.url, exc)
-            return False
-        with self._step():
-            if not super().add(request):
-                return False
-            self._db.execute("BEGIN")
-            self._fingerprint_seen(int.from_bytes(request.fingerprint()[:8], "big"))
-            cursor = self._db.execute(
-                "INSERT INTO requests (state, data) VALUES (?, ?)", (QUEUED, record)
-            )
-            self._db.execute("COMMIT")
-            request.store_id = cursor.lastrowid
-            return True
+            raise ValueError(str(exc)) from None
+        self._write("INSERT OR IGNORE INTO seen (fp) VALUES (?)", (_signed(key),))
+        cursor = self._write("INSERT INTO requests (state, data) VALUES (?, ?)", (QUEUED, record))
+        request.store_id = cursor.lastrowid
 
-    def next(self) -> Request | float | None:
-        with self._step():
-            got = super().next()
-            if isinstance(got, Request):
-                self._db.execute(
-                    "UPDATE requests SET state = ? WHERE id = ?", (LEASED, got.store_id)
-                )
-            return got
+    def leased(self, request: Request) -> None:
+        self._write("UPDATE requests SET state = ? WHERE id = ?", (LEASED, request.store_id))
 
-    def release(self, request: Request, retry_at: float | None = None) -> None:
-        with self._step():
-            super().release(request, retry_at)
-            if retry_at is not None:  # queued again, with its attempt count
-                self._db.execute(
-                    "UPDATE requests SET state = ?, data = ? WHERE id = ?",
-                    (QUEUED, encode_request(request), request.store_id),
-                )
+    def requeued(self, request: Request) -> None:  # with its attempt count
+        self._write(
+            "UPDATE requests SET state = ?, data = ? WHERE id = ?",
+            (QUEUED, encode_request(request), request.store_id),
+        )
 
-    def ack(self, request: Request) -> None:
-        with self._step():
-            self._db.execute("DELETE FROM requests WHERE id = ?", (request.store_id,))
+    def acked(self, request: Request) -> None:
+        self._write("DELETE FROM requests WHERE id = ?", (request.store_id,))
 
-    def get_meta(self, key: str) -> str | None:
-        with self._step():
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            return row[0] if row else None
+    def get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
-    def set_meta(self, key: str, value: str) -> None:
-        with self._step():
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def remember(self, key: str, value: str) -> str:
-        with self._step():
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (f"state:{key}", value)
-            )
-        stored = self.recall(key)
+    def setdefault(self, key: str, value: str) -> str:
+        self._write("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        stored = self.get(key)
         assert stored is not None
         return stored
 
-    def recall(self, key: str) -> str | None:
-        return self.get_meta(f"state:{key}")
+    def item_journal(self) -> ItemJournal:
+        return ItemJournal(self.folder / "items.jsonl")
 
-    def shutdown(self) -> None:
-        with self._changed:
-            self._db.close()
+    def close(self) -> None:
+        self._db.close()
 
 
 def _signed(key: int) -> int:

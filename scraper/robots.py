@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 from protego import Protego
 
 from .errors import FetchError, PrivateAddress
-from .frontier import Clock
 from .models import Request, url_problem
 from .outages import host_is_down
+from .store import Clock
 
 if TYPE_CHECKING:
     from .fetch import Fetcher

@@ -60,7 +60,7 @@ class Spider:
         self.logger = logging.getLogger(self.name)
         self.settings: Any = None  # set by the engine before any callback runs
         # Set by the engine in the main process: values kept for the whole crawl, across
-        # resumes and workers (frontier.CrawlState); None in the parse workers.
+        # resumes and workers (store.CrawlState); None in the parse workers.
         self.crawl_state: Any = None
 
     @classmethod

@@ -34,31 +34,31 @@ class QueueStatsLike(Protocol):
 
 @dataclass(slots=True)
 class WorkCounts:
-    """Open work, updated under one lock so the engine never sees a false zero.
+    """Pages between the fetch threads and the store's acknowledgement, by stage, under one
+    lock: ``parsing`` (queued for or in the parse stage) and ``exporting`` (waiting for
+    pipelines and the exporter). A stage opens the next unit of work before it closes its own.
 
-    A request is *open* from the moment the frontier accepts it until it is acknowledged: its
-    fetch failed for good, or its callback's new requests are in the frontier and its items are
-    written. A stage always opens the next unit of work before it closes its own, so
-    ``open_requests == 0`` means the crawl is done. ``parsing`` and ``exporting`` say where the
-    open requests are, for a graceful stop and for the progress line.
+    Whether the crawl is done is the store's to say (``CrawlStore.finished``); these counts
+    say whether this process still holds a page, for a graceful stop and the progress line,
+    and wake the engine's main thread each time this process may have become idle.
     """
 
-    open_requests: int = 0
-    parsing: int = 0  # responses queued for, or being handled by, the parse stage
-    exporting: int = 0  # parsed pages whose items wait for pipelines and the exporter
+    parsing: int = 0
+    exporting: int = 0
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
-    def change(self, requests: int = 0, parsing: int = 0, exporting: int = 0) -> None:
+    def change(self, parsing: int = 0, exporting: int = 0) -> None:
+        """Move pages between stages; with no arguments, only say that a request was settled
+        (it may have been the last)."""
         with self._lock:
-            self.open_requests += requests
             self.parsing += parsing
             self.exporting += exporting
-            if self.open_requests == 0:
+            if self.parsing == 0 and self.exporting == 0:
                 self._lock.notify_all()
 
-    def finished(self) -> bool:
+    def idle(self) -> bool:
         with self._lock:
-            return self.open_requests == 0
+            return self.parsing == 0 and self.exporting == 0
 
     def wait(self, timeout: float) -> None:
         with self._lock:

@@ -69,9 +69,9 @@ def run_recording_order(
         jobdir=jobdir,
     )
     events: list[tuple[str, str]] = []
-    journal, frontier = crawl.journal, crawl.frontier
+    journal, store = crawl.journal, crawl.store
     assert journal is not None, "a store that writes items before acks: --jobdir or Redis"
-    write, ack = journal.write, frontier.ack
+    write, ack = journal.write, store.ack
 
     def recording_write(keyed: list[tuple[str, dict]]) -> None:
         write(keyed)
@@ -82,7 +82,7 @@ def run_recording_order(
         return ack(request, *rest)
 
     journal.write = recording_write  # type: ignore[method-assign]
-    frontier.ack = recording_ack  # type: ignore[method-assign]
+    store.ack = recording_ack  # type: ignore[method-assign]
     return crawl.run(), events
 
 

@@ -17,9 +17,11 @@ from scraper.errors import LeaseLost, ResponseTooLarge
 from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after, redirect_request
 from scraper.frontier import MemoryFrontier
 from scraper.models import Request, Response
+from scraper.politeness import Politeness
 from scraper.queues import BoundedQueue
 from scraper.settings import Settings
 from scraper.stats import Stats, WorkCounts
+from scraper.store import Lease, Wait
 
 
 class FakeClock:
@@ -39,7 +41,7 @@ class Rig:
         self.clock = FakeClock()
         self.wall = FakeClock()
         self.wall.now = 1_800_000_000.0  # a wall-clock time, for Retry-After dates
-        self.frontier = MemoryFrontier(clock=self.clock, delay=self.settings.host_delay)
+        self.frontier = MemoryFrontier(Politeness.from_settings(self.settings), clock=self.clock)
         self.responses: BoundedQueue[Response] = BoundedQueue(100)
         self.stats = Stats()
         self.work = WorkCounts()
@@ -67,11 +69,21 @@ class Rig:
         self.frontier.add(Request(url))
 
     def step(self) -> Request | float | None:
-        """Lease the next ready request and process it, as one fetch thread would."""
+        """Lease the next ready request and process it, as one fetch thread would. Returns
+        it, or the seconds until one is ready, or None when nothing is queued."""
+        match self.frontier.next():
+            case Lease(request):
+                self.pool.process(request)
+                return request
+            case Wait(seconds):
+                return seconds
+        return None
+
+    def waiting(self) -> float:
+        """Seconds until the frontier hands out a request: it hands out none now."""
         got = self.frontier.next()
-        if isinstance(got, Request):
-            self.pool.process(got)
-        return got
+        assert isinstance(got, Wait), got
+        return got.seconds
 
 
 @respx.mock
@@ -84,8 +96,8 @@ def test_transport_error_is_retried_through_the_frontier_then_succeeds():
     rig.step()
     assert route.call_count == 1 and len(rig.responses) == 0
     assert rig.stats.counters["retries"] == 1
-    wait = rig.frontier.next()
-    assert isinstance(wait, float) and 1.0 <= wait <= 2.0  # backoff 1 s + jitter < 1 s
+    wait = rig.waiting()
+    assert 1.0 <= wait <= 2.0  # backoff 1 s + jitter < 1 s
     rig.clock.now += wait
     rig.step()
     assert route.call_count == 2
@@ -105,8 +117,7 @@ def test_a_host_that_refuses_backs_off_as_a_whole_without_using_up_retries():
     waits = []
     for _ in range(4):  # 1 s, 2 s, then the cap: 3 s, 3 s; attempts never count
         assert isinstance(rig.step(), Request)
-        wait = rig.frontier.next()
-        assert isinstance(wait, float)
+        wait = rig.waiting()
         waits.append(wait)
         rig.clock.now += wait
     assert waits == [1.0, 2.0, 3.0, 3.0]
@@ -139,7 +150,7 @@ def test_503_with_retry_after_seconds_pushes_back_the_whole_host():
     rig.step()  # a.test/busy -> 503
     got = rig.step()  # a.test is deferred, so the next request comes from b.test
     assert isinstance(got, Request) and got.host == "b.test"
-    assert rig.frontier.next() == pytest.approx(7.0)
+    assert rig.waiting() == pytest.approx(7.0)
     rig.clock.now += 7.0
     got = rig.step()
     assert isinstance(got, Request) and got.host == "a.test"
@@ -165,7 +176,7 @@ def test_retry_after_http_date_pushes_back_the_whole_host(status):
     assert rig.stats.counters["http_429"] == (status == 429)
     got = rig.step()  # the whole of a.test waits; b.test does not
     assert isinstance(got, Request) and got.host == "b.test"
-    assert rig.frontier.next() == pytest.approx(120.0)
+    assert rig.waiting() == pytest.approx(120.0)
     rig.clock.now += 120.0
     assert rig.step().host == "a.test"
     assert rig.step().host == "a.test"
@@ -224,7 +235,7 @@ def test_timeouts_are_retried_and_then_fail_as_timeout():
     rig = Rig(RETRY_TIMES=1)
     rig.add("http://a.test/slow")
     rig.step()
-    rig.clock.now += rig.frontier.next()  # type: ignore[operator]
+    rig.clock.now += rig.waiting()
     rig.step()
     assert rig.failed == [("http://a.test/slow", "timeout")]  # counted where it is recorded
 
@@ -461,7 +472,7 @@ def test_a_huge_retry_after_is_capped_and_the_request_deferred():
     rig = Rig(RETRY_AFTER_MAX=60)
     rig.add("http://a.test/later")
     rig.step()
-    assert rig.frontier.next() == pytest.approx(60.0)  # deferred, no thread asleep
+    assert rig.waiting() == pytest.approx(60.0)  # deferred, no thread asleep
     assert rig.frontier.queued == 1 and rig.failed == []
 
 

@@ -11,9 +11,7 @@ import pytest
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
 from mockserver import MockServer
 
-from scraper.frontier import MemoryFrontier
 from scraper.httpcache import CacheStore, Entry
-from scraper.models import Request
 
 SPIDER = str(TEST_SPIDERS / "follow.py")
 LEAVES = ["a", "b", "c", "d"]
@@ -94,22 +92,6 @@ def test_ignored_codes_and_expired_copies_are_fetched_again(tmp_path):
         server.clear_log()
         crawl(server, tmp_path, "HTTPCACHE_EXPIRATION_SECS=0.001", "ROBOTSTXT_OBEY=false")
         assert len(page_requests(server)) == 5  # every copy had expired
-
-
-def test_a_cache_hit_gives_its_hosts_turn_back_to_the_frontier():
-    now = [100.0]
-    frontier = MemoryFrontier(delay=60.0, concurrency_per_host=1, clock=lambda: now[0])
-    for name in ("a", "b", "c"):
-        frontier.add(Request(f"http://h.test/{name}"))
-    first = frontier.next()
-    assert isinstance(first, Request)
-    frontier.give_back_turn(first)  # answered from the cache
-    frontier.release(first)
-    second = frontier.next()
-    assert isinstance(second, Request)  # at once, not 60 s later
-    frontier.mark_sent(second)  # a real request: its delay stands
-    frontier.release(second)
-    assert frontier.next() == pytest.approx(60.0)
 
 
 def test_cache_hits_cost_no_politeness_delay_end_to_end(tmp_path):

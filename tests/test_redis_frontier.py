@@ -16,32 +16,28 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from store_clock import START, FakeClock, leased, nothing_ready, ready_at, redis_clock
 
 from scraper.distributed import RedisFrontier
+from scraper.distributed.frontier import LONGEST_WAIT
 from scraper.distributed.status import dedup_bytes
 from scraper.errors import LeaseLost
 from scraper.models import Request
+from scraper.politeness import Politeness
+from scraper.store import Lease, Wait
 
 pytest_plugins = ["redis_server"]  # fixtures: redis_server, crawl_name, dead_redis_url
 
 
-def store(server, name: str, **options: object) -> RedisFrontier:
-    return RedisFrontier(server.url, name, **options)  # type: ignore[arg-type]
+POLITENESS = set(Politeness.__dataclass_fields__)
 
 
-def lease(frontier: RedisFrontier) -> Request:
-    got = frontier.next()
-    assert isinstance(got, Request), got
-    return got
-
-
-def lease_when_ready(frontier: RedisFrontier) -> Request:
-    for _ in range(50):  # bounded: a few host delays
-        got = frontier.next()
-        if isinstance(got, Request):
-            return got
-        frontier.wait(got or 0.05)
-    raise AssertionError("nothing to lease")
+def store(server, name: str, clock: FakeClock | None = None, **options: object) -> RedisFrontier:
+    """A worker of crawl ``name``; ``options`` are Politeness fields and RedisFrontier's own."""
+    rules = Politeness(**{k: v for k, v in options.items() if k in POLITENESS})  # type: ignore[arg-type]
+    own = {k: v for k, v in options.items() if k not in POLITENESS}
+    clock = clock or redis_clock(server.url, name)
+    return RedisFrontier(server.url, name, rules, clock=clock, **own)  # type: ignore[arg-type]
 
 
 def state(server, name: str) -> dict[str, int]:
@@ -61,43 +57,32 @@ def test_add_dedups_and_enqueues_in_one_step(redis_server, crawl_name):
 
 
 def test_per_host_delay_and_concurrency_hold_across_workers(redis_server, crawl_name):
-    one = store(redis_server, crawl_name, delay=0.3, concurrency_per_host=1)
-    two = store(redis_server, crawl_name, delay=0.3, concurrency_per_host=1)
+    clock = redis_clock(redis_server.url, crawl_name)
+    one = store(redis_server, crawl_name, clock, delay=0.3, concurrency_per_host=1)
+    two = store(redis_server, crawl_name, clock, delay=0.3, concurrency_per_host=1)
     for i in range(3):
         one.add(Request(f"http://a.test/{i}"))
-    first = lease(one)
-    leased_at = time.monotonic()
-    busy = two.next()  # the host's only slot is taken, by the other worker
-    assert isinstance(busy, float) and 0 < busy <= 0.2
+    first = leased(one)
+    nothing_ready(two)  # the host's only slot is taken, by the other worker
     one.release(first)  # the slot is free again, but the host's time has not come
-    got = lease_when_ready(two)
-    assert got.url != first.url
-    assert time.monotonic() - leased_at >= 0.3 - 0.01
+    assert ready_at(two, clock, START + 0.3).url != first.url
     for frontier in (one, two):
         frontier.shutdown()
 
 
-def test_urls_that_differ_only_in_their_query_are_all_kept(redis_server, crawl_name):
-    frontier = store(redis_server, crawl_name)
-    urls = ["http://a.test/p", "http://a.test/p?page=2", "http://a.test/p?page=3"]
-    urls += ["http://a.test/p?page=2&sort=new", "http://a.test/p?sort=new"]
-    assert frontier.add_many([Request(url) for url in urls]) == [True] * len(urls)
-    assert not frontier.add(Request("http://a.test/p?sort=new"))
-    counts = state(redis_server, crawl_name)
-    assert (counts["seen"], counts["queued"], counts["duplicates"]) == (len(urls), len(urls), 1)
-    frontier.shutdown()
-
-
-def test_per_host_concurrency_is_capped_with_no_delay_set(redis_server, crawl_name):
+def test_per_host_concurrency_is_capped_across_workers(redis_server, crawl_name):
     """No delay to hide behind: the cap alone stops a host's third lease, whichever worker
     asks, until one of the two in flight ends."""
-    one, two, late = (store(redis_server, crawl_name, concurrency_per_host=2) for _ in range(3))
+    clock = redis_clock(redis_server.url, crawl_name)
+    one, two, late = (
+        store(redis_server, crawl_name, clock, concurrency_per_host=2) for _ in range(3)
+    )
     for i in range(4):
         one.add(Request(f"http://a.test/{i}"))
     one.add(Request("http://b.test/0"))
-    held = [lease(one), lease(two), lease(one)]
+    held = [leased(one), leased(two), leased(one)]
     assert Counter(request.host for request in held) == {"a.test": 2, "b.test": 1}
-    assert isinstance(late.next(), float)  # a.test's two slots are taken
+    nothing_ready(late)  # a.test's two slots are taken
     client = redis_server.client()
     assert client.hget(f"{{{crawl_name}}}:h:a.test", "active") == b"2"
     assert client.zscore(f"{{{crawl_name}}}:ready", "a.test") is None
@@ -105,20 +90,22 @@ def test_per_host_concurrency_is_capped_with_no_delay_set(redis_server, crawl_na
     owner = one if done is held[0] else two
     owner.release(done)
     owner.ack(done)
-    assert lease_when_ready(late).host == "a.test"
+    clock.advance(LONGEST_WAIT)  # how soon a worker notices another worker's release
+    assert leased(late).host == "a.test"
     assert client.hget(f"{{{crawl_name}}}:h:a.test", "active") == b"2"
     for frontier in (one, two, late):
         frontier.shutdown()
 
 
 def test_expired_lease_comes_back_and_late_ack_is_refused(redis_server, crawl_name):
-    slow = store(redis_server, crawl_name, lease_timeout=0.3)
-    slow._stop_keeper.set()  # a stopped process: its leases are not extended
-    other = store(redis_server, crawl_name, lease_timeout=5)
+    clock = redis_clock(redis_server.url, crawl_name)
+    slow = store(redis_server, crawl_name, clock, lease_timeout=0.3)
+    slow.stop_heartbeat()  # a stopped process: its leases are not extended
+    other = store(redis_server, crawl_name, clock, lease_timeout=5)
     slow.add(Request("http://a.test/page"))
-    held = lease(slow)
-    time.sleep(0.35)
-    again = lease(other)  # reclaimed by the lease call itself
+    held = leased(slow)
+    clock.advance(0.3)
+    again = leased(other)  # reclaimed by the lease call itself
     assert again.url == held.url and again.store_id != held.store_id  # a new fencing token
     slow.release(held)
     child = Request("http://a.test/child")
@@ -134,37 +121,35 @@ def test_expired_lease_comes_back_and_late_ack_is_refused(redis_server, crawl_na
 
 
 def test_ack_queues_the_pages_children_and_ends_its_fetch_in_one_step(redis_server, crawl_name):
-    frontier = store(redis_server, crawl_name, delay=0.3, concurrency_per_host=1)
+    clock = redis_clock(redis_server.url, crawl_name)
+    frontier = store(redis_server, crawl_name, clock, delay=0.3, concurrency_per_host=1)
     frontier.add(Request("http://a.test/page"))
     frontier.add(Request("http://a.test/seen"))
-    page = lease(frontier)
-    time.sleep(0.2)  # the fetch ends at the ack, not at the lease
+    page = leased(frontier)
+    clock.advance(0.2)  # the fetch ends at the ack, not at the lease
     children = [Request(f"http://a.test/{name}") for name in ("new", "seen", "new", "other")]
     assert frontier.ack(page, children) is True  # no release first: the ack ends the fetch
-    acked = time.monotonic()
     counts = state(redis_server, crawl_name)
     assert (counts["done"], counts["leased"], counts["queued"]) == (1, 0, 3)
     assert (counts["seen"], counts["duplicates"]) == (4, 2)  # "seen" and the second "new"
-    lease_when_ready(frontier)  # the host's slot is free, and its delay counts from the ack
-    assert time.monotonic() - acked >= 0.3 - 0.01
+    ready_at(frontier, clock, START + 0.2 + 0.3)  # the slot is free; the delay counts from the ack
     frontier.shutdown()
 
 
 def test_a_reclaimed_lease_frees_its_host_once_and_keeps_its_delay(redis_server, crawl_name):
-    slow = store(redis_server, crawl_name, lease_timeout=0.2, delay=0.3, concurrency_per_host=1)
-    slow._stop_keeper.set()  # a dead worker: its lease is not extended
-    other = store(redis_server, crawl_name, lease_timeout=5, delay=0.3, concurrency_per_host=1)
+    clock = redis_clock(redis_server.url, crawl_name)
+    options = {"delay": 0.3, "concurrency_per_host": 1}
+    slow = store(redis_server, crawl_name, clock, lease_timeout=0.2, **options)
+    slow.stop_heartbeat()  # a dead worker: its lease is not extended
+    other = store(redis_server, crawl_name, clock, lease_timeout=5, **options)
     for i in range(3):
         slow.add(Request(f"http://a.test/{i}"))
-    lease(slow)
-    time.sleep(0.35)  # past the lease, and past the host's delay from that lease
-    reclaimed_by = time.monotonic()
+    leased(slow)
+    clock.advance(0.35)  # past the lease, and past the host's delay from that lease
     # The lost request may have reached the site as late as the reclaim: the delay counts
     # from there, so this first call reclaims and hands out nothing yet.
-    assert isinstance(other.next(), float)
-    lease_when_ready(other)
-    assert time.monotonic() - reclaimed_by >= 0.3 - 0.01
-    assert isinstance(other.next(), float)  # one slot per host, and it is taken
+    ready_at(other, clock, START + 0.35 + 0.3)
+    nothing_ready(other)  # one slot per host, and it is taken
     assert redis_server.client().hget(f"{{{crawl_name}}}:h:a.test", "active") == b"1"
     for frontier in (slow, other):
         frontier.shutdown()
@@ -174,48 +159,31 @@ def test_a_reclaimed_lease_frees_its_host_once_and_keeps_its_delay(redis_server,
 def test_a_delay_one_worker_learns_spaces_every_workers_requests(
     redis_server, crawl_name, throttle
 ):
-    learner = store(redis_server, crawl_name, concurrency_per_host=1)
-    fetcher = store(redis_server, crawl_name, concurrency_per_host=1)
+    clock = redis_clock(redis_server.url, crawl_name)
+    learner = store(redis_server, crawl_name, clock, concurrency_per_host=1)
+    fetcher = store(redis_server, crawl_name, clock, concurrency_per_host=1)
     for i in range(2):
         learner.add(Request(f"http://a.test/{i}"))
     # robots.txt's Crawl-delay, or AutoThrottle's delay, as the learner's fetch threads set it
     learner.set_host_delay("a.test", 0.3, throttle=throttle)
-    first = lease(fetcher)
-    leased_at = time.monotonic()
+    first = leased(fetcher)
     fetcher.release(first)
     fetcher.ack(first)
-    lease_when_ready(fetcher)
-    assert time.monotonic() - leased_at >= 0.3 - 0.01
+    ready_at(fetcher, clock, START + 0.3)
     for frontier in (learner, fetcher):
         frontier.shutdown()
 
 
-def test_a_stricter_delay_learnt_in_flight_spaces_the_next_request(redis_server, crawl_name):
-    """robots.txt's Crawl-delay arrives while a request to the host is out, with a slot still
-    free: the host's next request waits that delay from the request's start."""
-    fetching = store(redis_server, crawl_name, concurrency_per_host=2)
-    other = store(redis_server, crawl_name, concurrency_per_host=2)
-    for i in range(2):
-        fetching.add(Request(f"http://a.test/{i}"))
-    lease(fetching)
-    leased_at = time.monotonic()
-    fetching.set_host_delay("a.test", 0.3)
-    assert isinstance(other.next(), float)  # the free slot waits for the host's new time
-    lease_when_ready(other)
-    assert time.monotonic() - leased_at >= 0.3 - 0.01
-    for frontier in (fetching, other):
-        frontier.shutdown()
-
-
 def test_a_request_whose_lease_expired_before_it_was_sent_is_not_sent(redis_server, crawl_name):
-    slow = store(redis_server, crawl_name, lease_timeout=0.3, delay=0.5)
-    slow._stop_keeper.set()
-    other = store(redis_server, crawl_name, lease_timeout=5, delay=0.5)
+    clock = redis_clock(redis_server.url, crawl_name)
+    slow = store(redis_server, crawl_name, clock, lease_timeout=0.3, delay=0.5)
+    slow.stop_heartbeat()
+    other = store(redis_server, crawl_name, clock, lease_timeout=5, delay=0.5)
     slow.add(Request("http://a.test/page"))
-    held = lease(slow)
-    time.sleep(0.35)
+    held = leased(slow)
+    clock.advance(0.35)
     # The first call reclaims; the host then waits its delay, since the lost lease may have sent.
-    again = lease_when_ready(other)
+    again = ready_at(other, clock, START + 0.35 + 0.5)
     other.mark_sent(again)
     host = f"{{{crawl_name}}}:h:a.test"
     sent = redis_server.client().hmget(host, "last", "next")
@@ -230,14 +198,15 @@ def test_a_request_whose_lease_expired_before_it_was_sent_is_not_sent(redis_serv
 
 
 def test_a_request_whose_lease_keeps_expiring_becomes_a_dead_letter(redis_server, crawl_name):
-    frontier = store(redis_server, crawl_name, lease_timeout=0.1, max_lease_expiries=2)
-    frontier._stop_keeper.set()
+    clock = redis_clock(redis_server.url, crawl_name)
+    frontier = store(redis_server, crawl_name, clock, lease_timeout=0.1, max_lease_expiries=2)
+    frontier.stop_heartbeat()
     frontier.add(Request("http://a.test/poison"))
-    lease(frontier)
-    time.sleep(0.15)
-    lease(frontier)  # the first expiry put it back
-    time.sleep(0.15)
-    assert isinstance(frontier.next(), float)  # the second sent it to the dead letters
+    leased(frontier)
+    clock.advance(0.1)
+    leased(frontier)  # the first expiry put it back
+    clock.advance(0.1)
+    nothing_ready(frontier)  # the second sent it to the dead letters
     client = redis_server.client()
     [letter] = client.lrange(f"{{{crawl_name}}}:dead", 0, -1)
     assert json.loads(letter) == {
@@ -250,26 +219,13 @@ def test_a_request_whose_lease_keeps_expiring_becomes_a_dead_letter(redis_server
     frontier.shutdown()
 
 
-def test_retry_waits_then_comes_back_with_its_attempts(redis_server, crawl_name):
-    frontier = store(redis_server, crawl_name)
-    frontier.add(Request("http://a.test/flaky"))
-    first = lease(frontier)
-    first.attempts = 1
-    frontier.release(first, retry_at=time.monotonic() + 0.2)
-    assert isinstance(frontier.next(), float)
-    time.sleep(0.25)
-    again = lease(frontier)
-    assert again.url == first.url and again.attempts == 1
-    frontier.shutdown()
-
-
 def test_shutdown_hands_unacknowledged_leases_back(redis_server, crawl_name):
     leaving = store(redis_server, crawl_name)
     leaving.add(Request("http://a.test/1"))
-    lease(leaving)
+    leased(leaving)
     leaving.shutdown()
     staying = store(redis_server, crawl_name)
-    assert lease(staying).url == "http://a.test/1"  # at once, not after the lease timeout
+    assert leased(staying).url == "http://a.test/1"  # at once, not after the lease timeout
     staying.shutdown()
 
 
@@ -278,23 +234,23 @@ def _add_then_lease(
 ) -> None:
     """One worker: add all ``count`` URLs (in its own shuffled order), then lease and ack until
     nothing is queued; reports how many adds it saw accepted and the URLs it was handed."""
-    frontier = RedisFrontier(url, name, concurrency_per_host=4)
+    frontier = RedisFrontier(url, name, Politeness(concurrency_per_host=4))
     requests = [Request(f"http://h{i % 50}.test/p/{i}") for i in range(count)]
     random.Random(seed).shuffle(requests)
     start.wait(30)  # type: ignore[attr-defined]  # all three begin at once
     # Batches the size of a page's links, in pipelines; each add is still one atomic script.
-    accepted = sum(sum(frontier.add_many(requests[i : i + 50])) for i in range(0, count, 50))
+    accepted = sum(frontier.add_many(requests[i : i + 50]) for i in range(0, count, 50))
     handed: list[str] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # also bounded by the count: each URL is handed once
-        got = frontier.next()
-        if isinstance(got, Request):
-            assert frontier.ack(got)
-            handed.append(got.url)
-        elif frontier.queued == 0:
-            break
-        else:
-            frontier.wait(got or 0.01)
+        match frontier.next():
+            case Lease(request):
+                assert frontier.ack(request)
+                handed.append(request.url)
+            case Wait(seconds) if frontier.queued:
+                frontier.wait(seconds)
+            case _:
+                break
     frontier.shutdown()
     results.put((accepted, handed))
 

@@ -196,7 +196,8 @@ def test_a_full_disk_under_the_job_state_is_one_clear_error_and_resume_loses_not
 
 
 def test_a_recorded_demo_port_taken_by_something_else_is_one_clear_error(tmp_path):
-    from scraper.jobdir import SQLiteFrontier
+    from scraper.frontier import MemoryFrontier
+    from scraper.jobdir import SQLiteJournal
 
     with socket.socket() as taken:  # listening, but no demo site: a port taken meanwhile
         taken.bind(("127.0.0.2", 0))
@@ -204,7 +205,7 @@ def test_a_recorded_demo_port_taken_by_something_else_is_one_clear_error(tmp_pat
         port = taken.getsockname()[1]
         urls = [f"http://127.0.0.2:{port}", "http://127.0.0.3:1", "http://127.0.0.4:1"]
         (tmp_path / "job").mkdir()
-        store = SQLiteFrontier(tmp_path / "job" / "frontier.sqlite")
+        store = MemoryFrontier(journal=SQLiteJournal(tmp_path / "job"))
         store.remember("demo_base_urls", json.dumps(urls))
         store.shutdown()
         result = run_cli(NEWS, "--jobdir", "job", cwd=tmp_path)

@@ -27,9 +27,10 @@ from scraper.distributed import RedisFrontier
 from scraper.distributed.connection import warn_if_open
 from scraper.errors import PrivateAddress
 from scraper.fetch import Fetcher, make_client
+from scraper.frontier import MemoryFrontier
 from scraper.guard import AddressGuard
 from scraper.item import Field, Item
-from scraper.jobdir import SQLiteFrontier
+from scraper.jobdir import SQLiteJournal
 from scraper.models import Request
 from scraper.records import InvalidRecord, decode_request, encode_request
 from scraper.redact import redact_text, redact_url
@@ -213,9 +214,9 @@ def test_a_pickle_planted_in_a_job_folder_is_skipped_never_run(tmp_path, demo_si
     payload = planted_pickle(marker)
     jobdir = tmp_path / "job"
     jobdir.mkdir()
-    frontier = SQLiteFrontier(jobdir / "frontier.sqlite")
+    frontier = MemoryFrontier(journal=SQLiteJournal(jobdir))
     frontier.add(Request(f"{site.base_urls[0]}/fanout/0"))
-    frontier.set_meta("seeded", "1")
+    frontier.finish_seeding()
     frontier.shutdown()
     with sqlite3.connect(jobdir / "frontier.sqlite") as db:
         db.execute("INSERT INTO requests (state, data) VALUES (0, ?)", (payload,))

@@ -1,7 +1,8 @@
 """``RedisFrontier``: the frontier shared by many crawl processes, on one Redis.
 
 Flow position: the same place as ``MemoryFrontier`` (spider and callbacks -> **frontier** ->
-fetch threads), behind the same ``Frontier`` interface, selected by ``FRONTIER_URL``.
+fetch threads), behind the same ``store.CrawlStore`` contract, selected by ``FRONTIER_URL``. Its
+rules and parameters are ``politeness.py``'s; the scripts apply them.
 
 What lives where: every queue, lease, host clock and seen fingerprint lives in Redis, changed
 only by the Lua scripts in ``scripts.py`` (one script per transition, so no worker ever sees half
@@ -48,18 +49,21 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from ..errors import LeaseLost
-from ..frontier import Clock
 from ..models import Request
+from ..politeness import Politeness, fingerprint_key
 from ..records import InvalidRecord, decode_request, encode_request
 from ..redact import redact_url
 from ..stats import Stats
+from ..store import IDLE, Clock, Lease, Next, Wait
 from . import scripts
 from .connection import Retrying, connect
+from .parts import PartJournal
 
 log = logging.getLogger("scraper.redis")
 
@@ -82,23 +86,21 @@ def key_prefix(crawl_name: str) -> str:
 
 
 class RedisFrontier:
-    """A ``Frontier`` whose state lives in Redis and is shared by every worker of one crawl.
+    """A ``CrawlStore`` whose state lives in Redis and is shared by every worker of one crawl.
 
     Thread-safe: the fetch threads, the export thread and the keeper thread share one
     connection pool; lease calls are serialised per process by the gate.
     """
 
+    durable = False  # the crawl's state outlives this worker, but not as this worker's
+    resumed = 0  # another worker's requests are the crawl's, not resumed here
+
     def __init__(
         self,
         url: str,
         crawl_name: str,
+        politeness: Politeness | None = None,
         *,
-        concurrency_per_host: int = 2,
-        delay: float = 0.0,
-        randomize_delay: bool = False,
-        depth_limit: int = 0,
-        lifo: bool = True,
-        throttle_start: float = 0.0,
         lease_timeout: float = 30.0,
         max_lease_expiries: int = 3,
         retry_timeout: float = 60.0,
@@ -111,6 +113,7 @@ class RedisFrontier:
         self.crawl_name = crawl_name
         self.worker_id = worker_name()
         self.prefix = key_prefix(crawl_name)
+        self.politeness = politeness = politeness or Politeness()
         self._state = self.prefix + "state"
         self._redis = connect(url, ca_certs)
         self._retrying = Retrying(url, retry_timeout)
@@ -120,20 +123,13 @@ class RedisFrontier:
             + ("SET_DELAY", "BURY")
         }
         self._part: str | None = None  # this worker's part file (its name), once it has one
-        self._randomize = randomize_delay
-        self._depth_limit = depth_limit
         self._lease_timeout = lease_timeout
         self._max_expiries = max_lease_expiries
         self._stats = stats
         self._clock = clock
         self._rng = rng or random.Random()
         # The first worker's politeness settings hold for the whole crawl.
-        conf = {
-            "concurrency": concurrency_per_host,
-            "delay": delay,
-            "throttle_start": throttle_start,
-            "lifo": int(lifo),
-        }
+        conf = politeness.redis_conf()
         conf_key = self.prefix + "conf"
         self._retrying(lambda: [self._redis.hsetnx(conf_key, k, v) for k, v in conf.items()])
 
@@ -141,7 +137,7 @@ class RedisFrontier:
         self._held_lock = threading.Lock()
         self._fetching: set[int] = set()  # tokens leased and not yet released (or acked)
         self._gate = threading.Lock()  # one lease call at a time per process
-        self._not_before = 0.0  # monotonic time before which a lease call would find nothing
+        self._not_before = 0.0  # clock time before which a lease call would find nothing
         self._pokes = 0  # local changes; a gate time computed before one is stale
         self._changed = threading.Condition()
         self._closed = False
@@ -158,8 +154,7 @@ class RedisFrontier:
         return self._retrying(lambda: script(keys=[self._state], args=[self.prefix, *args]))
 
     def _factor(self) -> float:
-        # Stretch, never shorten: the configured delay is a promise to the site.
-        return self._rng.uniform(1.0, 1.5) if self._randomize else 1.0
+        return self.politeness.stretch(self._rng)
 
     def _poke(self, everyone: bool = False) -> None:
         """Something changed here: let waiting fetch threads ask Redis again."""
@@ -171,14 +166,13 @@ class RedisFrontier:
             else:
                 self._changed.notify()
 
-    # -- the Frontier interface ------------------------------------------------------------
+    # -- the CrawlStore interface ----------------------------------------------------------
     def add(self, request: Request) -> bool:
-        return self.add_many([request])[0]
+        return self.add_many([request]) == 1
 
-    def add_many(self, requests: list[Request]) -> list[bool]:
+    def add_many(self, requests: Sequence[Request]) -> int:
         """``add`` for many requests in one round trip (each still one atomic script)."""
-        arguments = [self._add_arguments(request) for request in requests]
-        wanted = [args for args in arguments if args is not None]
+        wanted = [args for request in requests if (args := self._arguments_or_none(request))]
         script = self._scripts["ADD"]
 
         def run() -> list[Any]:
@@ -193,15 +187,14 @@ class RedisFrontier:
             results = self._retrying(run)
         else:
             results = [self._run("ADD", *args) for args in wanted]
-        ids = iter(results)
-        added = [args is not None and bool(next(ids)) for args in arguments]
-        if any(added):
+        added = sum(bool(result) for result in results)
+        if added:
             self._poke()
         return added
 
     def _add_arguments(self, request: Request) -> list[Any] | None:
         """The ADD script's arguments, or None if the request is too deep to crawl."""
-        if self._depth_limit and request.depth > self._depth_limit:
+        if self.politeness.too_deep(request):
             return None
         if abs(request.priority) > PRIORITY_LIMIT:
             raise ValueError(f"request priority must be within ±{PRIORITY_LIMIT}: {request}")
@@ -209,10 +202,10 @@ class RedisFrontier:
             record = encode_request(request)
         except TypeError as exc:  # a meta value set after the Request was made
             raise ValueError(str(exc)) from None
-        fingerprint = request.fingerprint()
+        key = fingerprint_key(request).to_bytes(8, "big")
         return [
-            fingerprint[:2].hex()[:3],  # the first 12 bits name the bucket
-            fingerprint[1:8],  # the tail: 7 bytes (4 bits overlap the bucket's; simpler)
+            key[:2].hex()[:3],  # the first 12 bits name the bucket
+            key[1:8],  # the tail: 7 bytes (4 bits overlap the bucket's; simpler)
             "1" if request.dont_filter else "0",
             record,
             request.host,
@@ -220,13 +213,13 @@ class RedisFrontier:
             redact_url(request.url),  # shown in dead letters only
         ]
 
-    def next(self) -> Request | float | None:
+    def next(self) -> Next:
         with self._gate:
             if self._closed:
-                return None
-            wait = self._not_before - time.monotonic()
+                return IDLE
+            wait = self._not_before - self._clock()
             if wait > 0:
-                return wait
+                return Wait(wait)
             pokes = self._pokes
             reply = self._run(
                 "LEASE",
@@ -238,9 +231,9 @@ class RedisFrontier:
             )
             wait = float(reply[-1])
             if self._pokes == pokes:  # else something new may be ready already
-                self._not_before = time.monotonic() + wait
+                self._not_before = self._clock() + wait
             if reply[0] == 0:
-                return max(wait, SHORTEST_WAIT)
+                return Wait(max(wait, SHORTEST_WAIT))
             _, request_id, token, data, _ = reply
             try:
                 request = decode_request(data)
@@ -251,12 +244,12 @@ class RedisFrontier:
                 self._run("BURY", request_id, token, self.worker_id)
                 if self._stats is not None:
                     self._stats.inc("invalid_records")
-                return SHORTEST_WAIT
+                return Wait(SHORTEST_WAIT)
             request.store_id = int(token)
             with self._held_lock:
                 self._held[request.store_id] = request_id.decode()
                 self._fetching.add(request.store_id)
-            return request
+            return Lease(request)
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
         token = request.store_id
@@ -288,7 +281,7 @@ class RedisFrontier:
             self._fetching.discard(token)  # acked without a release: the ack ends the fetch
         if request_id is None:  # handed back at shutdown: whoever redoes it does its children
             return False
-        arguments = [value for child in children for value in self._child_arguments(child)]
+        arguments = [value for child in children for value in self._arguments_or_none(child)]
         outcome = self._run("ACK", request_id, token, self._factor(), *arguments)
         if isinstance(outcome, bytes):
             # Our lease expired and the request went back to the queue: someone else's ack
@@ -301,7 +294,8 @@ class RedisFrontier:
             self._poke()
         return True
 
-    def _child_arguments(self, child: Request) -> list[Any]:
+    def _arguments_or_none(self, child: Request) -> list[Any]:
+        """ADD's arguments, or [] for a request not to queue (too deep, or not storable)."""
         try:
             return self._add_arguments(child) or []
         except ValueError as exc:  # one bad link must not cost the page its other links
@@ -321,6 +315,9 @@ class RedisFrontier:
                 self._held.pop(token, None)
                 self._fetching.discard(token)
             raise LeaseLost(f"lease on {request.url} {outcome.decode()}: not sent")
+
+    def give_back_turn(self, request: Request) -> None:
+        """Kept: other workers may have planned around the host's time since the lease."""
 
     def defer_host(self, host: str, until: float) -> None:
         self._run("DEFER", host, repr(max(0.0, until - self._clock())))
@@ -349,6 +346,19 @@ class RedisFrontier:
     def leased(self) -> int:
         """Requests this worker is fetching."""
         return len(self._fetching)
+
+    def queued_hosts(self) -> None:
+        """Other workers share the queues: only the crawl as a whole could say."""
+
+    def park_host(self, host: str) -> list[Request]:
+        """Nothing is taken out: the requests stay queued for the crawl's other workers."""
+        return []
+
+    def item_journal(self, output: Path) -> PartJournal:
+        return PartJournal(output, self)
+
+    def claim_output(self) -> bool:
+        return self.claim_merge()
 
     # -- the crawl as a whole --------------------------------------------------------------
     def remember(self, key: str, value: str) -> str:
@@ -499,10 +509,15 @@ class RedisFrontier:
             }
         )
 
-    def shutdown(self) -> None:
-        """Stop the keeper, hand back leases this worker will never ack, say goodbye."""
+    def stop_heartbeat(self) -> None:
+        """Extend no lease from now on, as a worker that froze or died: its leases expire and
+        other workers reclaim them. The first step of ``shutdown``."""
         self._stop_keeper.set()
         self._keeper.join(HEARTBEAT_MAX + 1)
+
+    def shutdown(self) -> None:
+        """Stop the keeper, hand back leases this worker will never ack, say goodbye."""
+        self.stop_heartbeat()
         with self._held_lock:
             held, self._held = dict(self._held), {}
         for token, request_id in held.items():
