@@ -12,22 +12,18 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from . import __version__
+from .build import build_crawl
 from .commands import COMMANDS, command
-from .crawler import Crawler, spider_settings
 from .engine import Crawl
-from .errors import ScraperError, SettingsError, SpiderLoadError
-from .feeds import feed_specs
-from .project import load_project, resolve_target, split_settings
+from .errors import ScraperError, SettingsError
 from .redact import redact_logs
 from .settings import ConfigFile, Settings, build_settings, find_config
 from .spider import load_spider_class
-from .state import spider_attribute_settings
 from .stats import render_summary
 from .statsfile import stats_record, write_stats
 
@@ -170,64 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def build_crawl(
-    spider_file: str | Path,
-    *,
-    settings: dict[str, str] | None = None,
-    spider_args: dict[str, str] | None = None,
-    config_path: Path | None = None,
-    output: Path | None = None,
-    append: bool = False,
-    jobdir: Path | None = None,
-    progress: bool = False,
-    configure_logging: Callable[[Settings], None] | None = None,
-) -> Crawl:
-    """Everything ``crawl`` does before running: spider, settings in precedence order, output.
-
-    Also the programmatic entry point: ``build_crawl("spiders/news.py").run()``.
-    ``configure_logging`` runs once the settings are known, before any spider code.
-    """
-    project = load_project()
-    spider_path, spider_name = resolve_target(spider_file, project)
-    spider_cls = load_spider_class(spider_path, spider_name)
-    if config_path is not None and not config_path.is_file():
-        raise SettingsError(f"config file not found: {config_path}")
-    config = ConfigFile.read(config_path or find_config(), spider_cls.name)
-    custom = spider_settings(spider_cls)
-    resolved = build_settings(config, custom, settings or {}, project=split_settings(project))
-    layers = [project.settings if project else {}, config.settings, config.spider_settings]
-    layers += [custom, settings or {}]
-    if configure_logging is not None:
-        configure_logging(resolved)
-    arguments = {**config.spider_args, **(spider_args or {})}
-    crawler = Crawler(resolved, raw={k: v for layer in layers for k, v in layer.items()})
-    try:
-        spider = spider_cls.from_crawler(crawler, **arguments)
-    except Exception as exc:
-        log.debug("creating spider %s failed", spider_cls.__name__, exc_info=True)
-        raise SpiderLoadError(
-            f"cannot create spider {spider_cls.__name__}: {type(exc).__name__}: {exc}"
-        ) from exc
-    resolved = spider_attribute_settings(spider, resolved)
-    crawl = Crawl(
-        spider,
-        spider_path=str(spider_path.resolve()),
-        spider_args=arguments,
-        settings=resolved,
-        feeds=feed_specs(
-            str(output) if output else None,
-            not append,
-            resolved.FEEDS,
-            default=f"output/{spider.name}.jsonl",
-        ),
-        jobdir=jobdir or (Path(resolved.JOBDIR) if resolved.JOBDIR else None),
-        progress=progress,
-    )
-    crawler.bind(crawl)
-    spider.settings = crawler.settings
-    return crawl
-
-
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.LOG_LEVEL.upper(),
@@ -284,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
         raise SettingsError("SPIDER_FILE is required (see crawl --help)")
     overrides = _overrides(args)
     target = args.output or args.overwrite_output
+    progress = ProgressLine() if sys.stderr.isatty() else None
     crawl = build_crawl(
         args.spider_file,
         settings=overrides,
@@ -292,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
         output=Path(target) if target else None,
         append=bool(args.output),
         jobdir=args.jobdir,
-        progress=sys.stderr.isatty(),
+        on_tick=progress,
         configure_logging=_configure_logging,
     )
     settings = crawl.settings
@@ -304,6 +243,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        if progress is not None:
+            progress.clear()
     figures: dict[str, Any] = {
         "reason": result.reason,
         "output": str(output),
@@ -348,3 +289,21 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"crawl: {left} requests of unreachable hosts ({hosts}) {where}\n")
         return EXIT_HOSTS_UNREACHABLE
     return 0
+
+
+class ProgressLine:
+    """One line on a terminal, rewritten at each tick of the engine's main thread."""
+
+    def __call__(self, crawl: Crawl) -> None:
+        s = crawl.stats
+        rate = s.counters["pages"] / max(s.elapsed, 1e-9)
+        sys.stderr.write(
+            f"\r\x1b[K{s.counters['pages']} pages, {s.counters['items']} items, "
+            f"{sum(s.errors.values())} errors | queued {crawl.store.queued}, "
+            f"fetching {crawl.store.leased}, parsing {crawl.work.parsing} | "
+            f"{rate:.1f} pages/s"
+        )
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r\x1b[K")

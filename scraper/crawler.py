@@ -2,7 +2,7 @@
 ``from_crawler(crawler)``, ``crawler.settings.get*()``, ``crawler.signals.connect()``,
 ``crawler.stats``, ``crawler.engine.close_spider()``.
 
-Flow position: built in the main process before the spider (``cli.build_crawl``); the spider
+Flow position: built in the main process before the spider (``build.build_crawl``); the spider
 gets it as ``spider.crawler``. Signals are sent from the main process: ``spider_opened`` and
 ``spider_closed`` around the crawl, ``item_scraped`` and ``item_dropped`` from the pipelines
 (so their handlers run in the export thread, one at a time), ``request_scheduled`` when a

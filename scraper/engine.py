@@ -35,10 +35,9 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -48,30 +47,28 @@ from typing import Any
 import httpx
 
 from . import signals
-from .auth import spider_auth
-from .build import open_store
+from .admission import Admission
 from .crawler import SignalManager
 from .errors import (
-    DropItem,
     OutputError,
     QueueClosed,
     SpiderLoadError,
     StoreError,
 )
-from .export import JsonLinesExporter
+from .export_stage import ExportStage, ItemKeys, PageOutput
 from .failure import run_errback
+from .failurelog import FailureLog
 from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
 from .fetch import Fetcher, FetchPool, make_client
 from .guard import AddressGuard
 from .httpcache import open_cache
-from .item import as_dict, item_adapter
-from .models import Request, Response, url_problem
+from .lifecycle import Lifecycle
+from .models import Request, Response
 from .outages import OutageReport
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
 from .proxy import Proxies
 from .queues import BoundedQueue, QueueStats
-from .redact import redact_text, redact_url
 from .settings import Settings
 from .spider import Spider, iterate_start
 from .stats import Stats, WorkCounts
@@ -79,18 +76,7 @@ from .store import Clock, CrawlState, CrawlStore
 
 log = logging.getLogger("scraper.engine")
 
-PARSE_FAILURES = frozenset({"worker_died", "worker_memory", "parse_timeout", "parse_error"})
-EXPORT_BATCH = 200  # pages written per batch at most
-PROGRESS_INTERVAL = 0.5
-
-
-@dataclass(slots=True)
-class PageOutput:
-    """What one parsed page hands to the export stage: its items, keyed, and its request."""
-
-    request: Request
-    items: list[tuple[str, dict[str, Any]]]
-    children: list[Request] = field(default_factory=list)  # its new requests: queued by the ack
+TICK = 0.5  # seconds between the main thread's checks (and progress lines) at most
 
 
 @dataclass(slots=True)
@@ -111,20 +97,6 @@ class CrawlResult:
         return [outage for outage in self.outages if outage.given_up]
 
 
-def _attempts(request: Request, kind: str) -> int:
-    """How often the step that failed was tried: parse runs, robots.txt checks, or fetches."""
-    if kind in PARSE_FAILURES:
-        return int(request.meta.get("parse_attempts", 1))
-    if kind.startswith("robots_"):  # never fetched: asked robots.txt, waited, asked again
-        return int(request.meta.get("robots_waits", 0)) + 1
-    return request.attempts
-
-
-def failures_path(output: Path) -> Path:
-    """``output/news.jsonl`` -> ``output/news.failures.jsonl``."""
-    return output.with_name(f"{output.stem}.failures.jsonl")
-
-
 class Crawl:
     def __init__(
         self,
@@ -133,39 +105,36 @@ class Crawl:
         spider_path: str,
         spider_args: dict[str, Any],
         settings: Settings,
+        store: CrawlStore,
+        stats: Stats | None = None,
         output: Path | None = None,
         append: bool = False,
         feeds: list[FeedSpec] | None = None,
         jobdir: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Clock = time.monotonic,
-        progress: bool = False,
+        on_tick: Callable[[Crawl], None] | None = None,
     ) -> None:
         self.spider = spider
         self.settings = settings
         self.jobdir = jobdir
-        # -o/-O and FEEDS (cli.build_crawl), else ``output`` alone; the first feed's file is
+        # -o/-O and FEEDS (build.build_crawl), else ``output`` alone; the first feed's file is
         # the one the summary names and the failures file sits beside.
         specs = feeds or [
             FeedSpec.from_cli(str(output or f"output/{spider.name}.jsonl"), overwrite=not append)
         ]
         feed_params = URIParams(spider, job_start_time(jobdir))
         self.output = output = feed_params.render(specs[0].uri)
-        self.stats = Stats()
+        self.stats = stats or Stats()
         self.work = WorkCounts()
-        self._progress = progress
-        self._reason: str | None = None
-        self._fatal: str | None = None
-        self._stopped = threading.Event()
-        self._store_broken = threading.Event()
+        self._on_tick = on_tick  # the CLI's progress line
+        self.lifecycle = Lifecycle(on_stop=lambda: self.fetch_pool.stop())
         self._clock = clock
         spider.settings = settings
 
-        # The store the settings ask for (memory, job folder, Redis): the engine never asks
-        # which one it has.
-        self.store: CrawlStore = open_store(
-            settings, spider.name, jobdir=jobdir, stats=self.stats, clock=clock
-        )
+        # The store the settings ask for (build.open_store: memory, job folder or Redis): the
+        # engine never asks which one it has.
+        self.store = store
         # A store that outlasts the run keeps the items too, written before each ack.
         self.journal = self.store.item_journal(output)
         self.feeds = FeedSet.open(specs, feed_params, journaled=self.journal is not None)
@@ -174,8 +143,11 @@ class Crawl:
             # -o with a journal: the output is rewritten from the journal at the end, after
             # what it held before the job began (kept once, so a resume does not keep it twice).
             self.feeds.keep_existing(spider.crawl_state, self.journal.path.parent)
-        self.failures = JsonLinesExporter(failures_path(output), append=self.journal is not None)
-        self._failures_lock = threading.Lock()
+        self.failures = FailureLog(
+            output, append=self.journal is not None, stats=self.stats, on_fatal=self.lifecycle.fail
+        )
+        self.admission = Admission(spider, settings, self.stats, self.failures)
+        self.item_keys = ItemKeys(spider)
         self.pipelines = Pipelines(settings, spider)
         self.responses: BoundedQueue[Response] = BoundedQueue(
             settings.RESPONSE_QUEUE_SIZE, settings.RESPONSE_QUEUE_BYTES
@@ -195,11 +167,11 @@ class Crawl:
             work=self.work,
             stats=self.stats,
             accept_status=self._accept_status,
-            on_failed=self._request_failed,
+            on_failed=self.request_failed,
             on_redirect=self._redirected,
             parse_here=self._parse_here,
             cache=self.cache,
-            on_fatal=self._store_failed,
+            on_fatal=self.lifecycle.store_failed,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -208,11 +180,17 @@ class Crawl:
         self._results: queue.SimpleQueue[tuple[Response, Future[ParseResult], int, object] | None]
         self._results = queue.SimpleQueue()
         self._parse_slots = threading.Semaphore(self.parse_pool.capacity)
-        self._allowed = tuple(
-            d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
+        self.export = ExportStage(
+            items=self.items,
+            pipelines=self.pipelines,
+            journal=self.journal,
+            feeds=self.feeds,
+            store=self.store,
+            settings=settings,
+            stats=self.stats,
+            work=self.work,
+            lifecycle=self.lifecycle,
         )
-        self._item_key = getattr(spider, "item_key", None)
-        self._auth = spider_auth(spider)
         self._state_warned = False
         crawler = getattr(spider, "crawler", None)
         self._signals: SignalManager | None = crawler.signals if crawler is not None else None
@@ -222,7 +200,7 @@ class Crawl:
         threads = [
             threading.Thread(target=self._feed_parse, name="parse-feed", daemon=True),
             threading.Thread(target=self._collect_results, name="parse-results", daemon=True),
-            threading.Thread(target=self._export, name="export", daemon=True),
+            threading.Thread(target=self.export.run, name="export", daemon=True),
         ]
         try:
             self.parse_pool.start()
@@ -236,14 +214,14 @@ class Crawl:
         finally:
             self._shutdown(threads)
         return CrawlResult(
-            reason=self._reason or "finished",
+            reason=self.lifecycle.reason or "finished",
             stats=self.stats,
             output=self.output,
-            failures=failures_path(self.output),
+            failures=self.failures.path,
             queued_left=self.store.queued,
             response_queue=self.responses.stats,
             item_queue=self.items.stats,
-            fatal=self._fatal,
+            fatal=self.lifecycle.fatal,
             outages=self.fetch_pool.outages.reports(self._clock()),
         )
 
@@ -259,7 +237,7 @@ class Crawl:
             start_hosts.add(request.host)
             if seeding:
                 request.meta.setdefault("depth", 0)  # a start page's depth, as Scrapy's
-                self.schedule(request, start=True)
+                self.store.add_many(self.admission.admit([request], None, start=True))
         self.guard.settle(start_hosts)
         if seeding:
             self.store.finish_seeding()
@@ -280,23 +258,12 @@ class Crawl:
 
     def stop(self, reason: str) -> None:
         """Graceful stop: no new fetches; what is in flight runs to the end of the flow."""
-        if self._reason is None:
-            self._reason = reason
-            log.info("stopping (%s): finishing in-flight work", reason)
-        self._stopped.set()
-        self.fetch_pool.stop()
-
-    def _store_failed(self, error: StoreError) -> None:
-        """The job folder cannot be written: stop at once. Nothing more can be acknowledged,
-        so waiting for in-flight work would only wait; a resume redoes it."""
-        self._fatal = self._fatal or str(error)
-        self._store_broken.set()
-        self.stop("store_error")
+        self.lifecycle.stop(reason)
 
     def _drained(self) -> bool:
-        if self._store_broken.is_set():
+        if self.lifecycle.store_broken.is_set():
             return True
-        if not self._stopped.is_set():
+        if not self.lifecycle.stopped.is_set():
             if self.store.seeding_lapsed():  # the worker adding them died: take over
                 self._seed()
             # Our own work first: in a shared crawl, a lease that expired while we held it is
@@ -310,11 +277,10 @@ class Crawl:
         return self.store.leased == 0 and self.work.idle()
 
     def _wait_until_done(self) -> None:
-        last = 0.0
         stop_deadline: float | None = None
         while not self._drained():
-            self.work.wait(PROGRESS_INTERVAL)
-            if self._stopped.is_set():
+            self.work.wait(TICK)
+            if self.lifecycle.stopped.is_set():
                 stop_deadline = stop_deadline or time.monotonic() + self.settings.SHUTDOWN_TIMEOUT
                 if time.monotonic() > stop_deadline:
                     log.warning("in-flight work did not finish within SHUTDOWN_TIMEOUT")
@@ -323,11 +289,8 @@ class Crawl:
                 self._give_up_on_down_hosts()
             if self.parse_pool.kill_overdue(2 * self.settings.PARSE_TIMEOUT):
                 self.stats.inc("parse_workers_killed")
-            if self._progress and time.monotonic() - last >= PROGRESS_INTERVAL:
-                last = time.monotonic()
-                self._print_progress()
-        if self._progress:
-            sys.stderr.write("\r\x1b[K")
+            if self._on_tick is not None:
+                self._on_tick(self)
 
     def _give_up_on_down_hosts(self) -> None:
         """With nothing left but hosts that cannot be reached, give up on those down past
@@ -347,30 +310,20 @@ class Crawl:
             cause = outages.given_up(host, len(requests), now)
             if not self.store.durable:  # a job folder keeps them for the next run
                 for request in requests:
-                    self._record_failure(request, "host_unreachable", f"not fetched: {cause}")
-
-    def _print_progress(self) -> None:
-        s = self.stats
-        rate = s.counters["pages"] / max(s.elapsed, 1e-9)
-        sys.stderr.write(
-            f"\r\x1b[K{s.counters['pages']} pages, {s.counters['items']} items, "
-            f"{sum(s.errors.values())} errors | queued {self.store.queued}, "
-            f"fetching {self.store.leased}, parsing {self.work.parsing} | "
-            f"{rate:.1f} pages/s"
-        )
-        sys.stderr.flush()
+                    self.failures.record(request, "host_unreachable", f"not fetched: {cause}")
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         # After a graceful drain every join returns at once; after a timed-out one they are
         # bounded, and work still in flight stays unacknowledged (a job folder redoes it).
-        timeout = 2.0 if self._stopped.is_set() else self.settings.SHUTDOWN_TIMEOUT
+        stopped = self.lifecycle.stopped.is_set()
+        timeout = 2.0 if stopped else self.settings.SHUTDOWN_TIMEOUT
         feed, results, export = (t if t.ident is not None else None for t in threads)
         self.fetch_pool.stop()
         self.fetch_pool.join(timeout)
         self.responses.close()
         if feed:
             feed.join(timeout)
-        self.parse_pool.shutdown(wait=not self._stopped.is_set() or self.work.parsing == 0)
+        self.parse_pool.shutdown(wait=not stopped or self.work.parsing == 0)
         self._results.put(None)
         if results:
             results.join(timeout)
@@ -385,10 +338,11 @@ class Crawl:
             self._finalise()
         finally:
             self.stats.finished = time.monotonic()
+            reason = self.lifecycle.reason or "finished"
             try:
-                self.pipelines.close(self._reason or "finished")
+                self.pipelines.close(reason)
             finally:
-                self.spider.closed(self._reason or "finished")
+                self.spider.closed(reason)
 
     def _finalise(self) -> None:
         self.failures.close()
@@ -396,7 +350,7 @@ class Crawl:
             try:
                 self.feeds.close()
             except OutputError as exc:
-                self._fatal = self._fatal or str(exc)
+                self.lifecycle.fail(str(exc))
         self.store.shutdown()  # hands back leases this process will not ack
         if self.journal is not None:
             self.journal.close()
@@ -405,75 +359,9 @@ class Crawl:
                 try:
                     self.stats.counters["items_in_output"] = self.journal.finalise(self.feeds)
                 except OutputError as exc:
-                    self._fatal = self._fatal or str(exc)
+                    self.lifecycle.fail(str(exc))
 
-    # -- scheduling (the upward edge: never blocks) -------------------------------------------
-    def schedule(
-        self, request: Request, parent: Response | None = None, *, start: bool = False
-    ) -> bool:
-        return self.schedule_all([request], parent, start=start) == 1
-
-    def schedule_all(
-        self, requests: list[Request], parent: Response | None = None, *, start: bool = False
-    ) -> int:
-        """Queue ``requests`` (``parent``'s links, if given); returns how many were new."""
-        return self.store.add_many(self._admit(requests, parent, start=start))
-
-    def _admit(
-        self, requests: list[Request], parent: Response | None, *, start: bool = False
-    ) -> list[Request]:
-        """``requests`` (``parent``'s links, if given) less those never to crawl: counted as
-        filtered, or, for a URL no request can go to and for a start request, failures."""
-        admitted: list[Request] = []
-        for request in requests:
-            if self._auth is not None:
-                self._auth.apply(request)
-            if parent is not None:
-                request.meta["depth"] = parent.request.depth + 1
-                request.meta.setdefault("referer", parent.url)
-                request.headers.setdefault("Referer", parent.url)
-            refused = self._refuse(request)
-            if refused is None:
-                admitted.append(request)
-            elif refused[0] == "invalid_url" or start:
-                # A start URL the user asked for is never silently dropped.
-                kind, detail = refused
-                kind = "unsupported_scheme" if kind == "scheme_filtered" else kind
-                log.log(
-                    logging.WARNING if start else logging.DEBUG,
-                    "not crawling %s: %s (%s)",
-                    request.url[:200],
-                    kind,
-                    detail,
-                )
-                self._record_failure(request, kind, detail)
-            else:
-                self.stats.inc(refused[0])
-        if self._signals is not None:  # as Scrapy: sent before the duplicate check
-            for request in admitted:
-                self._signals.send(signals.request_scheduled, request=request, spider=self.spider)
-        return admitted
-
-    def _refuse(self, request: Request) -> tuple[str, str] | None:
-        """Why a request is not crawled at all (reason, detail), or None."""
-        if not request.url.startswith(("http://", "https://")):
-            return "scheme_filtered", f"scheme {request.url.split(':', 1)[0]!r} is not http(s)"
-        limit = self.settings.URLLENGTH_LIMIT
-        if limit and len(request.url) > limit:
-            return "url_too_long", f"{len(request.url)} characters, over URLLENGTH_LIMIT"
-        problem = url_problem(request.url)
-        if problem is not None:
-            return "invalid_url", problem
-        # As Scrapy's offsite check: dont_filter (every start URL) and allow_offsite exempt.
-        exempt = request.dont_filter or request.meta.get("allow_offsite")
-        if self._allowed and not exempt and not self._on_site(request.host):
-            return "offsite_filtered", f"{request.host} is not in the allowed domains"
-        return None
-
-    def _on_site(self, host: str) -> bool:
-        host = host.lower()
-        return any(host == d or host.endswith("." + d) for d in self._allowed)
-
+    # -- settling requests that end without a page to parse ------------------------------------
     def _accept_status(self, request: Request, status: int) -> bool:
         if 200 <= status < 300 or request.meta.get("handle_httpstatus_all"):
             return True
@@ -485,11 +373,11 @@ class Crawl:
             or status in self.settings.HTTPERROR_ALLOWED_CODES
         )
 
-    def _request_failed(self, request: Request, kind: str, detail: str) -> None:
+    def request_failed(self, request: Request, kind: str, detail: str) -> None:
         """A request ended without a page to parse: record it, then acknowledge it."""
         if kind == "shutdown":  # not a failure: a store that outlasts the run redoes it
             return
-        self._record_failure(request, kind, detail)
+        self.failures.record(request, kind, detail)
         if request.errback and self._errback(request, kind, detail):
             return  # its items go to the export stage, which acknowledges the request
         self.store.ack(request)
@@ -503,43 +391,18 @@ class Crawl:
             output = run_errback(self.spider, request, kind, detail)
         if output.error:
             log.error("errback %s failed on %s:\n%s", request.errback, request.url, output.error)
-        children = self._admit(output.requests, None)
+        children = self.admission.admit(output.requests, None)
         if not output.items:
             self.store.ack(request, children)
             self.work.change()
             return True
-        prefix = request.fingerprint().hex()[:20]
-        keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(output.items)]
         self.work.change(exporting=1)
-        self.items.put(PageOutput(request, keyed, children))
+        self.items.put(PageOutput(request, self.item_keys.keyed(request, output.items), children))
         return True
-
-    def _record_failure(self, request: Request, kind: str, detail: str) -> None:
-        """One line in the failures file, and the summary's count of its kind: every failure
-        passes here, so the two always agree. A failures file that cannot be written is fatal."""
-        self.stats.error(kind)
-        referer = request.meta.get("referer")
-        record = {  # passwords in URLs (and any credential a detail quotes) masked
-            "url": redact_url(request.url),
-            "reason": kind,
-            "detail": redact_text(detail[:500]),
-            "attempts": _attempts(request, kind),
-            "referer": redact_url(referer) if isinstance(referer, str) else referer,
-        }
-        if "redirect_urls" in request.meta:  # where the chain began
-            record["redirected_from"] = [redact_url(u) for u in request.meta["redirect_urls"]]
-        if "retry_after" in request.meta:  # the server's last Retry-After, as it sent it
-            record["retry_after"] = request.meta["retry_after"]
-        with self._failures_lock:
-            try:
-                self.failures.write([record])
-            except OutputError as exc:
-                self._fatal = self._fatal or str(exc)
-                self.stop("output_error")
 
     def _redirected(self, request: Request, target: Request) -> None:
         self.stats.inc("redirects")
-        self.store.ack(request, self._admit([target], None))  # one step: never lost between
+        self.store.ack(request, self.admission.admit([target], None))  # one step: never lost
         self.work.change()
 
     # -- parse stage ----------------------------------------------------------------------------
@@ -581,7 +444,7 @@ class Crawl:
             except QueueClosed:
                 pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
             except StoreError as exc:
-                self._store_failed(exc)
+                self.lifecycle.store_failed(exc)
             except Exception:  # a bug here must not leave the crawl waiting forever
                 log.exception("error handling the output of %s", response.url)
                 self.store.ack(response.request)
@@ -626,7 +489,7 @@ class Crawl:
             kind,
         )
         self.work.change(parsing=-1)
-        self._request_failed(response.request, kind, f"{kind} in a parse worker")
+        self.request_failed(response.request, kind, f"{kind} in a parse worker")
         self._parse_slots.release()
         return True
 
@@ -662,9 +525,8 @@ class Crawl:
                     response.url,
                 )
         # Queued by the page's ack, with its items safe: a worker fenced out adds none.
-        children = self._admit(result.requests, response)
-        prefix = response.request.fingerprint().hex()[:20]
-        keyed = [(self._key(prefix, i, item), item) for i, item in enumerate(result.items)]
+        children = self.admission.admit(result.requests, response)
+        keyed = self.item_keys.keyed(response.request, result.items)
         self.work.change(parsing=-1, exporting=1)
         self.items.put(PageOutput(response.request, keyed, children))
         if result.close_reason:
@@ -702,66 +564,4 @@ class Crawl:
             )
         else:
             log.debug("callback %s failed on %s: %s", callback, response.url, lines[-1])
-        self._record_failure(response.request, "callback_error", lines[-1])
-
-    def _key(self, prefix: str, position: int, item: dict[str, Any]) -> str:
-        """A stable item key: the spider's natural key field, else request and position."""
-        fields = item if isinstance(item, dict) else item_adapter()(item)
-        if self._item_key and (value := fields.get(self._item_key)) is not None:
-            return f"{self._item_key}:{value}"
-        return f"{prefix}:{position}"
-
-    # -- export stage ---------------------------------------------------------------------------
-    def _export(self) -> None:
-        while True:
-            try:
-                batch = [self.items.get()]
-            except QueueClosed:
-                return
-            while len(batch) < EXPORT_BATCH:
-                try:
-                    batch.append(self.items.get(timeout=0))
-                except (TimeoutError, QueueClosed):
-                    break
-            written = False
-            try:
-                written = self._write(batch)
-            finally:
-                for page in batch:
-                    try:
-                        if written:
-                            self.store.ack(page.request, page.children)
-                    except StoreError as exc:
-                        self._store_failed(exc)
-                        written = False  # not acknowledged: a resume redoes the rest
-                    self.work.change(exporting=-1)
-
-    def _write(self, batch: list[PageOutput]) -> bool:
-        """Pipelines, then the exporter. False if the output could not be written."""
-        kept: list[tuple[str, dict[str, Any]]] = []
-        for page in batch:
-            for key, item in page.items:
-                try:
-                    kept.append((key, as_dict(self.pipelines.process(item))))
-                except DropItem as exc:
-                    self.stats.inc("items_dropped")
-                    log.debug("dropped item: %s", exc)
-                except Exception:
-                    self.stats.inc("pipeline_errors")  # an item, not a request: no failure line
-                    log.exception("pipeline failed on an item; item dropped")
-        if self._fatal:
-            return False
-        try:
-            if self.journal is not None:
-                self.journal.write(kept)
-            elif kept:
-                self.feeds.write([item for _, item in kept])
-        except OutputError as exc:
-            self._fatal = str(exc)
-            self.stop("output_error")
-            return False
-        self.stats.inc("items", len(kept))
-        limit = self.settings.CLOSESPIDER_ITEMCOUNT
-        if limit and self.stats.counters["items"] >= limit:
-            self.stop("closespider_itemcount")
-        return True
+        self.failures.record(response.request, "callback_error", lines[-1])

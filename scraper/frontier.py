@@ -157,7 +157,6 @@ class MemoryFrontier:
         self._open = 0  # handed out, not yet acknowledged (or queued again)
         self._closed = False
         self._changed = threading.Condition(threading.RLock())
-        self.filtered = {"duplicate": 0, "depth": 0}
         with self._changed, self._journal.step():
             self._seen, restored = self._journal.restore()
             for request in restored:
@@ -175,13 +174,11 @@ class MemoryFrontier:
 
     def _add(self, request: Request) -> bool:
         if self.politeness.too_deep(request):
-            self.filtered["depth"] += 1
             return False
         # dont_filter skips the check, but the URL still counts as seen, so a start URL
         # linked from its own pages is not fetched twice.
         key = fingerprint_key(request)
         if key in self._seen and not request.dont_filter:
-            self.filtered["duplicate"] += 1
             return False
         try:
             self._journal.added(request, key)

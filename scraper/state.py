@@ -1,6 +1,6 @@
 """Which spiders keep state on ``self`` across callbacks, and so must run in one process.
 
-Flow position: decided once in the main process before the crawl starts (``cli.build_crawl``).
+Flow position: decided once in the main process before the crawl starts (``build.build_crawl``).
 A callback that does ``self.page += 1`` (or ``self.seen.add(url)``) and builds the next request
 from it counts on every callback seeing the same spider, as Scrapy's single process gives it.
 Across parse workers each worker would count on its own, and the output would differ from run

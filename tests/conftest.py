@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scraper.cli import build_crawl
+from scraper.build import build_crawl
 from scraper.demo import DemoSite
 from scraper.engine import CrawlResult
 from scraper.models import Request

@@ -12,7 +12,7 @@ from scraper.failures import FAILURE_KINDS, markdown_table
 PACKAGE = Path(scraper.__file__).resolve().parent
 README = PACKAGE.parent / "README.md"
 # Callables whose second argument is the failure's reason.
-FAILING_CALLS = {"_fail", "on_failed", "_request_failed", "_record_failure"}
+FAILING_CALLS = {"_fail", "on_failed", "request_failed", "record"}
 NOT_FAILURES = {
     "shutdown",  # passed to on_failed, never written: a job folder redoes the request
     "scheme_filtered",  # a link's refusal, counted; a start URL's is unsupported_scheme
@@ -51,7 +51,7 @@ def _kinds_written_by_the_code() -> set[str]:
                     kinds |= _strings(node.args[1])
                 if name == "Verdict":
                     kinds |= {s for k in node.keywords if k.arg == "reason" for s in _strings(k)}
-            elif isinstance(node, ast.FunctionDef) and node.name == "_refuse":
+            elif isinstance(node, ast.FunctionDef) and node.name == "refuse":
                 # (reason, detail) pairs: a start URL's refusal is written as a failure.
                 for ret in ast.walk(node):
                     if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple):

@@ -12,6 +12,7 @@ import pytest
 from conftest import read_jsonl, run_in_process
 from mockserver import MockServer
 
+from scraper.build import open_store
 from scraper.engine import Crawl, CrawlResult
 from scraper.settings import Settings
 from scraper.spider import load_spider_class
@@ -111,6 +112,7 @@ def test_allowed_domains_match_whole_labels(tmp_path, where):
         spider_path=str(spider_file),
         spider_args=spider_args,
         settings=settings,
+        store=open_store(settings, spider.name),
         output=tmp_path / "out.jsonl",
         transport=httpx.MockTransport(answer),
     ).run()

@@ -23,7 +23,7 @@ from conftest import (
 )
 from mockserver import MockServer
 
-from scraper.cli import build_crawl
+from scraper.build import build_crawl
 from scraper.export import encode_line
 from scraper.feeds import FeedSet
 from scraper.jobdir import ItemJournal
