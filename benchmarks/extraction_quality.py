@@ -161,7 +161,7 @@ def run_page(page: Page) -> tuple[str, Result]:
     titles = headlines(root, tags)
     node = jsonld.article_node(jsonld.nodes(root), {page.url, canonical}, titles)
     declared = bool(node) or tags.get("og:type", "").casefold() == "article"
-    blocks = main_blocks(response.text, page.url)
+    blocks = main_blocks(response.text)
     metadata = extract_metadata(root, tags, node, canonical)
     for share in LINK_SHARES:
         paragraphs = article_paragraphs(blocks, titles, share)
