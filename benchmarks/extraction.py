@@ -2,6 +2,7 @@
 
     python -m benchmarks.extraction                     # everything (a few minutes)
     python -m benchmarks.extraction --subset 50 --no-crawl   # a quick look while developing
+    python -m benchmarks.extraction --no-crawl --worst 20    # and the pages it gets most wrong
     python -m benchmarks.extraction DATA_DIR --repeat 6 --workers 1,2 --rounds 2
 
 Quality (``extraction_quality``): the body extractor and the article decision, scored apart on
@@ -253,8 +254,14 @@ def main(argv: list[str] | None = None) -> int:
         "--subset", type=int, help="quality on the first N pages of each set only (default all)"
     )
     parser.add_argument("--no-crawl", action="store_true", help="quality figures only")
+    parser.add_argument(
+        "--worst",
+        type=int,
+        default=0,
+        help="list the N trafilatura-eval pages the body extractor gets most wrong",
+    )
     args = parser.parse_args(argv)
-    for line in [*report(args.subset), "", *metadata_report()]:
+    for line in [*report(args.subset, worst=args.worst), "", *metadata_report()]:
         print(line, flush=True)
     if args.no_crawl:
         return 0

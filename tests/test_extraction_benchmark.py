@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.extraction_quality import Score, score, snippet_score
+from benchmarks.extraction_quality import Score, halves, score, snippet_score, worst_pages
 
 
 def test_shingle_score_averages_per_page_and_skips_empty_predictions_in_precision():
@@ -27,3 +27,27 @@ def test_snippet_score_counts_over_all_pages_with_whitespace_collapsed():
     result = snippet_score(expected, predicted)
     # Found: "red fox", "owl" (2); missed: "blue", "green" (2); wrongly kept: "menu", "footer".
     assert result == Score(precision=2 / 4, recall=2 / 4)
+
+
+def test_halves_split_by_file_and_keep_every_url_of_a_file_together():
+    expected = {
+        f"https://{n}.example/{k}": {"file": f"f{n}", "with": [], "without": []}
+        for n in range(10)
+        for k in range(2)
+    }
+    split = halves(expected)
+    files = {half: {e["file"] for e in part.values()} for half, part in split.items()}
+    assert len(files["tuning"]) == len(files["held-out"]) == 5
+    assert not files["tuning"] & files["held-out"]
+    assert sum(len(part) for part in split.values()) == len(expected)
+    assert halves(expected) == split  # a fixed seed: the same split every run
+
+
+def test_worst_pages_lists_the_most_wrong_first_with_their_snippets():
+    expected = {
+        "https://a.example/": {"file": "a", "with": ["fox"], "without": []},
+        "https://b.example/": {"file": "b", "with": ["owl", "cat"], "without": ["menu"]},
+    }
+    lines = worst_pages(expected, {"a": "a fox", "b": "the menu"}, 1)
+    assert lines[0].startswith("  b: 2/2 with-snippets missed, 1/1 without-snippets kept")
+    assert lines[1:] == ["    missed: 'owl'", "    missed: 'cat'", "    kept:   'menu'"]

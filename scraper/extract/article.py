@@ -46,7 +46,7 @@ def extract_article(response: Response) -> dict[str, Any] | None:
     canonical = canonical_url(root, tags, response.url)
     titles = headlines(root, tags)
     node = jsonld.article_node(jsonld.nodes(root), {response.url, canonical}, titles)
-    paragraphs = article_paragraphs(main_blocks(response.text, response.url), titles)
+    paragraphs = article_paragraphs(main_blocks(response.text), titles)
     if not paragraphs:
         return None
     metadata = extract_metadata(root, tags, node, canonical)
