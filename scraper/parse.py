@@ -322,6 +322,7 @@ def preload_modules(spider: Spider) -> list[str]:
     module only when it lies in a package: a spider file imported on its own has a private
     module name that no other process can import (its workers run the file; that is cheap
     once its imports are there). A module the fork server cannot import is left to each worker.
+    Last comes ``scraper.fork_server``, which builds what those modules marked ``warm_up``.
     """
     own = type(spider).__module__
     names = {__name__, own} if "." in own else {__name__}
@@ -331,7 +332,7 @@ def preload_modules(spider: Spider) -> list[str]:
         name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", "")
         if isinstance(name, str) and name in sys.modules and name not in ("__main__", own):
             names.add(name)
-    return sorted(names)
+    return [*sorted(names), "scraper.fork_server"]  # last: it builds on the others
 
 
 # -- main process side -----------------------------------------------------------------------

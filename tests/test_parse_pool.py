@@ -18,7 +18,7 @@ import os
 IMPORTED_IN = os.getpid()
 '''
 
-PROBE_SPIDER = '''import os
+PROBE_SPIDER = """import os
 
 import preload_probe
 
@@ -35,9 +35,9 @@ class Probe(Spider):
             "pid": os.getpid(),
             "parent": os.getppid(),
         }
-'''
+"""
 
-STUCK_SPIDER = '''import os
+STUCK_SPIDER = """import os
 import re
 from pathlib import Path
 
@@ -50,12 +50,10 @@ class Stuck(Spider):
     def parse(self, response):
         Path(f"stuck-{os.getpid()}").touch()
         re.match(r"(a+)+$", "a" * 64 + "b")  # backtracks for ages without releasing the GIL
-'''
+"""
 
 
-def test_workers_are_forked_from_a_server_that_preloaded_the_spiders_imports(
-    tmp_path, demo_site
-):
+def test_workers_are_forked_from_a_server_that_preloaded_the_spiders_imports(tmp_path, demo_site):
     site = demo_site(hosts=1, rate=0)
     (tmp_path / "preload_probe.py").write_text(PROBE)
     (tmp_path / "probe.py").write_text(PROBE_SPIDER)
