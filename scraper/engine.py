@@ -38,7 +38,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +64,7 @@ from .httpcache import open_cache
 from .lifecycle import Lifecycle
 from .models import Request, Response
 from .outages import OutageReport
-from .parse import ParsePool, ParseResult
+from .parse import ParseJob, ParsePool, ParseResult
 from .pipeline import Pipelines
 from .proxy import Proxies
 from .queues import BoundedQueue, QueueStats
@@ -177,8 +176,7 @@ class Crawl:
         self.parse_pool = ParsePool(
             spider=spider, spider_path=spider_path, spider_args=spider_args, settings=settings
         )
-        self._results: queue.SimpleQueue[tuple[Response, Future[ParseResult], int, object] | None]
-        self._results = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[ParseJob | None] = queue.SimpleQueue()
         self._parse_slots = threading.Semaphore(self.parse_pool.capacity)
         self.export = ExportStage(
             items=self.items,
@@ -431,16 +429,16 @@ class Crawl:
                 return  # the workers could not start: the main thread reports it and stops
 
     def _submit(self, response: Response) -> None:
-        future, job, generation = self.parse_pool.submit(response)
-        future.add_done_callback(lambda f: self._results.put((response, f, job, generation)))
+        job = self.parse_pool.submit(response)
+        job.future.add_done_callback(lambda _: self._results.put(job))
 
     def _collect_results(self) -> None:
-        while (entry := self._results.get()) is not None:
-            response, future, job, generation = entry
+        while (job := self._results.get()) is not None:
+            response = job.response
             try:
-                if self._parse_failed(response, future, job, generation):
+                if self._parse_failed(job):
                     continue  # resubmitted, still holding its slot, or recorded as failed
-                self._hand_on(response, future.result())
+                self._hand_on(response, job.future.result())
             except QueueClosed:
                 pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
             except StoreError as exc:
@@ -451,17 +449,15 @@ class Crawl:
                 self.work.change(parsing=-1)
             self._parse_slots.release()
 
-    def _parse_failed(
-        self, response: Response, future: Future[ParseResult], job: int, generation: object
-    ) -> bool:
+    def _parse_failed(self, job: ParseJob) -> bool:
         """Deal with a worker that died or a callback that timed out. True if handled here."""
+        response, future = job.response, job.future
         error = future.exception()
         timed_out = error is None and future.result().timed_out
         if error is None and not timed_out:
             return False
         if isinstance(error, BrokenProcessPool):
-            dead = self.parse_pool.recover(generation)
-            if job not in dead:  # an innocent bystander of another page's crash: run again
+            if not self.parse_pool.recover(job):  # a bystander of another page's crash: rerun
                 self._submit(response)
                 return True
             # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.

@@ -5,15 +5,17 @@ Flow position: response queue -> **parse workers** -> new requests (to the front
 
 Parsing is CPU work, and the GIL lets one process run Python on one core only, so callbacks run
 in ``PARSE_WORKERS`` processes (default: one per core). The pool is created once and reused; it
-starts with spawn (or forkserver), never plain fork, because fetch threads are already running.
-Each worker imports the spider module from its file once, in its initializer. ``start()`` begins
-bringing every worker up while the crawl starts fetching (an interpreter per worker takes a
-few tenths of a second), and ``wait_started()`` surfaces a start-up error. Linux ties a
-worker's parent-death signal to the thread that started it, so every worker, including those of
-a pool rebuilt after a crash, is started by one thread the pool owns, which ends only after the
-workers are shut down.
+starts workers from a fork server (or with spawn), never with plain fork, because fetch threads
+are already running. The fork server is one process that has imported this module and the
+modules the spider is made of (``preload_modules``) before the crawl's threads exist: a worker
+forked from it starts in milliseconds and shares those pages with the other workers instead of
+holding a copy of its own. Each worker loads the spider from its file once, in its initializer
+(cheap once its imports are preloaded). ``start()`` begins bringing every worker up while the
+crawl starts fetching, and ``wait_started()`` surfaces a start-up error. A worker ends with the
+crawl process however the crawl ends, even on SIGKILL (``_exit_with_crawl``).
 Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
-comes out.
+comes out. ``submit`` returns a ``ParseJob``; the workers post what they run on a shared
+``WorkerBoard``, which tells the main process which job a dead worker held.
 
 ``PARSE_WORKERS = 0`` runs callbacks in the main process (for debugging). With workers, a
 callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``) runs in the
@@ -24,20 +26,24 @@ thread that fetched the page, one at a time (``runs_inline``, ``run_inline``).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
+import fcntl
 import itertools
 import logging
 import multiprocessing
 import os
 import resource
 import signal
+import sys
 import threading
 import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from types import ModuleType
 from typing import Any
 
 from .crawler import SettingsView, spider_raw_settings
@@ -51,7 +57,6 @@ from .spider import Spider, iterate_callback_output, load_spider_class
 
 log = logging.getLogger("scraper.parse")
 
-PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 EXIT_OUT_OF_MEMORY = 70  # a worker's exit status after a callback raised MemoryError
 
 
@@ -140,11 +145,75 @@ def run_callback(
     return result
 
 
+# -- the shared worker table ----------------------------------------------------------------
+class WorkerBoard:
+    """What each worker is doing, in memory shared by the main process and the workers of one
+    pool generation: per worker slot, its pid, the job it runs (0: none; negated: the worker is
+    dying of MemoryError) and when that job started. Workers write their own slot; the main
+    process reads the board to tell which job a dead worker held and which job ran too long."""
+
+    _FIELDS = 3  # pid, job, started (monotonic ms, one clock for every process on the machine)
+
+    def __init__(self, context: BaseContext, slots: int) -> None:
+        self.slots = slots
+        self._cells = context.Array("q", self._FIELDS * slots, lock=False)
+        self._taken = context.Value("i", 0)
+
+    # in a worker
+    def join(self, pid: int) -> int:
+        """Take the next free slot for the worker ``pid``; returns it."""
+        with self._taken.get_lock():
+            slot = self._taken.value
+            self._taken.value += 1
+        self._cells[self._FIELDS * slot] = pid
+        return slot
+
+    def start(self, slot: int, job: int) -> None:
+        base = self._FIELDS * slot
+        # The time first: a job posted beside the previous job's start would look overdue.
+        self._cells[base + 2] = int(time.monotonic() * 1000)
+        self._cells[base + 1] = job
+
+    def finish(self, slot: int) -> None:
+        self._cells[self._FIELDS * slot + 1] = 0
+
+    def dying_of_memory(self, slot: int, job: int) -> None:
+        self._cells[self._FIELDS * slot + 1] = -job
+
+    # in the main process
+    def pids(self) -> list[int]:
+        return [pid for pid in self._cells[0 :: self._FIELDS] if pid]
+
+    def dead_jobs(self) -> tuple[set[int], set[int]]:
+        """The jobs whose worker is gone, and those of them that died of MemoryError."""
+        dead: set[int] = set()
+        out_of_memory: set[int] = set()
+        for pid, job, _ in self._rows():
+            if job and not _alive(pid):
+                dead.add(abs(job))
+                if job < 0:
+                    out_of_memory.add(-job)
+        return dead, out_of_memory
+
+    def overdue(self, limit: float) -> list[tuple[int, int]]:
+        """(pid, job) of every worker whose job has run longer than ``limit`` seconds."""
+        now_ms = time.monotonic() * 1000
+        return [
+            (pid, job)
+            for pid, job, started in self._rows()
+            if job > 0 and pid and now_ms - started > limit * 1000
+        ]
+
+    def _rows(self) -> list[tuple[int, int, int]]:
+        cells = self._cells[:]
+        return [tuple(cells[i : i + self._FIELDS]) for i in range(0, len(cells), self._FIELDS)]
+
+
 # -- worker process side ---------------------------------------------------------------------
 @dataclass(slots=True)
 class _WorkerState:
     spider: Spider
-    board: Any  # shared array: per worker slot, [pid, running job id, start time in ms]
+    board: WorkerBoard
     slot: int
     timeout: float
 
@@ -153,17 +222,27 @@ _worker: _WorkerState | None = None
 _start_error: str | None = None  # why this worker could not load the spider
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this worker when the thread that started it goes: a crawl killed hard
-    leaves no workers behind. (Under forkserver the parent is the fork server, which outlives
-    its workers, so this only helps with spawn, the default.)"""
+def _exit_with_crawl(lifeline: Connection) -> None:
+    """End this worker when the crawl process ends, however it ends (SIGKILL too): only the
+    crawl holds the write end of the lifeline pipe, and when the last write end of a pipe
+    closes the kernel sends SIGIO to its readers that asked for it; SIGIO's default action
+    ends the process. The kernel does it, so it works whoever forked the worker (the fork
+    server is not the crawl) and while a callback holds the GIL in C code."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: workers exit when their pipe closes
-        pass
-    if os.getppid() != parent:  # the crawl died while this worker was starting
-        os._exit(1)
+        # An open file of our own: SIGIO goes to one owner per open file, and the one inherited
+        # is shared by every worker.
+        fd = os.open(f"/proc/self/fd/{lifeline.fileno()}", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:  # no /proc (not Linux): the worker ends when the executor's pipe closes
+        return
+    finally:
+        lifeline.close()
+    fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC)
+    try:
+        os.read(fd, 1)  # EOF: the crawl died before the signal was armed
+    except BlockingIOError:
+        return  # the crawl holds its end
+    os._exit(1)
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -175,13 +254,11 @@ def _init_worker(
     spider_name: str,
     spider_args: dict[str, Any],
     settings: Settings,
-    parent: int,
-    board: Any,
-    counter: Any,
+    lifeline: Connection,
+    board: WorkerBoard,
 ) -> None:
     global _worker, _start_error
-    if settings.PARSE_START_METHOD == "spawn":
-        _die_with_parent(parent)
+    _exit_with_crawl(lifeline)
     if settings.PARSE_MEMORY_LIMIT:
         # Address space, not resident memory: an allocation over it fails at once with
         # MemoryError (handled in _run_in_worker), before it can take the machine's memory.
@@ -197,10 +274,7 @@ def _init_worker(
         level=settings.LOG_LEVEL.upper(), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s"
     )
     redact_logs()
-    with counter.get_lock():
-        slot = counter.value
-        counter.value += 1
-    board[3 * slot] = os.getpid()
+    slot = board.join(os.getpid())
     try:
         spider = load_spider_class(spider_path, spider_name)(**spider_args)
     except Exception as exc:
@@ -224,10 +298,8 @@ def _worker_pid() -> int:
 def _run_in_worker(job: int, response: Response) -> ParseResult:
     state = _worker
     assert state is not None, "worker initializer did not run"
-    base = 3 * state.slot
     # Posted before the callback runs, so the engine can tell which job a dead worker held.
-    state.board[base + 1] = job
-    state.board[base + 2] = int(time.monotonic() * 1000)
+    state.board.start(state.slot, job)
     if state.timeout:
         signal.setitimer(signal.ITIMER_REAL, state.timeout)
     try:
@@ -235,13 +307,32 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
     except MemoryError:
         # Handled as the worker dying of it: the page is tried again in a fresh worker (a clean
         # heap, and memory maybe freed elsewhere by then), and recorded as failed after
-        # PARSE_RETRY_TIMES; the pages of the other workers are not charged. The job is posted
-        # negated: the engine tells a worker out of memory from one that crashed.
-        state.board[base + 1] = -job
+        # PARSE_RETRY_TIMES; the pages of the other workers are not charged. Posted on the
+        # board: the engine tells a worker out of memory from one that crashed.
+        state.board.dying_of_memory(state.slot, job)
         os._exit(EXIT_OUT_OF_MEMORY)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        state.board[base + 1] = 0
+        state.board.finish(state.slot)
+
+
+def preload_modules(spider: Spider) -> list[str]:
+    """What the fork server imports for the workers to share: this module, and the modules the
+    spider's names come from (its heavy imports: lxml, an extraction library). The spider's own
+    module only when it lies in a package: a spider file imported on its own has a private
+    module name that no other process can import (its workers run the file; that is cheap
+    once its imports are there). A module the fork server cannot import is left to each worker.
+    Last comes ``scraper.fork_server``, which builds what those modules marked ``warm_up``.
+    """
+    own = type(spider).__module__
+    names = {__name__, own} if "." in own else {__name__}
+    for key, value in vars(sys.modules[own]).items():
+        if key.startswith("__"):  # the module's own machinery (__spec__, __builtins__)
+            continue
+        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", "")
+        if isinstance(name, str) and name in sys.modules and name not in ("__main__", own):
+            names.add(name)
+    return [*sorted(names), "scraper.fork_server"]  # last: it builds on the others
 
 
 # -- main process side -----------------------------------------------------------------------
@@ -280,22 +371,32 @@ class InlinePolicy:
         self._trusted = False
 
 
-@dataclass(slots=True)
-class _Generation:
-    """One executor and its shared board; replaced when a worker dies."""
+@dataclass(slots=True, eq=False)
+class PoolGeneration:
+    """One executor and its worker board; replaced when a worker dies."""
 
     executor: ProcessPoolExecutor
-    board: Any
+    board: WorkerBoard
     dead_jobs: set[int] | None = None  # filled when this generation broke
     replaced: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class ParseJob:
+    """A response handed to the parse stage, and where its callback runs."""
+
+    response: Response
+    future: Future[ParseResult]
+    id: int = 0  # 0: run inline, in the main process
+    generation: PoolGeneration | None = None  # the workers it was sent to
 
 
 class ParsePool:
     """Runs callbacks: in worker processes, or inline when ``workers == 0``.
 
     A worker that dies (segfault, ``os._exit``, out of memory, killed for running past the
-    hard timeout) breaks the executor; ``recover()`` builds a new one and says which job the
-    dead worker was running, so only that page is charged an attempt.
+    hard timeout) breaks the executor; ``recover()`` builds a new one and says whether a job
+    was the one the dead worker was running, so only that page is charged an attempt.
     """
 
     def __init__(
@@ -305,64 +406,67 @@ class ParsePool:
         self._spider = spider
         self.inline = InlinePolicy(settings.PARSE_INLINE_BELOW if self.workers else 0.0)
         self._context = multiprocessing.get_context(settings.PARSE_START_METHOD)
+        if settings.PARSE_START_METHOD == "forkserver":
+            # For the whole process, and read when the fork server starts: the first pool's
+            # spider is the one preloaded (a crawl from the command line has one).
+            self._context.set_forkserver_preload(preload_modules(spider))
+        # Only this process holds the write end: closed when it ends, the workers end.
+        self._lifeline_reader, self._lifeline = self._context.Pipe(duplex=False)
         # Pipelines run in the main process only, and may be classes of the spider module,
         # which a worker cannot unpickle before its initializer imports it.
-        self._initargs = (
+        self._worker_args = (
             spider_path,
             type(spider).name,
             spider_args,
             dataclasses.replace(settings, ITEM_PIPELINES={}),
-            os.getpid(),
+            self._lifeline_reader,
         )
         self._timeout = settings.PARSE_TIMEOUT
-        self._jobs = itertools.count(1)
+        self._job_ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._current: _Generation | None = None
-        self._starting: Future[tuple[_Generation, set[int]]] | None = None
+        self._current: PoolGeneration | None = None
+        self._first_start: Future[tuple[PoolGeneration, set[int]]] | None = None
         self._inline_lock = threading.Lock()
         self.serial = self._inline_lock  # held by whatever runs spider code in this process
-        # A worker dies with the thread that started it (PR_SET_PDEATHSIG), so that thread must
-        # outlive the workers: had a fetch or results thread started them, they would be killed
-        # when it ends at shutdown, maybe holding the executor's queue lock, hanging the rest.
+        # Starts the first workers while the crawl begins fetching.
         self._starter = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-starter")
             if self.workers
             else None
         )
         self.restarts = 0
-        self._overdue: set[int] = set()  # jobs whose worker kill_overdue killed
+        self._killed_overdue: set[int] = set()  # jobs whose worker kill_overdue killed
         self._out_of_memory: set[int] = set()  # jobs whose worker died of MemoryError
 
     def start(self) -> None:
         """Begin starting every worker; ``wait_started`` waits for them."""
         if self._starter is not None:
-            self._starting = self._starter.submit(self._start_generation)
+            self._first_start = self._starter.submit(self._start_generation)
 
     def wait_started(self) -> set[int]:
         """Wait until every worker of ``start()`` runs; their pids. Raises SpiderLoadError if
         they could not start."""
-        if self._starting is None:
+        if self._first_start is None:
             return set()
-        generation, pids = self._starting.result()
+        generation, pids = self._first_start.result()
         with self._lock:
             if self._current is None:
                 self._current = generation
         return pids
 
-    def _start_generation(self) -> tuple[_Generation, set[int]]:
-        """A new executor with its workers running, and their pids (on the starter thread)."""
-        board = self._context.Array("q", 3 * self.workers, lock=False)
-        counter = self._context.Value("i", 0)
+    def _start_generation(self) -> tuple[PoolGeneration, set[int]]:
+        """A new executor with its workers running, and their pids."""
+        board = WorkerBoard(self._context, self.workers)
         executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(*self._initargs, board, counter),
+            initargs=(*self._worker_args, board),
         )
-        # All submitted before any can finish, so the executor spawns one worker per job.
-        jobs = [executor.submit(_worker_pid) for _ in range(self.workers)]
+        # All submitted before any can finish, so the executor starts one worker per job.
+        probes = [executor.submit(_worker_pid) for _ in range(self.workers)]
         try:
-            pids = {job.result() for job in jobs}
+            pids = {probe.result() for probe in probes}
         except SpiderLoadError as exc:
             executor.shutdown(wait=True, cancel_futures=True)
             raise SpiderLoadError(f"parse workers failed to start: {exc}") from None
@@ -371,7 +475,7 @@ class ParsePool:
                 f"parse workers failed to start (spider import or __init__ failed in a worker: "
                 f"{exc})"
             ) from exc
-        return _Generation(executor, board), pids
+        return PoolGeneration(executor, board), pids
 
     @property
     def capacity(self) -> int:
@@ -392,13 +496,12 @@ class ParsePool:
             self.inline.observe(response.request.callback or "parse", result.seconds)
         return result
 
-    def submit(self, response: Response) -> tuple[Future[ParseResult], int, object]:
-        """Run the response's callback in a worker (or inline, if ``runs_inline`` says so).
-        Returns the future, its job id and its generation."""
+    def submit(self, response: Response) -> ParseJob:
+        """Run the response's callback in a worker (or inline, if ``runs_inline`` says so)."""
         if self.runs_inline(response):
-            future: Future[ParseResult] = Future()
-            future.set_result(self.run_inline(response))
-            return future, 0, None
+            done: Future[ParseResult] = Future()
+            done.set_result(self.run_inline(response))
+            return ParseJob(response, done)
         callback = response.request.callback or "parse"
         with self._lock:
             generation = self._current
@@ -407,17 +510,19 @@ class ParsePool:
             with self._lock:
                 generation = self._current
         assert generation is not None, "submit before start"
-        job = next(self._jobs)
+        job_id = next(self._job_ids)
         try:
-            future = generation.executor.submit(_run_in_worker, job, response)
+            future = generation.executor.submit(_run_in_worker, job_id, response)
         except BrokenProcessPool as exc:
             future = Future()
             future.set_exception(exc)
-            return future, job, generation
-        future.add_done_callback(lambda done: self._ran(callback, generation, done))
-        return future, job, generation
+            return ParseJob(response, future, job_id, generation)
+        future.add_done_callback(lambda ended: self._job_ended(callback, generation, ended))
+        return ParseJob(response, future, job_id, generation)
 
-    def _ran(self, callback: str, generation: _Generation, future: Future[ParseResult]) -> None:
+    def _job_ended(
+        self, callback: str, generation: PoolGeneration, future: Future[ParseResult]
+    ) -> None:
         """A job in a worker ended (called in the executor's own thread)."""
         if future.cancelled():
             return
@@ -432,73 +537,64 @@ class ParsePool:
             # The executor fails its futures before it terminates the workers that survived
             # the one that died: the one moment when the dead can be told from the innocent.
             with self._lock:
-                if generation.dead_jobs is None:
-                    generation.dead_jobs = self._dead_jobs(generation.board)
+                self._read_dead_jobs(generation)
 
-    def _dead_jobs(self, board: Any) -> set[int]:
-        dead = set()
-        for i in range(self.workers):
-            job = board[3 * i + 1]
-            if job and not _alive(board[3 * i]):
-                if job < 0:  # posted by a worker dying of MemoryError
-                    job = -job
-                    self._out_of_memory.add(job)
-                dead.add(job)
-        return dead
+    def _read_dead_jobs(self, generation: PoolGeneration) -> None:
+        if generation.dead_jobs is None:
+            generation.dead_jobs, out_of_memory = generation.board.dead_jobs()
+            self._out_of_memory |= out_of_memory
 
-    def recover(self, generation: object) -> set[int]:
-        """After ``generation`` broke: make sure a fresh pool runs, and return the jobs that
-        were running in workers that died."""
-        assert isinstance(generation, _Generation)
+    def recover(self, job: ParseJob) -> bool:
+        """After ``job``'s generation broke: make sure a fresh pool runs. True if ``job`` was
+        running in a worker that died, False if it was an innocent bystander."""
+        generation = job.generation
+        assert generation is not None, "an inline job has no workers to recover"
         with self._lock:
-            if generation.dead_jobs is None:
-                generation.dead_jobs = self._dead_jobs(generation.board)
+            self._read_dead_jobs(generation)
             if not generation.replaced:
                 generation.replaced = True
                 generation.executor.shutdown(wait=False, cancel_futures=True)
-                assert self._starter is not None
-                self._current, _ = self._starter.submit(self._start_generation).result()
+                self._current, _ = self._start_generation()
                 self.restarts += 1
                 log.warning("a parse worker died; parse pool restarted (%d so far)", self.restarts)
-            return generation.dead_jobs
+            assert generation.dead_jobs is not None
+            return job.id in generation.dead_jobs
 
     def pids(self) -> list[int]:
         """The current workers' pids."""
-        if self._current is None:
-            return []
-        return [pid for pid in self._current.board[0::3] if pid]
+        return [] if self._current is None else self._current.board.pids()
 
     def kill_overdue(self, limit: float) -> int:
         """Kill workers whose callback has run longer than ``limit`` seconds (stuck in C code,
         where the in-worker alarm cannot interrupt it). Returns how many were killed."""
         if self._current is None or not limit:
             return 0
-        board, now_ms, killed = self._current.board, time.monotonic() * 1000, 0
-        for i in range(self.workers):
-            pid, job, started = board[3 * i], board[3 * i + 1], board[3 * i + 2]
+        killed = 0
+        for pid, job_id in self._current.board.overdue(limit):
             # A killed worker keeps its slot until the executor notices: kill it once only.
-            if job and pid and job not in self._overdue and now_ms - started > limit * 1000:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                    self._overdue.add(job)
-                except ProcessLookupError:
-                    pass
+            if job_id in self._killed_overdue:
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            killed += 1
+            self._killed_overdue.add(job_id)
         return killed
 
-    def died_of_memory(self, job: int) -> bool:
+    def died_of_memory(self, job: ParseJob) -> bool:
         """Whether ``job``'s worker died of MemoryError (over PARSE_MEMORY_LIMIT, or the
         machine's memory)."""
-        return job in self._out_of_memory
+        return job.id in self._out_of_memory
 
-    def killed_overdue(self, job: int) -> bool:
+    def killed_overdue(self, job: ParseJob) -> bool:
         """Whether ``job``'s worker died because ``kill_overdue`` killed it (a timeout, not a
         crash)."""
-        return job in self._overdue
+        return job.id in self._killed_overdue
 
     def shutdown(self, wait: bool = True) -> None:
-        if self._starting is not None:
-            # Workers still starting are shut down once they run, not left to the death signal.
+        if self._first_start is not None:
+            # Workers still starting are shut down once they run.
             with contextlib.suppress(Exception):
                 self.wait_started()
         with self._lock:
@@ -506,6 +602,8 @@ class ParsePool:
                 self._current.executor.shutdown(wait=wait, cancel_futures=not wait)
             if self._starter is not None:
                 self._starter.shutdown(wait=False)
+        # Workers still running (a hard stop) end now, as they would with this process.
+        self._lifeline.close()
 
 
 def _alive(pid: int) -> bool:

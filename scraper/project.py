@@ -3,7 +3,7 @@ name (``crawl NAME`` as ``scrapy crawl NAME``).
 
 Flow position: outside the flow, before it starts. The main process and every parse worker call
 ``import_root`` before they import a spider file, so ``from myproject.items import Product`` and
-relative imports in ``myproject/spiders/x.py`` work in both (workers are spawned: they import
+relative imports in ``myproject/spiders/x.py`` work in both (a worker is a fresh process: it imports
 the spider by its file path, and find its package the same way).
 
 The project root is the folder holding the nearest ``scrapy.cfg`` or ``scrapy-like.cfg`` above

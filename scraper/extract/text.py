@@ -14,6 +14,8 @@ import re
 from collections import Counter
 from functools import cache
 
+from ..warm import warm_up
+
 WORD = re.compile(r"\w+")
 # A sentence ends at . ! ? or an ideographic full stop, possibly followed by closing quotes or
 # brackets, then space; "U.S. officials" splits wrongly once in a while, which a summary survives.
@@ -86,10 +88,11 @@ def stopwords_for(words: list[str]) -> frozenset[str]:
     return stoplists[hits.most_common(1)[0][0]]
 
 
+@warm_up  # built in the fork server: one copy shared by the workers
 @cache
 def _stoplists() -> tuple[tuple[frozenset[str], ...], dict[str, list[int]]]:
     """Every jusText stop-word list, and for each stop word the lists that hold it."""
-    import justext  # loaded once per worker, on the first body
+    import justext  # loaded once, on the first body (in the fork server, before the workers)
 
     stoplists = tuple(
         frozenset(word.casefold() for word in justext.get_stoplist(name))
