@@ -61,7 +61,8 @@ from .errors import (
 from .export import JsonLinesExporter
 from .failure import run_errback
 from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
-from .fetch import Fetcher, FetchPool, make_client
+from .fetch import FetchOutcomes, FetchPool, fetch_policies
+from .fetcher import Fetcher
 from .frontier import Clock, CrawlState, Frontier, MemoryFrontier
 from .guard import AddressGuard
 from .httpcache import open_cache
@@ -71,7 +72,6 @@ from .models import Request, Response, url_problem
 from .outages import OutageReport
 from .parse import ParsePool, ParseResult
 from .pipeline import Pipelines
-from .proxy import Proxies
 from .queues import BoundedQueue, QueueStats
 from .redact import redact_text, redact_url
 from .settings import Settings
@@ -225,24 +225,25 @@ class Crawl:
         )
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.guard = AddressGuard.from_settings(settings)
-        self.client = make_client(settings, transport, self.guard)
+        self.fetcher = Fetcher.from_settings(
+            settings, transport, guard=self.guard, on_send=self.frontier.mark_sent
+        )
         self.cache = open_cache(settings, spider.name, self.stats)
-        self.proxies = Proxies(settings)
         self.fetch_pool = FetchPool(
-            settings=settings,
+            threads=settings.CONCURRENT_REQUESTS,
             frontier=self.frontier,
-            fetcher=Fetcher(
-                self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
+            fetcher=self.fetcher,
+            policies=fetch_policies(settings, self.fetcher, self.cache, self.stats, clock),
+            outcomes=FetchOutcomes(
+                accept_status=self._accept_status,
+                failed=self._request_failed,
+                redirected=self._redirected,
+                parse_here=self._parse_here,
+                fatal=self._store_failed,
             ),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
-            accept_status=self._accept_status,
-            on_failed=self._request_failed,
-            on_redirect=self._redirected,
-            parse_here=self._parse_here,
-            cache=self.cache,
-            on_fatal=self._store_failed,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -432,8 +433,7 @@ class Crawl:
         self.items.close()
         if export:
             export.join(timeout)
-        self.client.close()
-        self.proxies.close()
+        self.fetcher.close()
         if self.cache is not None:
             self.cache.close()
         try:
