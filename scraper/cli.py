@@ -19,6 +19,7 @@ from typing import Any
 
 from . import __version__
 from .commands import COMMANDS, command
+from .commands.arguments import key_value
 from .crawler import Crawler, spider_settings
 from .engine import Crawl
 from .errors import ScraperError, SettingsError, SpiderLoadError
@@ -37,13 +38,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_HOSTS_UNREACHABLE = 3  # the crawl ended with the requests of unreachable hosts not fetched
 EXIT_SIGNAL_BASE = 128
-
-
-def key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
