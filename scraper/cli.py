@@ -19,6 +19,7 @@ from typing import Any
 from . import __version__
 from .build import build_crawl
 from .commands import COMMANDS, command
+from .commands.arguments import key_value
 from .engine import Crawl
 from .errors import ScraperError, SettingsError
 from .redact import redact_logs
@@ -33,13 +34,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_HOSTS_UNREACHABLE = 3  # the crawl ended with the requests of unreachable hosts not fetched
 EXIT_SIGNAL_BASE = 128
-
-
-def key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:

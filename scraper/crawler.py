@@ -16,13 +16,12 @@ import inspect
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import signals as signal_names
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .engine import Crawl
     from .project import Project
 
 log = logging.getLogger("scraper.crawler")
@@ -179,11 +178,17 @@ class StatsCollector:
         return dict(self._values)
 
 
+class Stoppable(Protocol):
+    """What the crawler needs of the running crawl (``engine.Crawl``)."""
+
+    def stop(self, reason: str) -> None: ...
+
+
 class _Engine:
     """``crawler.engine.close_spider(spider, reason)``: stop gracefully, as CloseSpider."""
 
     def __init__(self) -> None:
-        self.crawl: Crawl | None = None
+        self.crawl: Stoppable | None = None
 
     def close_spider(self, spider: Any = None, reason: str = "cancelled") -> None:
         if self.crawl is not None:
@@ -198,7 +203,7 @@ class Crawler:
         self.engine = _Engine()
         self.spider: Any = None
 
-    def bind(self, crawl: Crawl) -> None:
+    def bind(self, crawl: Stoppable) -> None:
         self.engine.crawl = crawl
 
 

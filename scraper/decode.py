@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from .errors import DecodeError, Truncated
 
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"  # what make_decoder decodes
 CHUNK = 256 * 1024  # most decoded bytes produced per step
 ZSTD_SLICE = 64  # input bytes per zstd step; zstd's ratio is capped near 1:32k per block
 

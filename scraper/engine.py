@@ -58,7 +58,8 @@ from .export_stage import ExportStage, ItemKeys, PageOutput
 from .failure import run_errback
 from .failurelog import FailureLog
 from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
-from .fetch import Fetcher, FetchPool, make_client
+from .fetch import FetchOutcomes, FetchPool, fetch_policies
+from .fetcher import Fetcher
 from .guard import AddressGuard
 from .httpcache import open_cache
 from .lifecycle import Lifecycle
@@ -66,7 +67,6 @@ from .models import Request, Response
 from .outages import OutageReport
 from .parse import ParseJob, ParsePool, ParseResult
 from .pipeline import Pipelines
-from .proxy import Proxies
 from .queues import BoundedQueue, QueueStats
 from .settings import Settings
 from .spider import Spider, iterate_start
@@ -153,24 +153,25 @@ class Crawl:
         )
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.guard = AddressGuard.from_settings(settings)
-        self.client = make_client(settings, transport, self.guard)
+        self.fetcher = Fetcher.from_settings(
+            settings, transport, guard=self.guard, on_send=self.store.mark_sent
+        )
         self.cache = open_cache(settings, spider.name, self.stats)
-        self.proxies = Proxies(settings)
         self.fetch_pool = FetchPool(
-            settings=settings,
+            threads=settings.CONCURRENT_REQUESTS,
             frontier=self.store,
-            fetcher=Fetcher(
-                self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
+            fetcher=self.fetcher,
+            policies=fetch_policies(settings, self.fetcher, self.cache, self.stats, clock),
+            outcomes=FetchOutcomes(
+                accept_status=self._accept_status,
+                failed=self.request_failed,
+                redirected=self._redirected,
+                parse_here=self._parse_here,
+                fatal=self.lifecycle.store_failed,
             ),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
-            accept_status=self._accept_status,
-            on_failed=self.request_failed,
-            on_redirect=self._redirected,
-            parse_here=self._parse_here,
-            cache=self.cache,
-            on_fatal=self.lifecycle.store_failed,
             clock=clock,
         )
         self.parse_pool = ParsePool(
@@ -328,8 +329,7 @@ class Crawl:
         self.items.close()
         if export:
             export.join(timeout)
-        self.client.close()
-        self.proxies.close()
+        self.fetcher.close()
         if self.cache is not None:
             self.cache.close()
         try:

@@ -22,12 +22,9 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from .errors import PrivateAddress
-
-if TYPE_CHECKING:
-    from .settings import Settings
+from .settings import DEFAULT_PRIVATE_NETWORKS, Settings
 
 log = logging.getLogger("scraper.guard")
 
@@ -35,20 +32,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses to try, in order; socket.getaddrinfo's answer by default.
 Resolver = Callable[[str, int], list[str]]
-
-DEFAULT_PRIVATE_NETWORKS = [
-    "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local machine
-    "10.0.0.0/8",
-    "100.64.0.0/10",  # carrier-grade NAT: private to a provider's customers
-    "127.0.0.0/8",
-    "169.254.0.0/16",  # link-local: cloud metadata services (169.254.169.254)
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "::/128",
-    "::1/128",
-    "fc00::/7",  # unique local
-    "fe80::/10",  # link-local
-]
 
 
 def system_resolver(host: str, port: int) -> list[str]:

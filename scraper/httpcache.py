@@ -32,15 +32,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import SettingsError
 from .models import Headers, Request, Response
 from .settings import Settings
 from .stats import Stats
-
-if TYPE_CHECKING:
-    from .fetch import Fetcher
 
 POLICIES = ("dummy", "rfc2616")
 HEURISTIC_FRACTION = 0.1  # of the time since Last-Modified (RFC 9111 section 4.2.2)
@@ -264,12 +260,12 @@ class CachedFetcher:
     """A fetcher that answers from the cache first: for robots.txt, ``crawl shell`` and
     ``crawl check`` (the fetch threads ask ``lookup`` themselves, to skip robots.txt too)."""
 
-    def __init__(self, fetcher: Fetcher, cache: HttpCache) -> None:
-        self.fetcher = fetcher
+    def __init__(self, fetch: Callable[[Request], Response], cache: HttpCache) -> None:
+        self._fetch = fetch  # the network's answer, on a miss
         self.cache = cache
 
     def fetch(self, request: Request) -> Response:
-        return self.cache.lookup(request) or self.cache.fetch(self.fetcher.fetch, request)
+        return self.cache.lookup(request) or self.cache.fetch(self._fetch, request)
 
 
 def open_cache(settings: Settings, spider_name: str, stats: Stats) -> HttpCache | None:

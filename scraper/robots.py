@@ -2,6 +2,8 @@
 
 Flow position: consulted by the fetch threads between ``frontier.next()`` and the fetch, so the
 robots.txt request itself goes through the host's politeness slot like any other request.
+``verdict`` answers with an outcome the fetch threads act on: ``Allow`` (fetch now), ``Defer``
+(wait until a time), ``HostDown`` (the host backs off as a whole) or ``Drop`` (fail it).
 
 Verdicts follow RFC 9309: a 2xx file is parsed (protego; the first 500 KiB); a 4xx means
 "no rules", allow all; a 5xx or a network failure means the site is unreachable, so the whole
@@ -10,7 +12,7 @@ five redirects are followed; a sixth, or a redirect to a URL that cannot be fetc
 file "unavailable" as RFC 9309 (2.3.1.2) allows: no rules, allow all, said once in the log.
 Why a host is unreachable (HTTP 503, a read error) is kept with its entry, logged, and given
 as the detail of the requests that fail for it. When no connection can be made at all
-(refused, DNS, TLS), the host is down rather than its robots.txt unreachable: the verdict
+(refused, DNS, TLS), the host is down rather than its robots.txt unreachable: ``HostDown``
 carries the cause, and the fetch threads back the whole host off (``outages``) and ask again
 on its next turn.
 
@@ -23,24 +25,66 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from protego import Protego
 
 from .errors import FetchError, PrivateAddress
-from .models import Request, url_problem
-from .outages import host_is_down
+from .models import Request, Response, url_problem
+from .outages import HostOutages, host_is_down
 from .store import Clock
 
 if TYPE_CHECKING:
-    from .fetch import Fetcher
     from .stats import Stats
 
 log = logging.getLogger("scraper.robots")
 
 MAX_ROBOTS_BYTES = 500 * 1024
 MAX_REDIRECTS = 5  # RFC 9309: follow at least five redirects
+
+
+class PageSource(Protocol):
+    """What robots.txt is fetched with: the crawl's fetcher, or its HTTP cache in front of it."""
+
+    def fetch(self, request: Request) -> Response: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Fetch the request now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """The request waits until ``until`` (a clock time): robots.txt was just fetched with the
+    host's turn, or it is unreachable and will be asked again then. ``crawl_delay`` is its
+    Crawl-delay for us (capped by ROBOTSTXT_CRAWL_DELAY_MAX) when it was just fetched: the
+    host's delay from now on."""
+
+    until: float
+    crawl_delay: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostDown:
+    """No connection could be made to the host at all: it backs off as a whole (``outages``)."""
+
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """The request is not fetched: ``reason`` is the failure kind (robots_forbidden,
+    robots_unavailable), ``detail`` what robots.txt said or why it could not be read.
+    ``crawl_delay`` as for ``Defer``."""
+
+    reason: str
+    detail: str
+    crawl_delay: float | None = None
+
+
+RobotsOutcome = Allow | Defer | HostDown | Drop
 
 
 @dataclass(slots=True)
@@ -55,17 +99,6 @@ class RobotsEntry:
         return self.unreachable_until is not None
 
 
-@dataclass(slots=True)
-class Verdict:
-    allowed: bool
-    fetched_now: bool = False  # robots.txt was just fetched (here or by another thread)
-    retry_at: float | None = None  # unreachable: ask again at this clock time
-    reason: str = ""
-    detail: str = ""  # for a failure record: what robots.txt said, or why it was unreachable
-    crawl_delay: float | None = None
-    down: str = ""  # the host could not be reached at all: the cause
-
-
 def user_agent_token(user_agent: str) -> str:
     """The product token robots.txt groups match on: 'scraper/0.1 (...)' -> 'scraper'."""
     return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
@@ -74,18 +107,22 @@ def user_agent_token(user_agent: str) -> str:
 class RobotsCache:
     def __init__(
         self,
-        fetcher: Fetcher,
+        source: PageSource,
         user_agent: str,
         clock: Clock,
         *,
         retry_delay: float = 30.0,
         retry_times: int = 3,
+        crawl_delay_max: float = float("inf"),
+        outages: HostOutages | None = None,
         stats: Stats | None = None,
     ) -> None:
-        self._fetcher = fetcher
+        self._source = source
+        self._outages = outages  # told when a robots.txt answer shows its host is reachable
         self._stats = stats  # counts robots.txt requests per host, as the server sees them
         self._retry_delay = retry_delay
         self._retry_times = retry_times
+        self._crawl_delay_max = crawl_delay_max
         self._agent = user_agent_token(user_agent)
         self._clock = clock
         self._entries: dict[str, RobotsEntry] = {}
@@ -96,39 +133,42 @@ class RobotsCache:
         with self._guard:
             return self._locks.setdefault(origin, threading.Lock())
 
-    def verdict(self, request: Request) -> Verdict:
+    def verdict(self, request: Request) -> RobotsOutcome:
         parts = urlsplit(request.url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        fetched_now = False
         entry = self._entries.get(origin)
-        if entry is None or self._stale(entry):
-            # One thread fetches; the others for the same host wait for its answer. Either way
-            # the robots.txt request took a turn of this host after this request was handed
-            # out, so the request goes back to wait for the host's next turn ("fetched_now").
-            with self._lock_for(origin):
-                entry = self._entries.get(origin)
-                if entry is None or self._stale(entry):
-                    entry = self._entries[origin] = self._fetch(origin)
-            fetched_now = True
+        if entry is not None and not self._stale(entry):
+            return self._judge(request, entry, fetched_now=False)
+        # One thread fetches; the others for the same host wait for its answer. Either way the
+        # robots.txt request took a turn of this host after this request was handed out, so
+        # the request goes back to wait for the host's next turn.
+        with self._lock_for(origin):
+            entry = self._entries.get(origin)
+            if entry is None or self._stale(entry):
+                started = self._clock()
+                entry = self._entries[origin] = self._fetch(origin)
+                if self._outages is not None and not entry.down:
+                    self._outages.reached(request.host, started, self._clock())
+        return self._judge(request, entry, fetched_now=True)
+
+    def _judge(self, request: Request, entry: RobotsEntry, fetched_now: bool) -> RobotsOutcome:
         if entry.down:
-            return Verdict(False, fetched_now, retry_at=entry.unreachable_until, down=entry.down)
+            return HostDown(entry.down)
         if entry.unreachable:
+            assert entry.unreachable_until is not None
             waits = int(request.meta.get("robots_waits", 0))
             if waits >= self._retry_times:
-                detail = f"robots.txt unreachable: {entry.cause}"
-                return Verdict(False, fetched_now, reason="robots_unavailable", detail=detail)
+                return Drop("robots_unavailable", f"robots.txt unreachable: {entry.cause}")
             request.meta["robots_waits"] = waits + 1
-            return Verdict(False, fetched_now, retry_at=entry.unreachable_until)
-        if entry.rules is None:
-            return Verdict(True, fetched_now)
-        allowed = entry.rules.can_fetch(request.url, self._agent)
-        delay = entry.rules.crawl_delay(self._agent)
-        return Verdict(
-            bool(allowed),
-            fetched_now,
-            reason="" if allowed else "robots_forbidden",
-            crawl_delay=float(delay) if delay is not None else None,
-        )
+            return Defer(entry.unreachable_until)
+        crawl_delay = self._crawl_delay(entry) if fetched_now else None
+        if entry.rules is not None and not entry.rules.can_fetch(request.url, self._agent):
+            return Drop("robots_forbidden", "robots.txt", crawl_delay)
+        return Defer(self._clock(), crawl_delay) if fetched_now else Allow()
+
+    def _crawl_delay(self, entry: RobotsEntry) -> float | None:
+        delay = entry.rules.crawl_delay(self._agent) if entry.rules is not None else None
+        return min(float(delay), self._crawl_delay_max) if delay else None
 
     def _stale(self, entry: RobotsEntry) -> bool:
         return entry.unreachable_until is not None and self._clock() >= entry.unreachable_until
@@ -140,7 +180,7 @@ class RobotsCache:
             if self._stats is not None:
                 self._stats.robots_requested(robots_request.host)
             try:
-                response = self._fetcher.fetch(robots_request)
+                response = self._source.fetch(robots_request)
             except PrivateAddress:
                 # Never reachable, so no rules: the page itself then fails as private_address.
                 return RobotsEntry(None)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from .errors import SettingsError
-from .guard import DEFAULT_PRIVATE_NETWORKS
 from .scrapy_settings import (
     MIDDLEWARE_SETTINGS,
     SCRAPY_ONLY,
@@ -32,6 +31,20 @@ from .scrapy_settings import (
 )
 
 CONFIG_FILENAME = "scrapy-like.cfg"
+# What DENY_PRIVATE_ADDRESSES refuses by default (guard.py).
+DEFAULT_PRIVATE_NETWORKS = [
+    "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local machine
+    "10.0.0.0/8",
+    "100.64.0.0/10",  # carrier-grade NAT: private to a provider's customers
+    "127.0.0.0/8",
+    "169.254.0.0/16",  # link-local: cloud metadata services (169.254.169.254)
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "::/128",
+    "::1/128",
+    "fc00::/7",  # unique local
+    "fe80::/10",  # link-local
+]
 MiB = 1024 * 1024
 
 

@@ -1,6 +1,6 @@
 """TLS for the fetch threads' connections: which certificates a crawl trusts.
 
-Flow position: built once by ``fetch.make_client`` and handed to the connection pool
+Flow position: built once by ``Fetcher.from_settings`` and handed to the connection pool
 (``transport.py``), so every fetch thread's connection, robots.txt included, checks the same way.
 ``DOWNLOAD_VERIFY=false`` accepts any certificate (a test site, never a real one);
 ``DOWNLOAD_CA_BUNDLE`` adds the certificate authorities in a PEM file to the system's, for sites

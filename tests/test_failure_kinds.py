@@ -12,7 +12,9 @@ from scraper.failures import FAILURE_KINDS, markdown_table
 PACKAGE = Path(scraper.__file__).resolve().parent
 README = PACKAGE.parent / "README.md"
 # Callables whose second argument is the failure's reason.
-FAILING_CALLS = {"_fail", "on_failed", "request_failed", "record"}
+FAILING_CALLS = {"_fail", "on_failed", "request_failed", "failed", "record"}
+# Outcomes whose first argument is the failure's reason.
+OUTCOMES_WITH_KIND = {"Drop", "Refuse"}
 NOT_FAILURES = {
     "shutdown",  # passed to on_failed, never written: a job folder redoes the request
     "scheme_filtered",  # a link's refusal, counted; a start URL's is unsupported_scheme
@@ -49,8 +51,8 @@ def _kinds_written_by_the_code() -> set[str]:
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 if name in FAILING_CALLS and len(node.args) >= 2:
                     kinds |= _strings(node.args[1])
-                if name == "Verdict":
-                    kinds |= {s for k in node.keywords if k.arg == "reason" for s in _strings(k)}
+                if name in OUTCOMES_WITH_KIND and node.args:  # robots' Drop, redirect's Refuse
+                    kinds |= _strings(node.args[0])
             elif isinstance(node, ast.FunctionDef) and node.name == "refuse":
                 # (reason, detail) pairs: a start URL's refusal is written as a failure.
                 for ret in ast.walk(node):

@@ -14,11 +14,14 @@ import respx
 import zstandard
 
 from scraper.errors import LeaseLost, ResponseTooLarge
-from scraper.fetch import Fetcher, FetchPool, make_client, parse_retry_after, redirect_request
+from scraper.fetch import FetchOutcomes, FetchPool, fetch_policies
+from scraper.fetcher import Fetcher
 from scraper.frontier import MemoryFrontier
 from scraper.models import Request, Response
 from scraper.politeness import Politeness
 from scraper.queues import BoundedQueue
+from scraper.redirect import Follow, RedirectPolicy
+from scraper.retry import parse_retry_after
 from scraper.settings import Settings
 from scraper.stats import Stats, WorkCounts
 from scraper.store import Lease, Wait
@@ -47,22 +50,23 @@ class Rig:
         self.work = WorkCounts()
         self.failed: list[tuple[str, str]] = []
         self.redirects: list[tuple[Request, Request]] = []
+        fetcher = Fetcher.from_settings(self.settings, on_send=self.frontier.mark_sent)
         self.pool = FetchPool(
-            settings=self.settings,
+            threads=self.settings.CONCURRENT_REQUESTS,
             frontier=self.frontier,
-            fetcher=Fetcher(
-                make_client(self.settings),
-                self.settings.DOWNLOAD_MAXSIZE,
-                self.settings.DOWNLOAD_TIMEOUT,
+            fetcher=fetcher,
+            policies=fetch_policies(
+                self.settings, fetcher, None, self.stats, self.clock, self.wall
+            ),
+            outcomes=FetchOutcomes(
+                accept_status=lambda request, status: 200 <= status < 300,
+                failed=lambda request, kind, detail: self.failed.append((request.url, kind)),
+                redirected=lambda request, target: self.redirects.append((request, target)),
             ),
             responses=self.responses,
             work=self.work,
             stats=self.stats,
-            accept_status=lambda request, status: 200 <= status < 300,
-            on_failed=lambda request, kind, detail: self.failed.append((request.url, kind)),
-            on_redirect=lambda request, target: self.redirects.append((request, target)),
             clock=self.clock,
-            wall_clock=self.wall,
         )
 
     def add(self, url: str) -> None:
@@ -184,7 +188,7 @@ def test_retry_after_http_date_pushes_back_the_whole_host(status):
 
 
 def test_the_client_takes_any_httpx_transport():
-    """make_client's transport argument is the seam: here httpx.MockTransport, no patching."""
+    """The fetcher's transport is the seam: here httpx.MockTransport, no patching."""
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -192,8 +196,7 @@ def test_the_client_takes_any_httpx_transport():
         return httpx.Response(200, headers={"Content-Type": "text/html"}, text="<p>mock</p>")
 
     settings = Settings()
-    client = make_client(settings, httpx.MockTransport(answer))
-    response = Fetcher(client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT).fetch(
+    response = Fetcher.from_settings(settings, httpx.MockTransport(answer)).fetch(
         Request("http://a.test/page", headers={"X-Test": "1"})
     )
     assert (response.status, response.text) == (200, "<p>mock</p>")
@@ -293,8 +296,7 @@ def test_a_body_of_exactly_download_maxsize_is_kept_and_one_byte_more_refused(ho
         content, headers = _encode(bodies[request.url.path], how)
         return httpx.Response(200, content=content, headers=headers)
 
-    client = make_client(Settings(), httpx.MockTransport(answer))
-    fetcher = Fetcher(client, max_size=MAXSIZE, timeout=10)
+    fetcher = Fetcher(httpx.MockTransport(answer), max_size=MAXSIZE, timeout=10)
     assert fetcher.fetch(Request("http://a.test/fits")).body == bodies["/fits"]
     with pytest.raises(ResponseTooLarge):
         fetcher.fetch(Request("http://a.test/over"))
@@ -437,7 +439,9 @@ def test_robots_txt_requests_carry_no_credentials_and_no_cookies():
 def test_redirects_drop_credentials_unless_they_stay_in_the_same_place(source, target, kept):
     request = Request(source, headers={"Authorization": "Bearer t", "Cookie": "s=1", "X-Own": "1"})
     response = Response(source, 302, {"location": target}, b"", request)
-    headers = redirect_request(request, response, max_times=5).headers
+    followed = RedirectPolicy(max_times=5).outcome(request, response)
+    assert isinstance(followed, Follow)
+    headers = followed.request.headers
     assert ("Authorization" in headers, "Cookie" in headers) == (kept, kept)
     assert headers["X-Own"] == "1"
 
@@ -480,7 +484,7 @@ def test_a_request_refused_at_send_time_never_reaches_the_server(demo_site):
     """The send hook runs as the headers go out, through the real transport: a frontier that
     refuses the send (a lease lost) stops the request before the server sees it."""
     site = demo_site(hosts=1, rate=0, fanout=2, fanout_total=3)
-    fetcher = Fetcher(make_client(Settings()), max_size=1 << 20, timeout=10)
+    fetcher = Fetcher.from_settings(Settings())
     sent: list[str] = []
 
     def refuse(request: Request) -> None:

@@ -26,7 +26,7 @@ from mockserver import MockServer
 from scraper.distributed import RedisFrontier
 from scraper.distributed.connection import warn_if_open
 from scraper.errors import PrivateAddress
-from scraper.fetch import Fetcher, make_client
+from scraper.fetcher import Fetcher
 from scraper.frontier import MemoryFrontier
 from scraper.guard import AddressGuard
 from scraper.item import Field, Item
@@ -438,15 +438,14 @@ def test_a_dns_answer_that_changes_between_lookups_cannot_slip_through(
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     guard = AddressGuard("true", private=["127.0.0.3/32"])
-    client = make_client(Settings(), guard=guard)
-    fetcher = Fetcher(client, max_size=1 << 20, timeout=10.0)
+    fetcher = Fetcher.from_settings(Settings(), guard=guard)
     url = f"http://rebind.example:{public.server_address[1]}/"
     try:
         first = fetcher.fetch(Request(url))
         with pytest.raises(PrivateAddress, match="rebind.example resolves to 127.0.0.3"):
             fetcher.fetch(Request(url))  # the server closed the first connection: a new one
     finally:
-        client.close()
+        fetcher.close()
     assert first.body == b"127.0.0.2"
     assert (public.connections, private.connections) == (1, 0)
 

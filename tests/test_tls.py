@@ -14,9 +14,9 @@ import pytest
 from conftest import TEST_SPIDERS, read_jsonl, run_cli
 from test_transport import _self_signed
 
-from scraper.fetch import Fetcher, make_client
+from scraper.fetcher import Fetcher
 from scraper.models import Request
-from scraper.robots import RobotsCache
+from scraper.robots import HostDown, RobotsCache
 from scraper.settings import Settings
 
 SPIDER = str(TEST_SPIDERS / "follow.py")
@@ -104,13 +104,12 @@ def test_a_dns_failure_is_the_cause_of_a_down_host():
     def unresolvable(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
 
-    fetcher = Fetcher(make_client(Settings(), httpx.MockTransport(unresolvable)), 1 << 20, 5.0)
+    fetcher = Fetcher.from_settings(Settings(), httpx.MockTransport(unresolvable))
     now = [0.0]
     robots = RobotsCache(fetcher, "scraper/0.1", lambda: now[0], retry_delay=1.0, retry_times=1)
     request = Request("http://nowhere.invalid/page")
     waiting = robots.verdict(request)
-    assert not waiting.allowed and not waiting.reason
-    assert "Name or service not known" in waiting.down
+    assert isinstance(waiting, HostDown) and "Name or service not known" in waiting.cause
     now[0] = 2.0  # asked again: still unresolvable, still down, never written off here
     again = robots.verdict(request)
-    assert not again.allowed and not again.reason and "Name or service not known" in again.down
+    assert isinstance(again, HostDown) and "Name or service not known" in again.cause

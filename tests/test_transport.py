@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from scraper.errors import FetchTimeout
-from scraper.fetch import Fetcher, make_client
+from scraper.fetcher import Fetcher
 from scraper.models import Request
 from scraper.settings import Settings
 from scraper.transport import HostPoolTransport
@@ -168,8 +168,8 @@ def test_the_direct_path_sends_and_returns_what_httpx_does(server, headers):
     to tell, and neither may the spider."""
     settings = Settings()
     settings.update({"USER_AGENT": "testbot/1.0"}, "test")
-    direct = Fetcher(make_client(settings), 1 << 20, 10)
-    generic = Fetcher(make_client(settings, httpx.HTTPTransport()), 1 << 20, 10)
+    direct = Fetcher.from_settings(settings)
+    generic = Fetcher.from_settings(settings, httpx.HTTPTransport())
     assert direct._pool is not None and generic._pool is None
     got = [f.fetch(Request(url(server, "/echo"), headers=headers)) for f in (direct, generic)]
     assert json.loads(got[0].body) == json.loads(got[1].body)
@@ -293,10 +293,12 @@ def test_the_total_deadline_ends_headers_that_trickle_in(tmp_path, scheme):
     thread.start()
     try:
         transport = HostPoolTransport(ssl_context=client_tls)
-        with httpx.Client(transport=transport, timeout=httpx.Timeout(10)) as client:
-            fetcher = Fetcher(client, max_size=1 << 20, timeout=0.5)
+        fetcher = Fetcher(transport, max_size=1 << 20, timeout=0.5)
+        try:
             with pytest.raises(FetchTimeout):
                 fetcher.fetch(Request(f"{scheme}://127.0.0.1:{srv.server_address[1]}/"))
+        finally:
+            fetcher.close()
         assert srv.done.wait(10)
         assert srv.hung_up.is_set(), "the headers were sent to the end: the deadline did not hold"
     finally:

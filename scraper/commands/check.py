@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..cli import key_value
 from ..errors import ScraperError
 from ..models import Request
 from ..parse import to_item
 from ..spider import Spider, iterate_callback_output, load_spider_class
+from .arguments import key_value
 from .pages import PageFetcher, load_settings
 from .project import spiders_folder
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..fetch import REDIRECT_STATUSES, Fetcher, make_client, redirect_request
+from ..errors import FetchError
+from ..fetcher import Fetcher
 from ..httpcache import CachedFetcher, open_cache
 from ..models import Request, Response
-from ..proxy import Proxies
+from ..redirect import Follow, RedirectPolicy, Refuse
 from ..settings import ConfigFile, Settings, build_settings, find_config
 from ..stats import Stats
 
@@ -31,14 +32,11 @@ class PageFetcher:
     def __init__(self, settings: Settings, spider_name: str = "") -> None:
         self.settings = settings
         self.stats = Stats()
-        self.client = make_client(settings)
-        self.proxies = Proxies(settings)
-        self.fetcher = Fetcher(
-            self.client, settings.DOWNLOAD_MAXSIZE, settings.DOWNLOAD_TIMEOUT, self.proxies
-        )
+        self.fetcher = Fetcher.from_settings(settings)
+        self.redirect = RedirectPolicy.from_settings(settings)
         self.cache = open_cache(settings, spider_name, self.stats)
         self.source = (
-            self.fetcher if self.cache is None else CachedFetcher(self.fetcher, self.cache)
+            self.fetcher if self.cache is None else CachedFetcher(self.fetcher.fetch, self.cache)
         )
 
     def fetch(self, target: str | Request) -> Response:
@@ -51,18 +49,15 @@ class PageFetcher:
         request = target if isinstance(target, Request) else Request(target)
         while True:
             response = self.source.fetch(request)
-            follow = (
-                self.settings.REDIRECT_ENABLED
-                and response.status in REDIRECT_STATUSES
-                and "location" in response.headers
-                and not request.meta.get("dont_redirect")
-            )
-            if not follow:
+            if not self.redirect.applies(request, response):
                 return response
-            request = redirect_request(request, response, self.settings.REDIRECT_MAX_TIMES)
+            match self.redirect.outcome(request, response):
+                case Follow(target):
+                    request = target
+                case Refuse(kind, detail):
+                    raise FetchError(f"redirect refused ({kind}): {detail}")
 
     def close(self) -> None:
-        self.client.close()
-        self.proxies.close()
+        self.fetcher.close()
         if self.cache is not None:
             self.cache.close()

@@ -17,9 +17,9 @@ import tempfile
 import webbrowser
 from typing import Any
 
-from ..cli import key_value
 from ..errors import FetchError, ScraperError
 from ..models import Request, Response
+from .arguments import key_value
 from .pages import PageFetcher, load_settings
 
 

@@ -15,14 +15,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import OutputError
 from ..feeds import FeedSet
 from ..jobdir import ItemJournal, read_entries
 
-if TYPE_CHECKING:
-    from .frontier import RedisFrontier
+
+class PartRegistry(Protocol):
+    """Where the workers of a crawl record their part files (``RedisFrontier``)."""
+
+    worker_id: str
+
+    def register_part(self, name: str) -> None: ...
+
+    def parts(self) -> dict[str, tuple[str, int]]: ...
+
+    def merge_failed(self) -> None: ...
 
 
 def parts_dir(output: Path) -> Path:
@@ -33,7 +42,7 @@ def parts_dir(output: Path) -> Path:
 class PartJournal(ItemJournal):
     """This worker's part file; ``finalise`` merges the parts of every worker."""
 
-    def __init__(self, output: Path, frontier: RedisFrontier | None) -> None:
+    def __init__(self, output: Path, frontier: PartRegistry | None) -> None:
         self.parts = parts_dir(output)
         self.frontier = frontier
         if frontier is None:  # crawl --merge: this process writes no part of its own
@@ -63,7 +72,7 @@ class PartJournal(ItemJournal):
                     f"{recorded} items written to it"
                 )
 
-    def _recorded_parts(self, frontier: RedisFrontier) -> list[tuple[str, Path, int]]:
+    def _recorded_parts(self, frontier: PartRegistry) -> list[tuple[str, Path, int]]:
         """Every part the crawl's workers recorded: (worker, path, items), each checked there
         and readable before anything is merged."""
         parts = []
