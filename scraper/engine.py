@@ -1,58 +1,55 @@
-"""The engine: builds every stage, owns every thread and process, and ends the crawl.
+"""The engine: wires the stages together, owns every thread and process, and ends the crawl.
 
-    spider.start_requests -> frontier -> fetch threads -> response queue -> parse workers
-          ^                                                                  |   |
-          +-------------------- new requests (never blocks) ----------------+   v page output
-                                          item queue -> pipelines -> exporter, then ack
+    spider.start_requests -> admission -> store -> fetch threads -> response queue
+          ^                                                              |
+          |                                               parse stage -> parse workers
+          |                                                              |  page output
+          +---- new requests, queued by the page's ack <-- export stage <-- item queue
+
+The stages are their own modules: ``admission`` (what may be queued), the store (``store.py``,
+built by ``build.open_store``), ``fetch`` (threads and their policies), ``parse_stage``,
+``export_stage``, ``failurelog`` and ``lifecycle`` (how the crawl stops). What remains here is
+start, run, stop and shutdown, and settling requests that end without a page to parse.
 
 Who runs what (all started by ``Crawl.run`` and stopped by it):
-- the calling (main) thread seeds the start requests, then waits for the end, printing progress
-  and killing parse workers stuck past the hard timeout;
-- ``fetch-N`` threads (``FetchPool``): lease from the frontier, fetch, put on the response queue
+- the calling (main) thread seeds the start requests, then waits for the end, ticking the
+  CLI's progress line and killing parse workers stuck past the hard timeout;
+- ``fetch-N`` threads (``FetchPool``): lease from the store, fetch, put on the response queue
   (blocks when full: backpressure), or settle the request (retry, redirect, failure). A page
-  whose callback runs in the main process (``ParsePool.runs_inline``) never enters the queue:
-  its fetch thread runs the callback (one at a time, see ``ParsePool.run_inline``) and hands
-  it on;
-- ``parse-feed``: takes responses off the queue and submits them to the parse pool, never more
-  than ``ParsePool.capacity`` at once;
-- ``parse-results``: hands each callback's output on: requests to the frontier (never blocks),
-  the page's items to the item queue (blocks when full);
-- ``export``: runs pipelines, writes items, then acknowledges their pages to the frontier
-  (write before ack: with a job folder, a crash never loses an item);
+  whose callback runs in the main process never enters the queue: its fetch thread hands it on
+  (``ParseStage.run_here``);
+- ``parse-feed`` and ``parse-results`` (``ParseStage``): submit responses to the parse pool,
+  never more than its capacity at once, and hand each callback's output to the item queue;
+- ``export`` (``ExportStage``): runs pipelines, writes items, then acknowledges each page to the
+  store with its new requests (write before ack: a crash never loses an item);
 - ``PARSE_WORKERS`` processes: run callbacks.
 
-The crawl ends when ``WorkCounts`` says no request is open, or when all that is open belongs to
-hosts down past HOST_DOWN_TIMEOUT, which are then given up for this run (``outages``).
-Shutdown flows downstream: fetch threads stop and are joined, the response queue closes,
-parse-feed ends, the pool drains, parse-results ends, the item queue closes, the exporter
-flushes, the output is finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops
-leasing and lets in-flight work reach the end of the flow, for at most SHUTDOWN_TIMEOUT
-seconds. A job folder that cannot be written (``StoreError``) stops the crawl without waiting.
+The crawl ends when the store says it is finished (nothing queued, nothing open anywhere) and
+this process holds no page, or when all that is left belongs to hosts down past
+HOST_DOWN_TIMEOUT, which are then given up for this run (``outages``). Shutdown flows
+downstream: fetch threads stop and are joined, the response queue closes, parse-feed ends, the
+pool drains, parse-results ends, the item queue closes, the exporter flushes, the output is
+finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight
+work reach the end of the flow, for at most SHUTDOWN_TIMEOUT seconds. A job folder that cannot
+be written (``StoreError``) stops the crawl without waiting.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from . import signals
 from .admission import Admission
-from .crawler import SignalManager
 from .errors import (
     OutputError,
-    QueueClosed,
     SpiderLoadError,
-    StoreError,
 )
 from .export_stage import ExportStage, ItemKeys, PageOutput
 from .failure import run_errback
@@ -65,7 +62,8 @@ from .httpcache import open_cache
 from .lifecycle import Lifecycle
 from .models import Request, Response
 from .outages import OutageReport
-from .parse import ParseJob, ParsePool, ParseResult
+from .parse import ParsePool
+from .parse_stage import ParseStage
 from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
 from .settings import Settings
@@ -166,7 +164,7 @@ class Crawl:
                 accept_status=self._accept_status,
                 failed=self.request_failed,
                 redirected=self._redirected,
-                parse_here=self._parse_here,
+                parse_here=lambda response: self.parse_stage.run_here(response),
                 fatal=self.lifecycle.store_failed,
             ),
             responses=self.responses,
@@ -177,8 +175,21 @@ class Crawl:
         self.parse_pool = ParsePool(
             spider=spider, spider_path=spider_path, spider_args=spider_args, settings=settings
         )
-        self._results: queue.SimpleQueue[ParseJob | None] = queue.SimpleQueue()
-        self._parse_slots = threading.Semaphore(self.parse_pool.capacity)
+        self.parse_stage = ParseStage(
+            pool=self.parse_pool,
+            responses=self.responses,
+            items=self.items,
+            store=self.store,
+            spider=spider,
+            settings=settings,
+            stats=self.stats,
+            work=self.work,
+            admission=self.admission,
+            item_keys=self.item_keys,
+            failures=self.failures,
+            lifecycle=self.lifecycle,
+            request_failed=self.request_failed,
+        )
         self.export = ExportStage(
             items=self.items,
             pipelines=self.pipelines,
@@ -190,15 +201,12 @@ class Crawl:
             work=self.work,
             lifecycle=self.lifecycle,
         )
-        self._state_warned = False
-        crawler = getattr(spider, "crawler", None)
-        self._signals: SignalManager | None = crawler.signals if crawler is not None else None
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> CrawlResult:
         threads = [
-            threading.Thread(target=self._feed_parse, name="parse-feed", daemon=True),
-            threading.Thread(target=self._collect_results, name="parse-results", daemon=True),
+            threading.Thread(target=self.parse_stage.feed, name="parse-feed", daemon=True),
+            threading.Thread(target=self.parse_stage.collect, name="parse-results", daemon=True),
             threading.Thread(target=self.export.run, name="export", daemon=True),
         ]
         try:
@@ -323,7 +331,7 @@ class Crawl:
         if feed:
             feed.join(timeout)
         self.parse_pool.shutdown(wait=not stopped or self.work.parsing == 0)
-        self._results.put(None)
+        self.parse_stage.end()
         if results:
             results.join(timeout)
         self.items.close()
@@ -402,162 +410,3 @@ class Crawl:
         self.stats.inc("redirects")
         self.store.ack(request, self.admission.admit([target], None))  # one step: never lost
         self.work.change()
-
-    # -- parse stage ----------------------------------------------------------------------------
-    def _parse_here(self, response: Response) -> bool:
-        """In a fetch thread: run a cheap callback right here, with no hand-off to another
-        thread (a hand-off costs more than such a callback). False: the page goes to a worker.
-        """
-        if not self.parse_pool.runs_inline(response):
-            return False
-        result = self.parse_pool.run_inline(response)
-        # At a hard shutdown the item queue is gone: QueueClosed ends this fetch thread, and the
-        # page stays unacknowledged (a job folder fetches it again).
-        self._hand_on(response, result)
-        return True
-
-    def _feed_parse(self) -> None:
-        while True:
-            try:
-                response = self.responses.get()
-            except QueueClosed:
-                return
-            self._parse_slots.acquire()
-            try:
-                self._submit(response)
-            except SpiderLoadError:
-                return  # the workers could not start: the main thread reports it and stops
-
-    def _submit(self, response: Response) -> None:
-        job = self.parse_pool.submit(response)
-        job.future.add_done_callback(lambda _: self._results.put(job))
-
-    def _collect_results(self) -> None:
-        while (job := self._results.get()) is not None:
-            response = job.response
-            try:
-                if self._parse_failed(job):
-                    continue  # resubmitted, still holding its slot, or recorded as failed
-                self._hand_on(response, job.future.result())
-            except QueueClosed:
-                pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
-            except StoreError as exc:
-                self.lifecycle.store_failed(exc)
-            except Exception:  # a bug here must not leave the crawl waiting forever
-                log.exception("error handling the output of %s", response.url)
-                self.store.ack(response.request)
-                self.work.change(parsing=-1)
-            self._parse_slots.release()
-
-    def _parse_failed(self, job: ParseJob) -> bool:
-        """Deal with a worker that died or a callback that timed out. True if handled here."""
-        response, future = job.response, job.future
-        error = future.exception()
-        timed_out = error is None and future.result().timed_out
-        if error is None and not timed_out:
-            return False
-        if isinstance(error, BrokenProcessPool):
-            if not self.parse_pool.recover(job):  # a bystander of another page's crash: rerun
-                self._submit(response)
-                return True
-            # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.
-            if self.parse_pool.killed_overdue(job):
-                kind = "parse_timeout"
-            elif self.parse_pool.died_of_memory(job):
-                kind = "worker_memory"
-            else:
-                kind = "worker_died"
-        elif timed_out:
-            kind = "parse_timeout"
-        else:
-            kind = "parse_error"
-            log.error("parse job for %s failed: %r", response.url, error)
-        meta = response.request.meta
-        meta["parse_attempts"] = int(meta.get("parse_attempts", 0)) + 1
-        if meta["parse_attempts"] <= self.settings.PARSE_RETRY_TIMES and kind != "parse_error":
-            self.stats.inc("parse_retries")
-            self._submit(response)
-            return True
-        log.error(
-            "giving up on %s after %d parse attempts: %s",
-            response.url,
-            meta["parse_attempts"],
-            kind,
-        )
-        self.work.change(parsing=-1)
-        self.request_failed(response.request, kind, f"{kind} in a parse worker")
-        self._parse_slots.release()
-        return True
-
-    def _hand_on(self, response: Response, result: ParseResult) -> None:
-        if result.state_changed and not self._state_warned:
-            self._state_warned = True  # once: the safety net behind state.py's reading
-            log.warning(
-                "callback %s set %s on the spider in a parse worker: each worker keeps its own "
-                "copy, so the output may differ from Scrapy's; set stateless = False on the "
-                "spider to run its callbacks in the main process",
-                response.request.callback or "parse",
-                ", ".join(f"self.{name}" for name in result.state_changed),
-            )
-        if self._signals is not None:  # after the callback here, before it in Scrapy
-            self._signals.send(
-                signals.response_received,
-                response=response,
-                request=response.request,
-                spider=self.spider,
-            )
-        self.stats.parsed(result.pid, result.wall)
-        if result.replaced_chars:
-            self.stats.inc("decode_replacements", result.replaced_chars)
-        if result.error:
-            self._callback_failed(response, result.error)
-        for kind in result.ignored:
-            what = f"{kind} from {response.request.callback or 'parse'}"
-            if self.stats.count("ignored_values", what) == 1:
-                log.warning(
-                    "callback yielded a %s on %s: neither an item nor a Request, ignored (the "
-                    "items after it are kept; said once, counted in the summary)",
-                    what,
-                    response.url,
-                )
-        # Queued by the page's ack, with its items safe: a worker fenced out adds none.
-        children = self.admission.admit(result.requests, response)
-        keyed = self.item_keys.keyed(response.request, result.items)
-        self.work.change(parsing=-1, exporting=1)
-        self.items.put(PageOutput(response.request, keyed, children))
-        if result.close_reason:
-            self.stop(result.close_reason)
-        limit = self.settings.CLOSESPIDER_PAGECOUNT
-        if limit and self.stats.counters["pages"] >= limit:
-            self.stop("closespider_pagecount")
-
-    def _callback_failed(self, response: Response, error: str) -> None:
-        """Record the page; log the traceback of each distinct error once (the same exception
-        raised from the same line), then only a count as it repeats: one broken callback on a
-        large site must not bury the log in identical tracebacks."""
-        lines = error.strip().splitlines()
-        where = next(
-            (line.strip() for line in reversed(lines) if line.lstrip().startswith("File ")), ""
-        )
-        callback = response.request.callback or "parse"
-        key = f"{lines[-1].split(':', 1)[0]} in {callback}, {where}"
-        seen = self.stats.count("callback_errors", key)
-        if seen == 1:
-            log.error(
-                "callback %s failed on %s:\n%s\n(this error's traceback is logged once; "
-                "repeats are counted)",
-                callback,
-                response.url,
-                error.rstrip(),
-            )
-        elif math.log10(seen).is_integer():  # 10, 100, 1000 ...: the count, not the traceback
-            log.error(
-                "callback %s failed again on %s: %s (%d pages)",
-                callback,
-                response.url,
-                lines[-1],
-                seen,
-            )
-        else:
-            log.debug("callback %s failed on %s: %s", callback, response.url, lines[-1])
-        self.failures.record(response.request, "callback_error", lines[-1])
