@@ -200,7 +200,7 @@ class FetchPool:
             cached = cache.lookup(request)
             if cached is not None:
                 self.frontier.give_back_turn(request)
-                self._hand_on(request, cached)
+                self._settle_response(request, cached)
                 return
         if self.policies.robots is not None and not self._robots_allow(request):
             return
@@ -241,7 +241,7 @@ class FetchPool:
             log.warning("failed %s after %d attempt(s): %s", request.url, request.attempts, error)
             self._fail(request, error.kind, str(error))
         elif response is not None:
-            self._hand_on(request, response)
+            self._settle_response(request, response)
 
     def _observe(
         self, request: Request, response: Response | None, started: float, now: float
@@ -258,7 +258,7 @@ class FetchPool:
             delay = throttle.observe(request.host, now - started, status)
             self.frontier.set_host_delay(request.host, delay, throttle=True)
 
-    def _hand_on(self, request: Request, response: Response) -> None:
+    def _settle_response(self, request: Request, response: Response) -> None:
         """Settle a response: follow its redirect, refuse its status, or queue it to parse."""
         accepted = self.outcomes.accept_status(request, response.status)
         redirect = self.policies.redirect

@@ -138,14 +138,14 @@ class RedisFrontier:
         self._fetching: set[int] = set()  # tokens leased and not yet released (or acked)
         self._gate = threading.Lock()  # one lease call at a time per process
         self._not_before = 0.0  # clock time before which a lease call would find nothing
-        self._pokes = 0  # local changes; a gate time computed before one is stale
+        self._changes_seen = 0  # local changes; a gate time computed before one is stale
         self._changed = threading.Condition()
         self._closed = False
         self._seeding = False
         self._seeded_seen = False
         self._queued_seen = 0
         self._stop_keeper = threading.Event()
-        self._keeper = threading.Thread(target=self._keep, name="redis-keeper", daemon=True)
+        self._keeper = threading.Thread(target=self._keep_leases, name="redis-keeper", daemon=True)
         self._keeper.start()
 
     # -- calls -----------------------------------------------------------------------------
@@ -156,10 +156,10 @@ class RedisFrontier:
     def _factor(self) -> float:
         return self.politeness.stretch(self._rng)
 
-    def _poke(self, everyone: bool = False) -> None:
+    def _wake_waiters(self, everyone: bool = False) -> None:
         """Something changed here: let waiting fetch threads ask Redis again."""
         with self._changed:
-            self._pokes += 1
+            self._changes_seen += 1
             self._not_before = 0.0
             if everyone:
                 self._changed.notify_all()
@@ -189,7 +189,7 @@ class RedisFrontier:
             results = [self._run("ADD", *args) for args in wanted]
         added = sum(bool(result) for result in results)
         if added:
-            self._poke()
+            self._wake_waiters()
         return added
 
     def _add_arguments(self, request: Request) -> list[Any] | None:
@@ -220,7 +220,7 @@ class RedisFrontier:
             wait = self._not_before - self._clock()
             if wait > 0:
                 return Wait(wait)
-            pokes = self._pokes
+            changes = self._changes_seen
             reply = self._run(
                 "LEASE",
                 self.worker_id,
@@ -230,7 +230,7 @@ class RedisFrontier:
                 LONGEST_WAIT,
             )
             wait = float(reply[-1])
-            if self._pokes == pokes:  # else something new may be ready already
+            if self._changes_seen == changes:  # else something new may be ready already
                 self._not_before = self._clock() + wait
             if reply[0] == 0:
                 return Wait(max(wait, SHORTEST_WAIT))
@@ -268,7 +268,7 @@ class RedisFrontier:
             self._run(
                 "RELEASE", request_id, token, repr(wait), encode_request(request), self._factor()
             )
-        self._poke(everyone=True)
+        self._wake_waiters(everyone=True)
 
     def ack(self, request: Request, children: Sequence[Request] = ()) -> bool:
         """``request`` is done for good; ``children`` (its page's new requests) are queued in
@@ -291,7 +291,7 @@ class RedisFrontier:
                 self._stats.inc("acks_refused")
             return False
         if outcome:
-            self._poke()
+            self._wake_waiters()
         return True
 
     def _arguments_or_none(self, child: Request) -> list[Any]:
@@ -321,7 +321,7 @@ class RedisFrontier:
 
     def defer_host(self, host: str, until: float) -> None:
         self._run("DEFER", host, repr(max(0.0, until - self._clock())))
-        self._poke(everyone=True)
+        self._wake_waiters(everyone=True)
 
     def set_host_delay(self, host: str, delay: float, throttle: bool = False) -> None:
         self._run("SET_DELAY", host, repr(delay), "throttle" if throttle else "delay")
@@ -333,7 +333,7 @@ class RedisFrontier:
 
     def close(self) -> None:
         self._closed = True
-        self._poke(everyone=True)
+        self._wake_waiters(everyone=True)
 
     @property
     def queued(self) -> int:
@@ -461,7 +461,7 @@ class RedisFrontier:
         self._retrying(lambda: self._redis.delete(self.prefix + "merged"))
 
     # -- keeper: lease extension and heartbeat ---------------------------------------------
-    def _keep(self) -> None:
+    def _keep_leases(self) -> None:
         interval = min(self._lease_timeout / 3, HEARTBEAT_MAX)
         while True:  # until shutdown; the first beat at once, so --status sees a new worker
             try:
@@ -475,13 +475,13 @@ class RedisFrontier:
         with self._held_lock:
             held = list(self._held.items())
         pairs = [value for token, request_id in held for value in (request_id, token)]
-        lost = self._beat(*pairs)
+        lost = self._publish_heartbeat(*pairs)
         if lost:
             log.warning("%d leases of this worker expired before they could be extended", len(lost))
         if self._seeding:
             self._retrying(lambda: self._redis.pexpire(self.prefix + "seeding", self._lease_ms()))
 
-    def _beat(self, *pairs: Any) -> Any:
+    def _publish_heartbeat(self, *pairs: Any) -> Any:
         """Extend the leases in ``pairs`` (id, token, ...), publish stats and part."""
         part = self._part_json() if self._part is not None else ""
         return self._run(
@@ -523,5 +523,5 @@ class RedisFrontier:
         for token, request_id in held.items():
             # Back to the queue at once, without counting as an expiry.
             self._run("RELEASE", request_id, token, "0", "", 1.0)
-        self._beat()
+        self._publish_heartbeat()
         self._retrying(lambda: self._redis.zrem(self.prefix + "workers", self.worker_id))
