@@ -14,6 +14,9 @@ so adding never waits; the frontier is unbounded and in-flight work is bounded i
 
 ``MemoryFrontier`` implements ``store.CrawlStore``. With a ``Journal`` hooked onto its
 transitions (jobdir.SQLiteJournal) it is the job folder's store too: same rules, same code.
+
+Why one module of this length: the memory store's transitions and the Journal protocol they
+report to; the rules they apply live in ``politeness.py``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ up on the spider inside the worker, as Scrapy's ``request_from_dict`` does. Sele
 are built lazily in the worker and never pickled. A request may also be stored (a job folder,
 Redis) as a record (``records.py``), so ``meta`` and ``cb_kwargs`` hold only values a record can
 hold: a Request refuses any other when it is made.
+
+Why one module of this length: Request, Response, Headers and the URL helpers they share
+(canonical form, fingerprint, plain-URL split) are one vocabulary every stage imports.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The parse stage: spider callbacks, run in a pool of worker processes.
+"""The parse workers: spider callbacks, run in a pool of worker processes.
 
-Flow position: response queue -> **parse workers** -> new requests (to the frontier) and items
-(to the item queue).
+Flow position: response queue -> parse stage (``parse_stage.py``) -> **parse workers** -> the
+page's items and new requests, back to the parse stage.
 
 Parsing is CPU work, and the GIL lets one process run Python on one core only, so callbacks run
 in ``PARSE_WORKERS`` processes (default: one per core). The pool is created once and reused; it
@@ -21,6 +21,10 @@ comes out. ``submit`` returns a ``ParseJob``; the workers post what they run on 
 callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``) runs in the
 main process too: see ``InlinePolicy``. In the main process the engine runs them in the fetch
 thread that fetched the page, one at a time (``runs_inline``, ``run_inline``).
+
+Why one module of this length: the worker side (initialiser, alarm, board writes) and the
+pool side (start, recovery, overdue kills) read and write the same shared board and lifeline;
+kept together so the two halves of the process boundary are read side by side.
 """
 
 from __future__ import annotations

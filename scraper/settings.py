@@ -4,6 +4,9 @@ Precedence, lowest to highest (Scrapy's order): the defaults below < ``scrapy-li
 (``[settings]``, then ``[spider:NAME]``) < the spider's ``custom_settings`` < ``-s KEY=VALUE``.
 Names follow Scrapy where the concept is the same. An unknown name or a value of the wrong type
 is a ``SettingsError``, never silently ignored (Scrapy's long-standing complaint, scrapy#4302).
+
+Why one module of this length: every setting is declared here, each with its type, default
+and documentation (the README's table is generated from it); one place is the point.
 """
 
 from __future__ import annotations

@@ -282,16 +282,13 @@ def test_active_counts_concurrent_requests() -> None:
         url = demo.base_urls[0] + "/"
         results: list[int] = []
         threads = [threading.Thread(target=lambda: results.append(fetch(url)[0])) for _ in "ab"]
-        began = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(TIMEOUT)
-        elapsed = time.monotonic() - began
     assert results == [200, 200]
-    assert elapsed < 0.55  # the two sleeps overlapped
     records = demo.requests()
-    assert max(r.active for r in records) == 2
+    assert max(r.active for r in records) == 2  # the two sleeps overlapped, server-side
     assert all(r.end - r.start >= 0.3 for r in records)
 
 

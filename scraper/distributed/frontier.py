@@ -35,6 +35,10 @@ request may have reached the site as late as that.
 
 Merging: each worker records its part file and how many items it wrote (``parts`` in Redis,
 with every heartbeat); the worker that merges checks every recorded part is there and whole.
+
+Why one module of this length: it is the Redis side of every ``CrawlStore`` transition plus
+the keeper thread that extends its leases; seeding, part registry and merge claim are small
+and share its connection and worker id. Splitting those out is the next step (issue 12).
 """
 
 from __future__ import annotations
