@@ -37,6 +37,7 @@ be written (``StoreError``) stops the crawl without waiting.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +61,7 @@ from .fetcher import Fetcher
 from .guard import AddressGuard
 from .httpcache import open_cache
 from .lifecycle import Lifecycle
+from .memory import tree_memory
 from .models import Request, Response
 from .outages import OutageReport
 from .parse import ParsePool
@@ -296,8 +298,13 @@ class Crawl:
                 self._give_up_on_down_hosts()
             if self.parse_pool.kill_overdue(2 * self.settings.PARSE_TIMEOUT):
                 self.stats.inc("parse_workers_killed")
+            self._sample_memory()
             if self._on_tick is not None:
                 self._on_tick(self)
+        self._sample_memory()  # at least once, however short the crawl
+
+    def _sample_memory(self) -> None:
+        self.stats.observe_memory(tree_memory([os.getpid(), *self.parse_pool.pids()]))
 
     def _give_up_on_down_hosts(self) -> None:
         """With nothing left but hosts that cannot be reached, give up on those down past

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from .memory import TreeMemory
+
 if TYPE_CHECKING:
     from .outages import OutageReport
 
@@ -85,10 +87,17 @@ class Stats:
         self.parse_busy = 0.0  # worker-seconds spent in callbacks (wall clock)
         self.worker_pids: set[int] = set()
         self.inline_busy = 0.0  # main-process seconds spent in callbacks
+        # The largest memory of the crawl's process tree sampled (memory.py): PSS if readable.
+        self.memory_peak: TreeMemory | None = None
         # Repeated events by what they were, e.g. callback_errors by exception and line: the
         # log shows each one once, the summary counts them.
         self.repeats: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._pid = os.getpid()
+
+    def observe_memory(self, sample: TreeMemory) -> None:
+        with self._lock:
+            if self.memory_peak is None or sample.bytes > self.memory_peak.bytes:
+                self.memory_peak = sample
 
     def inc(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -318,6 +327,12 @@ def render_summary(
         lines.append(
             f"  parsed in the main process: {inline} pages, {stats.inline_busy:.1f}s in callbacks"
             + (" (cheaper than the trip to a worker)" if parse_workers else "")
+        )
+    if stats.memory_peak is not None:
+        peak = stats.memory_peak
+        workers = f" and {parse_workers} parse workers" if parse_workers else ""
+        lines.append(
+            f"  memory: {peak.bytes / 2**20:.0f} MB {peak.kind} at peak (main process{workers})"
         )
     load = Load.measure(stats, fetch_threads, parse_workers, queues.get("response"))
     lines.append(

@@ -48,6 +48,9 @@ def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict
         "parse_busy_seconds": round(stats.parse_busy, 3),
         "inline_busy_seconds": round(stats.inline_busy, 3),
         "main_process_cpu_seconds": round(time.process_time() - stats.cpu_started, 3),
+        # Of the main process and its parse workers, at the largest sample (memory.py).
+        "memory_peak_bytes": stats.memory_peak.bytes if stats.memory_peak else None,
+        "memory_kind": stats.memory_peak.kind if stats.memory_peak else None,
         "host_outages": [dataclasses.asdict(o) for o in figures.get("outages", ())],
         "verdict": verdict,
         "summary": lines,

@@ -38,3 +38,8 @@ def test_stats_dump_file_holds_the_summary_figures(tmp_path, demo_site):
     assert record["summary"] == result.stderr.strip().splitlines()[-len(record["summary"]) :]
     assert record["verdict"] and record["verdict"] in record["summary"][-1]
     assert f"{record['pages']} pages, {record['items']} items" in record["summary"][0]
+    # The tree's memory as PSS (Linux), in the file and in the summary's own words.
+    assert record["memory_kind"] == "PSS" and record["memory_peak_bytes"] > 10 * 2**20
+    megabytes = record["memory_peak_bytes"] / 2**20
+    line = f"  memory: {megabytes:.0f} MB PSS at peak (main process"
+    assert any(shown.startswith(line) for shown in record["summary"]), record["summary"]
