@@ -15,7 +15,7 @@ import logging
 
 from . import signals
 from .auth import spider_auth
-from .crawler import SignalManager
+from .crawler import spider_signals
 from .failurelog import FailureLog
 from .models import Request, Response, url_problem
 from .settings import Settings
@@ -37,8 +37,7 @@ class Admission:
             d.lower().lstrip(".") for d in (*spider.allowed_domains, *settings.ALLOWED_DOMAINS)
         )
         self._auth = spider_auth(spider)
-        crawler = getattr(spider, "crawler", None)
-        self._signals: SignalManager | None = crawler.signals if crawler is not None else None
+        self._signals = spider_signals(spider)
 
     def admit(
         self, requests: list[Request], parent: Response | None, *, start: bool = False

@@ -99,6 +99,12 @@ class SpiderSettings:
         self.values[name] = value
 
 
+def spider_signals(spider: Any) -> SignalManager | None:
+    """The signals of the spider's crawler; None for a spider made without one."""
+    crawler = getattr(spider, "crawler", None)
+    return crawler.signals if crawler is not None else None
+
+
 def spider_settings(spider_cls: Any) -> dict[str, Any]:
     """The spider's own settings: its ``custom_settings``, through its ``update_settings``."""
     collected = SpiderSettings()

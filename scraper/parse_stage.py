@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from . import signals
 from .admission import Admission
-from .crawler import SignalManager
+from .crawler import spider_signals
 from .errors import QueueClosed, SpiderLoadError, StoreError
 from .export_stage import ItemKeys, PageOutput
 from .failurelog import FailureLog
@@ -74,8 +74,7 @@ class ParseStage:
         self._results: queue.SimpleQueue[ParseJob | None] = queue.SimpleQueue()
         self._slots = threading.Semaphore(pool.capacity)
         self._state_warned = False
-        crawler = getattr(spider, "crawler", None)
-        self._signals: SignalManager | None = crawler.signals if crawler is not None else None
+        self._signals = spider_signals(spider)
 
     def end(self) -> None:
         """No more results will come (the pool is shut down): ``collect`` returns."""
