@@ -162,6 +162,7 @@ class WorkerBoard:
         self.slots = slots
         self._cells = context.Array("q", self._FIELDS * slots, lock=False)
         self._taken = context.Value("i", 0)
+        self._everyone_up = context.Barrier(slots)
 
     # in a worker
     def join(self, pid: int) -> int:
@@ -171,6 +172,13 @@ class WorkerBoard:
             self._taken.value += 1
         self._cells[self._FIELDS * slot] = pid
         return slot
+
+    def wait_for_everyone(self, timeout: float) -> None:
+        """Block until a worker has come here from every slot. The start-up probes wait here:
+        a worker that finished its probe early would take the next one, and the executor
+        would start one worker fewer than asked (it starts a worker per job only while none
+        is idle). Raises threading.BrokenBarrierError after ``timeout`` seconds."""
+        self._everyone_up.wait(timeout)
 
     def start(self, slot: int, job: int) -> None:
         base = self._FIELDS * slot
@@ -223,6 +231,10 @@ class _WorkerState:
 
 
 _worker: _WorkerState | None = None
+# How long the start-up probes wait for every worker of a generation; reached only when a worker
+# hangs while starting (a spider __init__ that never returns) or the machine is far overloaded.
+_START_TIMEOUT = 120.0
+_board: WorkerBoard | None = None  # set before the spider loads, which may fail
 _start_error: str | None = None  # why this worker could not load the spider
 
 
@@ -261,7 +273,7 @@ def _init_worker(
     lifeline: Connection,
     board: WorkerBoard,
 ) -> None:
-    global _worker, _start_error
+    global _worker, _board, _start_error
     _exit_with_crawl(lifeline)
     if settings.PARSE_MEMORY_LIMIT:
         # Address space, not resident memory: an allocation over it fails at once with
@@ -279,6 +291,7 @@ def _init_worker(
     )
     redact_logs()
     slot = board.join(os.getpid())
+    _board = board
     try:
         spider = load_spider_class(spider_path, spider_name)(**spider_args)
     except Exception as exc:
@@ -293,7 +306,15 @@ def _init_worker(
 
 
 def _worker_pid() -> int:
-    """The start-up probe: this worker's pid, or why it could not load the spider."""
+    """The start-up probe: this worker's pid once every worker is up, or why it could not load
+    the spider."""
+    assert _board is not None
+    try:
+        _board.wait_for_everyone(_START_TIMEOUT)
+    except threading.BrokenBarrierError:
+        raise SpiderLoadError(
+            f"not every parse worker started within {_START_TIMEOUT:.0f}s"
+        ) from None
     if _start_error is not None:
         raise SpiderLoadError(_start_error)
     return os.getpid()
