@@ -51,7 +51,7 @@ from types import ModuleType
 from typing import Any
 
 from .crawler import SettingsView, spider_raw_settings
-from .errors import CloseSpider, SpiderLoadError
+from .errors import CloseSpider, QueueClosed, SpiderLoadError
 from .item import is_item
 from .models import Request, Response
 from .project import load_project
@@ -449,6 +449,7 @@ class ParsePool:
         self._timeout = settings.PARSE_TIMEOUT
         self._job_ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._closed = False  # shut down: no more jobs, and no new generation after a crash
         self._current: PoolGeneration | None = None
         self._first_start: Future[tuple[PoolGeneration, set[int]]] | None = None
         self._inline_lock = threading.Lock()
@@ -522,7 +523,8 @@ class ParsePool:
         return result
 
     def submit(self, response: Response) -> ParseJob:
-        """Run the response's callback in a worker (or inline, if ``runs_inline`` says so)."""
+        """Run the response's callback in a worker (or inline, if ``runs_inline`` says so).
+        Raises QueueClosed once the pool is shut down."""
         if self.runs_inline(response):
             done: Future[ParseResult] = Future()
             done.set_result(self.run_inline(response))
@@ -542,6 +544,8 @@ class ParsePool:
             future = Future()
             future.set_exception(exc)
             return ParseJob(response, future, job_id, generation)
+        except RuntimeError:  # shut down: a broken generation raises BrokenProcessPool instead
+            raise QueueClosed("the parse pool is shut down") from None
         future.add_done_callback(lambda ended: self._job_ended(callback, generation, ended))
         return ParseJob(response, future, job_id, generation)
 
@@ -571,10 +575,13 @@ class ParsePool:
 
     def recover(self, job: ParseJob) -> bool:
         """After ``job``'s generation broke: make sure a fresh pool runs. True if ``job`` was
-        running in a worker that died, False if it was an innocent bystander."""
+        running in a worker that died, False if it was an innocent bystander. Raises
+        QueueClosed once the pool is shut down."""
         generation = job.generation
         assert generation is not None, "an inline job has no workers to recover"
         with self._lock:
+            if self._closed:  # a hard stop ended the workers, not a crash
+                raise QueueClosed("the parse pool is shut down")
             self._read_dead_jobs(generation)
             if not generation.replaced:
                 generation.replaced = True
@@ -623,6 +630,7 @@ class ParsePool:
             with contextlib.suppress(Exception):
                 self.wait_started()
         with self._lock:
+            self._closed = True
             if self._current is not None:
                 self._current.executor.shutdown(wait=wait, cancel_futures=not wait)
             if self._starter is not None:

@@ -103,6 +103,8 @@ class ParseStage:
                 self._submit(response)
             except SpiderLoadError:
                 return  # the workers could not start: the main thread reports it and stops
+            except QueueClosed:
+                return  # a hard stop shut the pool down; the page stays unacknowledged
 
     def _submit(self, response: Response) -> None:
         job = self._pool.submit(response)
@@ -116,7 +118,9 @@ class ParseStage:
                     continue  # resubmitted, still holding its slot, or recorded as failed
                 self._deliver(response, job.future.result())
             except QueueClosed:
-                pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
+                # A hard stop: the pool or the item queue is gone. The page stays
+                # unacknowledged, and a job folder parses it again on resume.
+                pass
             except StoreError as exc:
                 self._lifecycle.store_failed(exc)
             except Exception:  # a bug here must not leave the crawl waiting forever
@@ -128,6 +132,8 @@ class ParseStage:
     def _parse_failed(self, job: ParseJob) -> bool:
         """Deal with a worker that died or a callback that timed out. True if handled here."""
         response, future = job.response, job.future
+        if future.cancelled():  # a hard stop shut the pool down before the job ran
+            raise QueueClosed("the parse pool is shut down")
         error = future.exception()
         timed_out = error is None and future.result().timed_out
         if error is None and not timed_out:

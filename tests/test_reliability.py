@@ -368,3 +368,57 @@ def test_shutdown_timeout_bounds_the_wait_for_in_flight_work(tmp_path):
     assert record["end"] is None  # the crawl was gone before the slow response was sent
     with sqlite3.connect(tmp_path / "job" / "frontier.sqlite") as db:  # left for the resume
         assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 1
+
+
+STALLED_SPIDER = """from pathlib import Path
+
+from scraper import Spider
+
+
+class Stalled(Spider):
+    name = "stalled"
+
+    def parse(self, response):
+        Path("parsing").touch()
+        while Path("stall").exists():  # parsing slower than SHUTDOWN_TIMEOUT, until the test ends
+            pass
+        yield {"url": response.url}
+"""
+
+
+def test_pages_whose_parse_a_timed_out_shutdown_cut_short_are_parsed_on_resume(tmp_path):
+    pages = [f"/page/p{i}" for i in range(10)]
+    (tmp_path / "stalled.py").write_text(STALLED_SPIDER)
+    (tmp_path / "stall").touch()
+    with MockServer(hosts=1) as server:
+        args = [
+            "stalled.py",
+            "-O",
+            "out.jsonl",
+            "--jobdir",
+            "job",
+            "-a",
+            "start_urls=" + ",".join(server.url(page) for page in pages),
+            "-s",
+            "PARSE_WORKERS=2",
+            "-s",
+            "SHUTDOWN_TIMEOUT=1",
+            "-s",
+            "ROBOTSTXT_OBEY=False",
+        ]
+        process = popen_cli(*args, cwd=tmp_path)
+        deadline = time.monotonic() + 30
+        # Pages in the workers' callbacks, the others fetched and waiting for them.
+        while not (tmp_path / "parsing").exists() or len(server.log()) < len(pages):
+            assert time.monotonic() < deadline, "the crawl never fetched every page"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130, stderr
+        assert "Traceback" not in stderr
+        assert not (tmp_path / "out.jsonl").exists() or read_jsonl(tmp_path / "out.jsonl") == []
+        (tmp_path / "stall").unlink()
+        resumed = run_cli(*args, cwd=tmp_path, timeout=60)
+    assert resumed.returncode == 0, resumed.stderr
+    urls = sorted(item["url"] for item in read_jsonl(tmp_path / "out.jsonl"))
+    assert urls == sorted(server.url(page) for page in pages)
