@@ -12,9 +12,10 @@ main thread when nothing is left to do (its handlers may ``crawler.engine.crawl(
 raise ``DontCloseSpider``).
 
 Each parse worker builds a crawler of its own for its spider (``parse._init_worker``): the
-same settings; its own ``stats`` (not added to the main process's) and ``signals`` (only
-``spider_opened`` is sent there, once); ``engine.close_spider`` in a callback there stops the
-crawl as raising ``CloseSpider`` does, and ``engine.crawl`` refuses (yield the request).
+same settings; its own ``stats`` (not added to the main process's) and ``signals`` (handlers
+may connect, but no signal is sent there: a handler with side effects, opening a file say,
+runs once, in the main process); ``engine.close_spider`` in a callback there stops the crawl
+as raising ``CloseSpider`` does, and ``engine.crawl`` refuses (yield the request).
 """
 
 from __future__ import annotations

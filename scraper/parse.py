@@ -51,7 +51,6 @@ from multiprocessing.context import BaseContext
 from types import ModuleType
 from typing import Any
 
-from . import signals
 from .crawler import Crawler, spider_raw_settings
 from .errors import CloseSpider, SpiderLoadError
 from .item import is_item
@@ -316,7 +315,6 @@ def _init_worker(
         spider = spider_cls.from_crawler(crawler, **spider_args)
         spider.settings = crawler.settings
         middlewares = SpiderMiddlewares.from_settings(settings, spider)
-        crawler.signals.send_catch_log(signals.spider_opened, spider=spider)
     except Exception as exc:
         # Kept for the start-up probe to report in one line; an initializer that raises only
         # breaks the pool, and the reason is lost in the worker's stderr.

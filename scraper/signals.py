@@ -1,8 +1,8 @@
 """Signal names, as Scrapy's ``scrapy.signals``: connect handlers with
 ``crawler.signals.connect(handler, signal=signals.spider_closed)``.
 
-Flow position: sent from the main process (see crawler.py for which stage sends which); a
-parse worker sends only ``spider_opened``, on its own crawler, once its spider is built.
+Flow position: sent from the main process (see crawler.py for which stage sends which), never
+in a parse worker.
 """
 
 spider_opened = object()
