@@ -121,16 +121,10 @@ class DownloaderMiddlewares:
     def before_download(self, request: Request) -> Outcome:
         """``process_request``, lowest order first, before the request is downloaded."""
         try:
-            for method in self._requests:
-                answer = self._call(method, request=request)
-                if isinstance(answer, Response):
-                    return self.after_download(request, answer)
-                if isinstance(answer, Request):
-                    return Reschedule(answer)
-                _check(method, answer, None)
+            answer = self._first_answer(request, self._requests)
         except Exception as exc:
             return self.on_exception(request, exc)
-        return Fetch()
+        return Fetch() if answer is None else answer
 
     def after_download(self, request: Request, response: Response) -> Use | Reschedule | Fail:
         """``process_response``, highest order first, on the response the request settles on."""
@@ -151,18 +145,29 @@ class DownloaderMiddlewares:
         """``process_exception``, highest order first, on an exception of ``process_request``
         or a download that failed for good; unhandled, the request fails with it."""
         try:
-            for method in self._exceptions:
-                answer = self._call(method, request=request, exception=error)
-                if isinstance(answer, Response):
-                    return self.after_download(request, answer)
-                if isinstance(answer, Request):
-                    return Reschedule(answer)
-                _check(method, answer, None)
+            answer = self._first_answer(request, self._exceptions, exception=error)
         except Exception as exc:
             return _failed(request, exc, "process_exception")
+        if answer is not None:
+            return answer
         if isinstance(error, FetchError):
             return Fail(error.kind, str(error))
         return _failed(request, error, "process_request")
+
+    def _first_answer(
+        self, request: Request, methods: list[Callable[..., Any]], **kwargs: Any
+    ) -> Use | Reschedule | Fail | None:
+        """Call ``methods`` in turn until one answers: a Response (then through every
+        ``process_response``) or a Request. None if each returned None; raises what they
+        raise."""
+        for method in methods:
+            answer = self._call(method, request=request, **kwargs)
+            if isinstance(answer, Response):
+                return self.after_download(request, answer)
+            if isinstance(answer, Request):
+                return Reschedule(answer)
+            _check(method, answer, None)
+        return None
 
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> Any:
         with self._lock:  # one at a time, as on Scrapy's reactor: see the module docstring
