@@ -30,6 +30,7 @@ together.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import threading
@@ -79,13 +80,19 @@ Outcome = Fetch | Use | Reschedule | Fail
 def keyword_call(method: Callable[..., Any], spider: Any, **kwargs: Any) -> Any:
     """Call a middleware method with keywords, as Scrapy does; ``spider`` only if it takes
     one (Scrapy 2.13 made the argument optional)."""
-    try:
-        params = inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "spider" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    if _takes_spider(getattr(method, "__func__", method)):
         kwargs["spider"] = spider
     return method(**kwargs)
+
+
+@functools.cache
+def _takes_spider(function: Callable[..., Any]) -> bool:
+    """Read once per function: a signature costs more than most middleware calls."""
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return "spider" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class DownloaderMiddlewares:

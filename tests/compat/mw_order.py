@@ -16,6 +16,11 @@ def downloader(tag):
 
 def spider_side(tag):
     class Recorder:
+        async def process_start(self, start):
+            async for request in start:
+                request.meta.setdefault("start", []).append(tag)
+                yield request
+
         def process_spider_input(self, response, spider):
             response.meta.setdefault("input", []).append(tag)
 
@@ -46,4 +51,8 @@ class OrderSpider(Spider):
     }
 
     def parse(self, response):
-        yield {"order": response.meta["order"], "input": response.meta["input"]}
+        yield {
+            "order": response.meta["order"],
+            "input": response.meta["input"],
+            "start": response.meta["start"],
+        }
