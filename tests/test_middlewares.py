@@ -82,6 +82,7 @@ class Fallback:
     def process_exception(self, request, exception, spider):
         if isinstance(exception, IgnoreRequest):  # process_request's, passed on as Scrapy does
             return None
+        request.meta["asked"] = [*request.meta.get("asked", []), "fallback"]
         body = f"<h1>fallback for {type(exception).__name__}</h1>"
         return HtmlResponse(request.url, body=body, encoding="utf-8")
 
@@ -92,9 +93,18 @@ class Fallback:
         return response
 
 
+class Observer:
+    # Numbered above Fallback: asked first about an exception, and passes it on.
+    def process_exception(self, request, exception, spider):
+        request.meta["asked"] = [*request.meta.get("asked", []), "observer"]
+
+
 class Failing(Spider):
     name = "failing"
-    custom_settings = {"DOWNLOADER_MIDDLEWARES": {"spider.Fallback": 10}, "RETRY_TIMES": 0}
+    custom_settings = {
+        "DOWNLOADER_MIDDLEWARES": {"spider.Fallback": 10, Observer: 20},
+        "RETRY_TIMES": 0,
+    }
 
     def start_requests(self):
         for path in ("/reset-mid-body", "/page/skip", "/page/broken", "/page/fine"):
@@ -102,14 +112,15 @@ class Failing(Spider):
 
     def parse(self, response):
         yield {"url": response.url, "h1": response.css("h1::text").get(),
-               "checked": response.meta.get("checked")}
+               "checked": response.meta.get("checked"), "asked": response.meta.get("asked")}
 """
 
 
 def test_process_exception_ignore_request_and_a_broken_middleware(tmp_path):
-    """A download that fails for good goes to process_exception, whose response goes through
-    process_response too; IgnoreRequest is counted, not a failure, and nothing is sent; a
-    middleware that raises fails its request as middleware_error, with a failure line."""
+    """A download that fails for good goes to process_exception (highest order first), whose
+    response goes through process_response too; IgnoreRequest is counted, not a failure, and
+    nothing is sent; a middleware that raises fails its request as middleware_error, with a
+    failure line."""
     with MockServer(hosts=1) as server:
         base = server.url("").rstrip("/")
         spider = _spider(tmp_path, EXCEPTIONS, URL=base)
@@ -120,8 +131,9 @@ def test_process_exception_ignore_request_and_a_broken_middleware(tmp_path):
     assert items == {
         "/reset-mid-body": {
             "url": f"{base}/reset-mid-body", "h1": "fallback for Truncated", "checked": True,
+            "asked": ["observer", "fallback"],
         },
-        "/page/fine": {"url": f"{base}/page/fine", "h1": "fine", "checked": True},
+        "/page/fine": {"url": f"{base}/page/fine", "h1": "fine", "checked": True, "asked": None},
     }  # fmt: skip
     assert "/page/skip" not in sent and "/page/broken" in sent
     failures = read_jsonl(tmp_path / "out.failures.jsonl")
