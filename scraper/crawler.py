@@ -6,8 +6,16 @@ Flow position: built in the main process before the spider (``build.build_crawl`
 gets it as ``spider.crawler``. Signals are sent from the main process: ``spider_opened`` and
 ``spider_closed`` around the crawl, ``item_scraped`` and ``item_dropped`` from the pipelines
 (so their handlers run in the export thread, one at a time), ``request_scheduled`` when a
-request is admitted to the frontier and ``response_received`` when a page's callback output
-comes back (both in the thread that hands results on).
+request is admitted to the frontier, ``response_received`` when a page's callback output
+comes back (both in the thread that hands results on) and ``spider_idle`` from the engine's
+main thread when nothing is left to do (its handlers may ``crawler.engine.crawl(request)`` or
+raise ``DontCloseSpider``).
+
+Each parse worker builds a crawler of its own for its spider (``parse._init_worker``): the
+same settings; its own ``stats`` (not added to the main process's) and ``signals`` (handlers
+may connect, but no signal is sent there: a handler with side effects, opening a file say,
+runs once, in the main process); ``engine.close_spider`` in a callback there stops the crawl
+as raising ``CloseSpider`` does, and ``engine.crawl`` refuses (yield the request).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import signals as signal_names
+from .errors import CloseSpider
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -138,13 +147,19 @@ class SignalManager:
         if self._handlers.get(signal):
             self.send_catch_log(signal, **kwargs)
 
-    def send_catch_log(self, signal: object, **kwargs: Any) -> list[Any]:
+    def send_catch_log(
+        self, signal: object, dont_log: tuple[type[Exception], ...] = (), **kwargs: Any
+    ) -> list[Any]:
+        """Each handler's return value, or the exception it raised; the exceptions of
+        ``dont_log`` are expected answers (``DontCloseSpider``), not logged."""
         results = []
         for handler in list(self._handlers.get(signal, [])):
             try:
                 results.append(handler(**_accepted(handler, kwargs)))
-            except Exception:
-                log.exception("signal handler %r failed", handler)
+            except Exception as exc:
+                if not isinstance(exc, dont_log):
+                    log.exception("signal handler %r failed", handler)
+                results.append(exc)
         return results
 
 
@@ -184,21 +199,33 @@ class StatsCollector:
         return dict(self._values)
 
 
-class Stoppable(Protocol):
+class RunningCrawl(Protocol):
     """What the crawler needs of the running crawl (``engine.Crawl``)."""
 
     def stop(self, reason: str) -> None: ...
 
+    def schedule(self, request: Any) -> None: ...
+
 
 class _Engine:
-    """``crawler.engine.close_spider(spider, reason)``: stop gracefully, as CloseSpider."""
+    """``crawler.engine``: ``close_spider(spider, reason)`` stops gracefully, as CloseSpider;
+    ``crawl(request)`` queues a request (main process: a ``spider_idle`` handler, say)."""
 
     def __init__(self) -> None:
-        self.crawl: Stoppable | None = None
+        self.running: RunningCrawl | None = None  # None in a parse worker
 
     def close_spider(self, spider: Any = None, reason: str = "cancelled") -> None:
-        if self.crawl is not None:
-            self.crawl.stop(reason)
+        if self.running is None:  # a callback in a parse worker: CloseSpider stops the crawl
+            raise CloseSpider(reason)
+        self.running.stop(reason)
+
+    def crawl(self, request: Any, spider: Any = None) -> None:
+        if self.running is None:
+            raise RuntimeError(
+                "crawler.engine.crawl() runs in the main process only; a callback yields "
+                "its requests instead"
+            )
+        self.running.schedule(request)
 
 
 class Crawler:
@@ -209,8 +236,8 @@ class Crawler:
         self.engine = _Engine()
         self.spider: Any = None
 
-    def bind(self, crawl: Stoppable) -> None:
-        self.engine.crawl = crawl
+    def bind(self, crawl: RunningCrawl) -> None:
+        self.engine.running = crawl
 
 
 __all__ = ["Crawler", "SettingsView", "SignalManager", "StatsCollector", "signal_names"]

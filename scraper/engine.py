@@ -24,9 +24,11 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
   store with its new requests (write before ack: a crash never loses an item);
 - ``PARSE_WORKERS`` processes: run callbacks.
 
-The crawl ends when the store says it is finished (nothing queued, nothing open anywhere) and
-this process holds no page, or when all that is left belongs to hosts down past
-HOST_DOWN_TIMEOUT, which are then given up for this run (``outages``). Shutdown flows
+The crawl ends when the store says it is finished (nothing queued, nothing open anywhere),
+this process holds no page and no ``spider_idle`` handler scheduled a request or raised
+``DontCloseSpider`` (handlers run in the main thread, one at a time with other spider code),
+or when all that is left belongs to hosts down past HOST_DOWN_TIMEOUT, which are then given up
+for this run (``outages``). Shutdown flows
 downstream: fetch threads stop and are joined, the response queue closes, parse-feed ends, the
 pool drains, parse-results ends, the item queue closes, the exporter flushes, the output is
 finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight
@@ -40,18 +42,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from . import signals
 from .admission import Admission
-from .errors import (
-    OutputError,
-    SpiderLoadError,
-)
+from .crawler import spider_signals
+from .downloadermw import DownloaderMiddlewares
+from .errors import CloseSpider, OutputError, SpiderLoadError
+from .exceptions import DontCloseSpider
 from .export_stage import ExportStage, ItemKeys, PageOutput
 from .failure import run_errback
 from .failurelog import FailureLog
@@ -70,6 +73,7 @@ from .pipeline import Pipelines
 from .queues import BoundedQueue, QueueStats
 from .settings import Settings
 from .spider import Spider, iterate_start
+from .spidermw import SpiderMiddlewares
 from .stats import Stats, WorkCounts
 from .store import Clock, CrawlState, CrawlStore
 
@@ -157,15 +161,29 @@ class Crawl:
             settings, transport, guard=self.guard, on_send=self.store.mark_sent
         )
         self.cache = open_cache(settings, spider.name, self.stats)
+        self.spider_middlewares = SpiderMiddlewares.from_settings(settings, spider)
+        self.parse_pool = ParsePool(
+            spider=spider,
+            spider_path=spider_path,
+            spider_args=spider_args,
+            settings=settings,
+            middlewares=self.spider_middlewares,
+        )
+        # Downloader middlewares take the lock of the main process's spider code (see
+        # downloadermw.py): the fetch threads call them one at a time.
+        middlewares = DownloaderMiddlewares.from_settings(settings, spider, self.parse_pool.serial)
         self.fetch_pool = FetchPool(
             threads=settings.CONCURRENT_REQUESTS,
             frontier=self.store,
             fetcher=self.fetcher,
-            policies=fetch_policies(settings, self.fetcher, self.cache, self.stats, clock),
+            policies=fetch_policies(
+                settings, self.fetcher, self.cache, self.stats, clock, middlewares=middlewares
+            ),
             outcomes=FetchOutcomes(
                 accept_status=self._accept_status,
                 failed=self.request_failed,
                 redirected=self._redirected,
+                rescheduled=self._rescheduled,
                 parse_here=lambda response: self.parse_stage.run_here(response),
                 fatal=self.lifecycle.store_failed,
             ),
@@ -173,9 +191,6 @@ class Crawl:
             work=self.work,
             stats=self.stats,
             clock=clock,
-        )
-        self.parse_pool = ParsePool(
-            spider=spider, spider_path=spider_path, spider_args=spider_args, settings=settings
         )
         self.parse_stage = ParseStage(
             pool=self.parse_pool,
@@ -252,12 +267,17 @@ class Crawl:
             self.store.finish_seeding()
 
     def _start_requests(self) -> Iterator[Request]:
-        """The spider's start requests. Whatever the spider's code raises (a bad URL, a missing
-        argument, a bug) is one SpiderLoadError: one line for the user, the traceback at DEBUG.
-        Errors of the scheduling in between are not the spider's, and pass through as they are.
+        """The spider's start requests (through the spider middlewares' ``process_start``).
+        Whatever the spider's code raises (a bad URL, a missing argument, a bug) is one
+        SpiderLoadError: one line for the user, the traceback at DEBUG. Errors of the
+        scheduling in between are not the spider's, and pass through as they are.
         """
+        middlewares = self.spider_middlewares
         try:
-            for request in iterate_start(self.spider):
+            start: Iterable[Any] = iterate_start(self.spider)
+            if middlewares is not None and middlewares.changes_start:
+                start = middlewares.start(start)
+            for request in start:
                 if not isinstance(request, Request):
                     raise TypeError(f"yielded {request!r}, not a Request")
                 yield request
@@ -268,6 +288,28 @@ class Crawl:
     def stop(self, reason: str) -> None:
         """Graceful stop: no new fetches; what is in flight runs to the end of the flow."""
         self.lifecycle.stop(reason)
+
+    def schedule(self, request: Request) -> None:
+        """``crawler.engine.crawl(request)``: queue a request from outside a callback (a
+        ``spider_idle`` handler), through admission and the duplicate check."""
+        self.store.add_many(self.admission.admit([request], None))
+
+    def _kept_open(self) -> bool:
+        """Nothing is left to do: send ``spider_idle``. True if a handler keeps the crawl
+        open, by scheduling requests (``crawler.engine.crawl``) or raising DontCloseSpider;
+        a handler's CloseSpider stops it with its reason."""
+        crawl_signals = spider_signals(self.spider)
+        if crawl_signals is None or self.lifecycle.stopped.is_set():
+            return False
+        with self.parse_pool.serial:  # spider code: one at a time (see ParsePool.run_inline)
+            answers = crawl_signals.send_catch_log(
+                signals.spider_idle, dont_log=(DontCloseSpider, CloseSpider), spider=self.spider
+            )
+        for answer in answers:
+            if isinstance(answer, CloseSpider):
+                self.stop(answer.reason)
+                return False
+        return any(isinstance(a, DontCloseSpider) for a in answers) or not self.store.finished()
 
     def _drained(self) -> bool:
         if self.lifecycle.store_broken.is_set():
@@ -287,7 +329,7 @@ class Crawl:
 
     def _wait_until_done(self) -> None:
         stop_deadline: float | None = None
-        while not self._drained():
+        while not self._drained() or self._kept_open():
             self.work.wait(TICK)
             if self.lifecycle.stopped.is_set():
                 stop_deadline = stop_deadline or time.monotonic() + self.settings.SHUTDOWN_TIMEOUT
@@ -390,7 +432,10 @@ class Crawl:
         """A request ended without a page to parse: record it, then acknowledge it."""
         if kind == "shutdown":  # not a failure: a store that outlasts the run redoes it
             return
-        self.failures.record(request, kind, detail)
+        if kind == "ignored_request":  # a middleware's IgnoreRequest: on purpose, no failure
+            self.stats.inc(kind)
+        else:
+            self.failures.record(request, kind, detail)
         if request.errback and self._errback(request, kind, detail):
             return  # its items go to the export stage, which acknowledges the request
         self.store.ack(request)
@@ -415,5 +460,9 @@ class Crawl:
 
     def _redirected(self, request: Request, target: Request) -> None:
         self.stats.inc("redirects")
+        self._rescheduled(request, target)
+
+    def _rescheduled(self, request: Request, target: Request) -> None:
+        """``target`` replaces ``request``: a redirect's, or a downloader middleware's."""
         self.store.ack(request, self.admission.admit([target], None))  # one step: never lost
         self.work.change()

@@ -17,6 +17,11 @@ class NotConfigured(Exception):
     """A pipeline or component that turns itself off from its ``from_crawler``."""
 
 
+class DontCloseSpider(Exception):
+    """Raised by a ``spider_idle`` handler: the crawl stays open, and the signal is sent again
+    while it is still idle."""
+
+
 class NotSupported(Exception):
     """An operation this kind of response or request cannot do."""
 
@@ -29,4 +34,12 @@ class HttpError(IgnoreRequest):
         super().__init__(*args)
 
 
-__all__ = ["CloseSpider", "DropItem", "HttpError", "IgnoreRequest", "NotConfigured", "NotSupported"]
+__all__ = [
+    "CloseSpider",
+    "DontCloseSpider",
+    "DropItem",
+    "HttpError",
+    "IgnoreRequest",
+    "NotConfigured",
+    "NotSupported",
+]

@@ -47,7 +47,7 @@ def _exception(request: Request, kind: str, detail: str) -> BaseException:
         return TimeoutError(detail)
     if kind == "connect_error":
         return ConnectionError(detail)
-    if kind in ("robots_forbidden", "offsite", "url_too_long"):
+    if kind in ("robots_forbidden", "offsite", "url_too_long", "ignored_request"):
         return IgnoreRequest(detail)
     return RuntimeError(f"{kind}: {detail}")
 

@@ -56,6 +56,10 @@ FAILURE_KINDS: dict[str, str] = {
         "robots.txt stayed unreachable (5xx, or no answer) through ROBOTSTXT_RETRY_TIMES "
         "waits; the detail names the last cause (HTTP 503, a DNS or TLS error, ...)."
     ),
+    "middleware_error": (
+        "A downloader middleware raised (not IgnoreRequest, which drops the request without a "
+        "failure line) or returned something else than it may; the log has the traceback."
+    ),
     "callback_error": "The callback raised; the detail is the exception's last line.",
     "parse_error": "The parse job failed outside the callback (its result could not be sent).",
     "parse_timeout": "The callback ran past PARSE_TIMEOUT on every try.",

@@ -5,8 +5,10 @@ Flow position: frontier -> **fetch threads** -> response queue.
 Fetching is waiting on the network, so it runs in ``CONCURRENT_REQUESTS`` threads of the main
 process sharing one ``Fetcher`` (one connection pool, ``fetcher.py``). Each request goes
 through the policies in turn, each answering with an outcome the thread acts on: the HTTP
-cache, robots.txt (``robots.py``), the fetch, the retry policy (``retry.py``), then the
-redirect policy (``redirect.py``) and the spider's statuses. The engine builds the policies
+cache, robots.txt (``robots.py``), the project's downloader middlewares (``downloadermw.py``:
+``process_request``), the fetch, the retry policy (``retry.py``), then the redirect policy
+(``redirect.py``), the middlewares again (``process_response`` or ``process_exception``) and
+the spider's statuses. The engine builds the policies
 (``fetch_policies``) and says where settled requests go (``FetchOutcomes``).
 
 Nothing here sleeps to be polite or to back off: a retry goes back to the frontier with a
@@ -25,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .downloadermw import DownloaderMiddlewares, Fail, Fetch, Outcome, Reschedule, Use
 from .errors import FetchError, LeaseLost, QueueClosed, SettingsError, StoreError
 from .fetcher import Fetcher
 from .httpcache import CachedFetcher, HttpCache
@@ -54,6 +57,7 @@ class FetchPolicies:
     robots: RobotsCache | None = None  # None: ROBOTSTXT_OBEY off
     throttle: AutoThrottle | None = None  # None: AUTOTHROTTLE_ENABLED off
     cache: HttpCache | None = None  # None: HTTPCACHE_ENABLED off
+    middlewares: DownloaderMiddlewares | None = None  # None: no DOWNLOADER_MIDDLEWARES
 
 
 def fetch_policies(
@@ -63,6 +67,7 @@ def fetch_policies(
     stats: Stats,
     clock: Clock = time.monotonic,
     wall_clock: Clock = time.time,  # for Retry-After's HTTP-date form only
+    middlewares: DownloaderMiddlewares | None = None,
 ) -> FetchPolicies:
     """The crawl's fetch policies, from its settings."""
     outages = HostOutages(
@@ -87,6 +92,7 @@ def fetch_policies(
         robots=robots,
         throttle=AutoThrottle(settings) if settings.AUTOTHROTTLE_ENABLED else None,
         cache=cache,
+        middlewares=middlewares,
     )
 
 
@@ -95,7 +101,8 @@ class FetchOutcomes:
     """Where the fetch stage hands what it settles (the engine's side).
 
     ``accept_status`` says whether the spider takes a status; ``failed`` records a request
-    given up (its failure kind and detail); ``redirected`` queues a redirect's target;
+    given up (its failure kind and detail); ``redirected`` queues a redirect's target and
+    ``rescheduled`` a request a downloader middleware returned in place of the one in hand;
     ``parse_here`` may parse a response in this thread instead of queueing it (True if it
     did); ``fatal`` hears of a store that failed (without it, the error ends the thread).
     """
@@ -103,6 +110,7 @@ class FetchOutcomes:
     accept_status: Callable[[Request, int], bool]
     failed: Callable[[Request, str, str], None]
     redirected: Callable[[Request, Request], None]
+    rescheduled: Callable[[Request, Request], None]
     parse_here: Callable[[Response], bool] | None = None
     fatal: Callable[[StoreError], None] | None = None
 
@@ -200,9 +208,12 @@ class FetchPool:
             cached = cache.lookup(request)
             if cached is not None:
                 self.frontier.give_back_turn(request)
-                self._settle_response(request, cached)
+                if not self._middlewares_settled(request):
+                    self._settle_response(request, cached)
                 return
         if self.policies.robots is not None and not self._robots_allow(request):
+            return
+        if self._middlewares_settled(request):
             return
         request.attempts += 1
         started = self.clock()
@@ -238,10 +249,42 @@ class FetchPool:
             case Final():
                 pass
         if error is not None:
-            log.warning("failed %s after %d attempt(s): %s", request.url, request.attempts, error)
-            self._fail(request, error.kind, str(error))
+            middlewares = self.policies.middlewares
+            outcome = (
+                Fail(error.kind, str(error))
+                if middlewares is None
+                else middlewares.on_exception(request, error)
+            )
+            if outcome == Fail(error.kind, str(error)):  # no middleware handled it
+                log.warning(
+                    "failed %s after %d attempt(s): %s", request.url, request.attempts, error
+                )
+            self._act_on(request, outcome)
         elif response is not None:
             self._settle_response(request, response)
+
+    def _middlewares_settled(self, request: Request) -> bool:
+        """Run ``process_request``; True if a middleware settled the request (a response of
+        its own, a request in its place, or IgnoreRequest): nothing is downloaded."""
+        middlewares = self.policies.middlewares
+        if middlewares is None:
+            return False
+        outcome = middlewares.before_download(request)
+        if isinstance(outcome, Fetch):
+            return False
+        self._act_on(request, outcome)
+        return True
+
+    def _act_on(self, request: Request, outcome: Outcome) -> None:
+        """Act on a downloader middleware's answer."""
+        match outcome:
+            case Use(response):
+                self._settle_response(request, response, middlewares_done=True)
+            case Reschedule(target):
+                self.frontier.release(request)
+                self.outcomes.rescheduled(request, target)
+            case Fail(kind, detail):
+                self._fail(request, kind, detail)
 
     def _observe(
         self, request: Request, response: Response | None, started: float, now: float
@@ -258,8 +301,12 @@ class FetchPool:
             delay = throttle.observe(request.host, now - started, status)
             self.frontier.set_host_delay(request.host, delay, throttle=True)
 
-    def _settle_response(self, request: Request, response: Response) -> None:
-        """Settle a response: follow its redirect, refuse its status, or queue it to parse."""
+    def _settle_response(
+        self, request: Request, response: Response, middlewares_done: bool = False
+    ) -> None:
+        """Settle a response: follow its redirect, or pass it through the middlewares'
+        ``process_response`` (unless ``middlewares_done``), then refuse its status or queue it
+        to parse."""
         accepted = self.outcomes.accept_status(request, response.status)
         redirect = self.policies.redirect
         if not accepted and redirect.applies(request, response):
@@ -269,7 +316,16 @@ class FetchPool:
                     self.outcomes.redirected(request, target)
                 case Refuse(kind, detail):
                     self._fail(request, kind, detail)
-        elif not accepted:
+            return
+        middlewares = self.policies.middlewares
+        if middlewares is not None and not middlewares_done:
+            outcome = middlewares.after_download(request, response)
+            if not isinstance(outcome, Use):
+                self._act_on(request, outcome)
+                return
+            response = outcome.response
+            accepted = self.outcomes.accept_status(request, response.status)
+        if not accepted:
             log.info("ignoring response %s: HTTP status not handled", response)
             self._fail(request, f"http_{response.status}", f"HTTP {response.status}")
         else:

@@ -234,6 +234,10 @@ class Request:
         fields.update(changes)
         return Request(**fields)
 
+    def copy(self) -> Request:
+        """Scrapy's: a new request like this one (a middleware's retry, say)."""
+        return self.replace()
+
     def __repr__(self) -> str:
         return f"<{self.method} {self.url}>"
 
@@ -321,16 +325,26 @@ class Response:
     def __init__(
         self,
         url: str,
-        status: int,
-        headers: Headers | Mapping[str, str] | Iterable[tuple[str, str]],
-        body: bytes,
-        request: Request,
+        status: int = 200,
+        headers: Headers | Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        body: bytes | str = b"",
+        request: Request | None = None,
+        *,
+        encoding: str | None = None,
+        **scrapy_only: Any,  # flags, certificate, ip_address, protocol: Scrapy's, unused here
     ) -> None:
+        # The defaults and ``encoding`` are Scrapy's, for a response a downloader middleware
+        # makes (``HtmlResponse(url, body=..., encoding="utf-8")``); the middleware chain then
+        # ties it to the request it answers.
         self.url = url
         self.status = status
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self.body = body
-        self.request = request
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers or ())
+        if encoding is not None and "content-type" not in self.headers:
+            self.headers = Headers(
+                [*self.headers.items(), ("Content-Type", f"text/html; charset={encoding}")]
+            )
+        self.body = body.encode(encoding or "utf-8") if isinstance(body, str) else body
+        self.request = request if request is not None else Request(url)
 
     def __getstate__(self) -> dict[str, Any]:
         # Only the raw data crosses processes; caches are rebuilt where they are needed.

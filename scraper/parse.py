@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ from multiprocessing.context import BaseContext
 from types import ModuleType
 from typing import Any
 
-from .crawler import SettingsView, spider_raw_settings
+from .crawler import Crawler, spider_raw_settings
 from .errors import CloseSpider, QueueClosed, SpiderLoadError
 from .item import is_item
 from .models import Request, Response
@@ -58,6 +59,7 @@ from .project import load_project
 from .redact import redact_logs
 from .settings import Settings
 from .spider import Spider, iterate_callback_output, load_spider_class
+from .spidermw import SpiderMiddlewares, worker_settings
 
 log = logging.getLogger("scraper.parse")
 
@@ -104,10 +106,12 @@ def run_callback(
     response: Response,
     fatal: tuple[type[BaseException], ...] = (),
     watch_state: bool = False,
+    middlewares: SpiderMiddlewares | None = None,
 ) -> ParseResult:
-    """Call the response's callback on ``spider`` and collect its output. Never raises, but for
-    the ``fatal`` exceptions. ``watch_state`` (in a worker): report the spider attributes the
-    callback rebound, which the static check (state.py) missed."""
+    """Call the response's callback on ``spider`` and collect its output, through the spider
+    ``middlewares`` if any. Never raises, but for the ``fatal`` exceptions. ``watch_state`` (in
+    a worker): report the spider attributes the callback rebound, which the static check
+    (state.py) missed."""
     before = dict(vars(spider)) if watch_state else None
     # This thread's CPU time: in the main process other threads run meanwhile.
     started = time.thread_time()
@@ -118,8 +122,16 @@ def run_callback(
         callback = getattr(spider, name, None)
         if not callable(callback):
             raise AttributeError(f"spider {spider.name!r} has no callback {name!r}")
-        output = callback(response, **response.request.cb_kwargs)
-        for obj in iterate_callback_output(output):
+
+        def call() -> Iterator[Any]:
+            return iterate_callback_output(callback(response, **response.request.cb_kwargs))
+
+        unhandled = None
+        if middlewares is None:
+            output: Iterable[Any] = call()
+        else:
+            output, unhandled = middlewares.run(response, call)
+        for obj in output:
             if isinstance(obj, Request):
                 result.requests.append(obj)
             elif obj is not None:
@@ -127,6 +139,8 @@ def run_callback(
                     result.items.append(to_item(obj))
                 except TypeError:  # a stray value (a string, say) must not cost the items after it
                     result.ignored.append(type(obj).__name__)
+        if unhandled is not None:  # raised here, for its traceback and CloseSpider alike
+            raise unhandled
     except CloseSpider as exc:
         result.close_reason = exc.reason
     except ParseTimeout:
@@ -228,6 +242,7 @@ class _WorkerState:
     board: WorkerBoard
     slot: int
     timeout: float
+    middlewares: SpiderMiddlewares | None
 
 
 _worker: _WorkerState | None = None
@@ -293,7 +308,13 @@ def _init_worker(
     slot = board.join(os.getpid())
     _board = board
     try:
-        spider = load_spider_class(spider_path, spider_name)(**spider_args)
+        # As in the main process: built by its crawler (``self.crawler`` in callbacks, with
+        # the settings), then the spider middlewares, whose ``from_crawler`` may need it.
+        spider_cls = load_spider_class(spider_path, spider_name)
+        crawler = Crawler(settings, spider_raw_settings(spider_cls, load_project()))
+        spider = spider_cls.from_crawler(crawler, **spider_args)
+        spider.settings = crawler.settings
+        middlewares = SpiderMiddlewares.from_settings(settings, spider)
     except Exception as exc:
         # Kept for the start-up probe to report in one line; an initializer that raises only
         # breaks the pool, and the reason is lost in the worker's stderr.
@@ -301,8 +322,7 @@ def _init_worker(
             str(exc) if isinstance(exc, SpiderLoadError) else f"{type(exc).__name__}: {exc}"
         )
         return
-    spider.settings = SettingsView(settings, spider_raw_settings(type(spider), load_project()))
-    _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT)
+    _worker = _WorkerState(spider, board, slot, settings.PARSE_TIMEOUT, middlewares)
 
 
 def _worker_pid() -> int:
@@ -328,7 +348,13 @@ def _run_in_worker(job: int, response: Response) -> ParseResult:
     if state.timeout:
         signal.setitimer(signal.ITIMER_REAL, state.timeout)
     try:
-        return run_callback(state.spider, response, fatal=(MemoryError,), watch_state=True)
+        return run_callback(
+            state.spider,
+            response,
+            fatal=(MemoryError,),
+            watch_state=True,
+            middlewares=state.middlewares,
+        )
     except MemoryError:
         # Handled as the worker dying of it: the page is tried again in a fresh worker (a clean
         # heap, and memory maybe freed elsewhere by then), and recorded as failed after
@@ -425,10 +451,17 @@ class ParsePool:
     """
 
     def __init__(
-        self, *, spider: Spider, spider_path: str, spider_args: dict[str, Any], settings: Settings
+        self,
+        *,
+        spider: Spider,
+        spider_path: str,
+        spider_args: dict[str, Any],
+        settings: Settings,
+        middlewares: SpiderMiddlewares | None = None,
     ) -> None:
         self.workers = settings.PARSE_WORKERS
         self._spider = spider
+        self._middlewares = middlewares  # the main process's chain, for inline callbacks
         self.inline = InlinePolicy(settings.PARSE_INLINE_BELOW if self.workers else 0.0)
         self._context = multiprocessing.get_context(settings.PARSE_START_METHOD)
         if settings.PARSE_START_METHOD == "forkserver":
@@ -437,13 +470,19 @@ class ParsePool:
             self._context.set_forkserver_preload(preload_modules(spider))
         # Only this process holds the write end: closed when it ends, the workers end.
         self._lifeline_reader, self._lifeline = self._context.Pipe(duplex=False)
-        # Pipelines run in the main process only, and may be classes of the spider module,
-        # which a worker cannot unpickle before its initializer imports it.
+        # Pipelines and downloader middlewares run in the main process only, and may be
+        # classes of the spider module, which a worker cannot unpickle before its initializer
+        # imports it: its spider middlewares go by dotted path.
         self._worker_args = (
             spider_path,
             type(spider).name,
             spider_args,
-            dataclasses.replace(settings, ITEM_PIPELINES={}),
+            dataclasses.replace(
+                settings,
+                ITEM_PIPELINES={},
+                DOWNLOADER_MIDDLEWARES={},
+                SPIDER_MIDDLEWARES=worker_settings(settings),
+            ),
             self._lifeline_reader,
         )
         self._timeout = settings.PARSE_TIMEOUT
@@ -517,7 +556,7 @@ class ParsePool:
         time, whichever thread calls, as in Scrapy (and in a worker): spider code need not be
         thread-safe."""
         with self._inline_lock:
-            result = run_callback(self._spider, response)
+            result = run_callback(self._spider, response, middlewares=self._middlewares)
         if self._starter is not None:  # measured only where it may go back to a worker
             self.inline.observe(response.request.callback or "parse", result.seconds)
         return result

@@ -11,54 +11,30 @@ so they may keep cheap global state (dedup sets, counters) without locks.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from . import signals
+from .components import build_components
 from .errors import DropItem, SettingsError
-from .exceptions import NotConfigured
 from .item import item_adapter
 from .settings import Settings
 from .spider import Spider
 
 
-def _load(ref: str | type) -> type:
-    if isinstance(ref, type):
-        return ref
-    module_name, _, attr = ref.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise SettingsError(f"ITEM_PIPELINES: cannot import {ref!r}: {exc}") from exc
-    if not isinstance(cls, type):
-        raise SettingsError(f"ITEM_PIPELINES: {ref!r} is not a class")
-    return cls
-
-
-def _build(cls: type, settings: Settings, crawler: Any) -> Any:
-    """As Scrapy: ``from_crawler(crawler)`` if the class has it, else ``from_settings``."""
-    if crawler is not None and callable(getattr(cls, "from_crawler", None)):
-        return cls.from_crawler(crawler)
-    factory = getattr(cls, "from_settings", None)
-    return factory(crawler.settings if crawler else settings) if callable(factory) else cls()
-
-
 class Pipelines:
     def __init__(self, settings: Settings, spider: Spider) -> None:
-        ordered = sorted(settings.ITEM_PIPELINES.items(), key=lambda kv: kv[1])
         self._spider = spider
         self._crawler = getattr(spider, "crawler", None)
-        self._stages: list[Any] = []
-        if ordered:
+        if settings.ITEM_PIPELINES:
             item_adapter()  # pipelines may wrap any item in ItemAdapter: it must know ours
-        for ref, _order in ordered:
-            cls = _load(ref)
-            try:
-                self._stages.append(_build(cls, settings, self._crawler))
-            except NotConfigured:  # the pipeline turned itself off, as Scrapy allows
-                continue
-            if not callable(getattr(self._stages[-1], "process_item", None)):
-                raise SettingsError(f"ITEM_PIPELINES: {ref!r} has no process_item method")
+        self._stages = build_components(
+            settings.ITEM_PIPELINES, "ITEM_PIPELINES", settings, self._crawler
+        )
+        for stage in self._stages:
+            if not callable(getattr(stage, "process_item", None)):
+                raise SettingsError(
+                    f"ITEM_PIPELINES: {type(stage).__qualname__} has no process_item method"
+                )
 
     def open(self) -> None:
         for stage in self._stages:

@@ -28,7 +28,7 @@ SCRAPY_ONLY = frozenset(
         "DEPTH_PRIORITY", "DEPTH_STATS_VERBOSE", "DNSCACHE_ENABLED", "DNSCACHE_SIZE",
         "DNS_RESOLVER", "DNS_TIMEOUT", "DOWNLOADER", "DOWNLOADER_CLIENTCONTEXTFACTORY",
         "DOWNLOADER_CLIENT_TLS_CIPHERS", "DOWNLOADER_CLIENT_TLS_METHOD",
-        "DOWNLOADER_CLIENT_TLS_VERBOSE_LOGGING", "DOWNLOADER_MIDDLEWARES",
+        "DOWNLOADER_CLIENT_TLS_VERBOSE_LOGGING",
         "DOWNLOADER_MIDDLEWARES_BASE", "DOWNLOADER_STATS", "DOWNLOAD_BIND_ADDRESS",
         "DOWNLOAD_DELAY_JITTER", "DOWNLOAD_FAIL_ON_DATALOSS", "DOWNLOAD_HANDLERS",
         "DOWNLOAD_HANDLERS_BASE", "DOWNLOAD_SLOTS", "DOWNLOAD_TLS_MAX_VERSION",
@@ -67,7 +67,7 @@ SCRAPY_ONLY = frozenset(
         "SCHEDULER_PRIORITY_QUEUE", "SCHEDULER_START_DISK_QUEUE",
         "SCHEDULER_START_MEMORY_QUEUE", "SCRAPER_SLOT_MAX_ACTIVE_SIZE", "SPIDER_CONTRACTS",
         "SPIDER_CONTRACTS_BASE", "SPIDER_LOADER_CLASS", "SPIDER_LOADER_WARN_ONLY",
-        "SPIDER_MIDDLEWARES", "SPIDER_MIDDLEWARES_BASE", "SPIDER_MODULES",
+        "SPIDER_MIDDLEWARES_BASE", "SPIDER_MODULES",
         "STATSMAILER_RCPTS", "STATS_CLASS", "STATS_DUMP", "TELNETCONSOLE_ENABLED",
         "TELNETCONSOLE_HOST", "TELNETCONSOLE_PASSWORD", "TELNETCONSOLE_PORT",
         "TELNETCONSOLE_USERNAME", "TEMPLATES_DIR", "TWISTED_DNS_RESOLVER", "TWISTED_REACTOR",
@@ -109,24 +109,34 @@ _SWITCHES = {
 MIDDLEWARE_SETTINGS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES")
 
 
-def middleware_switches(name: str, value: Any, source: str) -> dict[str, Any]:
-    """Our settings for a Scrapy middleware mapping: built-in middlewares turned off map to
-    ours turned off; every other entry (a middleware of the project's own, or a built-in we
-    cannot turn off) is warned about once, by name, and ignored: middlewares do not run here."""
+def middleware_entries(
+    name: str, value: Any, source: str
+) -> tuple[dict[str, Any], dict[str | type, int | None]]:
+    """Split a Scrapy middleware mapping into our settings and the middlewares to run.
+
+    A built-in middleware of Scrapy's (``scrapy.`` or, imports rewritten, ``scraper.``) turned
+    off maps to ours turned off; any other built-in entry is warned about once, by name, and
+    ignored (its behaviour is ours, or not implemented). Every other entry is a middleware of
+    the project's own: kept, with its order number (None: off), to run."""
     if isinstance(value, str):
         value = json.loads(value) if value.strip() else {}
     switches: dict[str, Any] = {}
-    for path, order in dict(value).items():
-        key = path if isinstance(path, str) else f"{path.__module__}.{path.__qualname__}"
-        if order is None and key in _SWITCHES:
-            setting, off = _SWITCHES[key]
+    own: dict[str | type, int | None] = {}
+    for ref, order in dict(value).items():
+        key = ref if isinstance(ref, str) else f"{ref.__module__}.{ref.__qualname__}"
+        builtin = "scrapy." + key.removeprefix("scraper.") if key.startswith("scraper.") else key
+        if not builtin.startswith("scrapy."):
+            own[ref] = None if order is None else int(order)
+        elif order is None and builtin in _SWITCHES:
+            setting, off = _SWITCHES[builtin]
             switches[setting] = off
-        elif key not in _warned:
-            _warned.add(key)
+        elif builtin not in _warned:
+            _warned.add(builtin)
             log.warning(
-                "%s %s (from %s): middlewares are not supported here, it does not run",
+                "%s %s (from %s): Scrapy's built-in middlewares do not run here (their "
+                "behaviour is the framework's own, set by settings): ignored",
                 name,
-                key,
+                builtin,
                 source,
             )
-    return switches
+    return switches, own

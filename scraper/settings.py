@@ -28,7 +28,7 @@ from .errors import SettingsError
 from .scrapy_settings import (
     MIDDLEWARE_SETTINGS,
     SCRAPY_ONLY,
-    middleware_switches,
+    middleware_entries,
     note_own,
     warn_ignored,
 )
@@ -322,6 +322,20 @@ class Settings:
             "Pipelines by dotted path (or class) with their order, lowest first (as Scrapy)."
         ),
     )
+    DOWNLOADER_MIDDLEWARES: dict[str | type, int | None] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Downloader middlewares by dotted path (or class) with their order (None: off), "
+            "run in the fetch threads around each download, as Scrapy's; see Middlewares."
+        ),
+    )
+    SPIDER_MIDDLEWARES: dict[str | type, int | None] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Spider middlewares by dotted path (or class) with their order (None: off), run "
+            "beside the callbacks and on the start requests, as Scrapy's; see Middlewares."
+        ),
+    )
     CLOSESPIDER_ITEMCOUNT: int = field(
         default=0, metadata=_doc("Stop gracefully after this many items (0 = no limit).")
     )
@@ -475,8 +489,10 @@ class Settings:
         for key, raw in values.items():
             name = key.upper()
             if name in MIDDLEWARE_SETTINGS:
-                for switch, off in middleware_switches(name, raw, source).items():
+                switches, own = middleware_entries(name, raw, source)
+                for switch, off in switches.items():
                     setattr(self, switch, off)
+                setattr(self, name, own)  # a later layer replaces the mapping, as in Scrapy
                 continue
             if name not in hints and name in SCRAPY_ONLY:
                 warn_ignored(name, source)

@@ -65,8 +65,9 @@ class Spider:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Spider:
-        """Scrapy's constructor hook (main process only): override it to read
-        ``crawler.settings`` or connect ``crawler.signals``; call this one to build the spider."""
+        """Scrapy's constructor hook: override it to read ``crawler.settings`` or connect
+        ``crawler.signals``; call this one to build the spider. Runs in the main process and
+        once in each parse worker, with the worker's own crawler (see crawler.py)."""
         spider = cls(*args, **kwargs)
         spider.crawler = crawler
         spider.settings = crawler.settings

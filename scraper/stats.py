@@ -22,8 +22,9 @@ from .memory import TreeMemory
 if TYPE_CHECKING:
     from .outages import OutageReport
 
-# Requests the engine refuses before the frontier: never fetched, and not failures either.
-FILTERED = ("offsite_filtered", "scheme_filtered", "url_too_long")
+# Requests dropped on purpose, not failures: refused by the engine before the frontier, or
+# by a downloader middleware's IgnoreRequest (ignored_request).
+FILTERED = ("offsite_filtered", "scheme_filtered", "url_too_long", "ignored_request")
 
 
 class QueueStatsLike(Protocol):

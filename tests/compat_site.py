@@ -1,7 +1,8 @@
 """A small shop site for the Scrapy differential tests (tests/test_scrapy_compat.py): HTML
 listings with pagination, product pages, a paginated JSON API, a login form with a CSRF token
 and a session cookie, a search form, sitemaps (an index, a gzip one, alternate-language links),
-an RSS feed, a CSV feed, robots.txt. Deterministic; stdlib only; every request is logged as
+an RSS feed, a CSV feed, robots.txt, a members page that wants a header and a page busy on its
+first request (for downloader middlewares). Deterministic; stdlib only; every request is logged as
 (method, path with query, body) so two crawlers' request sets can be compared.
 """
 
@@ -32,6 +33,7 @@ class CompatSite:
     def __init__(self) -> None:
         self.log: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
+        self._busy_answered: set[str] = set()  # pages under /busy/ that said "busy" once
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -217,6 +219,16 @@ class CompatSite:
         if p == "/feed.csv":
             rows = "".join(f'{n};"{p["name"]}";{p["price"]}\n' for n, p in PRODUCTS.items())
             return 200, [("Content-Type", "text/csv")], ("id;name;price\n" + rows).encode()
+        if p == "/members":  # a downloader middleware adds the token
+            if headers.get("X-Token") != "sesame":
+                return 403, html, _page("Forbidden", "").encode()
+            return 200, html, _page("Members", "<p class='secret'>the secret</p>").encode()
+        if p.startswith("/busy/"):  # busy at the first request, as a middleware's retry sees it
+            with self._lock:
+                first = p not in self._busy_answered
+                self._busy_answered.add(p)
+            text = "<p class='state'>busy</p>" if first else f"<p class='state'>ready {p}</p>"
+            return 200, html, _page("Busy", text).encode()
         if p.startswith("/status/"):
             code = int(p.rsplit("/", 1)[1])
             return code, html, _page(f"Status {code}", "").encode()

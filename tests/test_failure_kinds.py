@@ -14,10 +14,11 @@ README = PACKAGE.parent / "README.md"
 # Callables whose second argument is the failure's reason.
 FAILING_CALLS = {"_fail", "on_failed", "request_failed", "failed", "record"}
 # Outcomes whose first argument is the failure's reason.
-OUTCOMES_WITH_KIND = {"Drop", "Refuse"}
+OUTCOMES_WITH_KIND = {"Drop", "Refuse", "Fail"}  # Fail: a downloader middleware's
 NOT_FAILURES = {
     "shutdown",  # passed to on_failed, never written: a job folder redoes the request
     "scheme_filtered",  # a link's refusal, counted; a start URL's is unsupported_scheme
+    "ignored_request",  # a middleware's IgnoreRequest: counted, on purpose, never written
 }
 
 

@@ -62,6 +62,7 @@ class Rig:
                 accept_status=lambda request, status: 200 <= status < 300,
                 failed=lambda request, kind, detail: self.failed.append((request.url, kind)),
                 redirected=lambda request, target: self.redirects.append((request, target)),
+                rescheduled=lambda request, target: self.redirects.append((request, target)),
             ),
             responses=self.responses,
             work=self.work,

@@ -2,7 +2,8 @@
 crawl at once.
 
 Flow position: outside the crawl; files for the developer to edit. The project keeps Scrapy's
-layout (``scrapy.cfg`` naming the package; ``items.py``, ``pipelines.py`` and ``spiders/`` in it)
+layout (``scrapy.cfg`` naming the package; ``items.py``, ``pipelines.py``, ``middlewares.py``,
+``settings.py`` and ``spiders/`` in it)
 plus ``scrapy-like.cfg``, where this framework reads the project's settings. ``genspider``
 writes into the project's ``spiders/`` when run inside one, else into the current folder; its
 spiders carry contracts, so ``crawl check`` has something to check from the start.
@@ -65,10 +66,85 @@ class {cls}Pipeline:
 '''
 
 SETTINGS = '''\
-"""Scrapy reads its settings from here; this framework reads ../scrapy-like.cfg."""
+"""Scrapy's settings module, read by both: below ../scrapy-like.cfg, a spider's
+custom_settings and -s. Python values go here (middlewares, pipelines); plain ones may go in
+either file."""
 
 BOT_NAME = "{name}"
 SPIDER_MODULES = ["{name}.spiders"]
+
+# Middlewares of this project (middlewares.py), by dotted path and order number.
+# SPIDER_MIDDLEWARES = {{
+#     "{name}.middlewares.{cls}SpiderMiddleware": 543,
+# }}
+# DOWNLOADER_MIDDLEWARES = {{
+#     "{name}.middlewares.{cls}DownloaderMiddleware": 543,
+# }}
+'''
+
+MIDDLEWARES = '''\
+"""This project's middlewares: enable them in settings.py (SPIDER_MIDDLEWARES,
+DOWNLOADER_MIDDLEWARES). Every method is optional; these pass everything through."""
+
+from scraper import signals
+
+
+class {cls}SpiderMiddleware:
+    """Runs beside the spider's callbacks (in each parse worker) and on its start requests
+    (in the main process)."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        middleware = cls()
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware
+
+    def process_spider_input(self, response, spider):
+        # Before the callback gets the response: return None, or raise to skip the callback.
+        return None
+
+    async def process_spider_output(self, response, result, spider):
+        # The callback's items and requests: yield those to keep (changed, or new ones).
+        async for item_or_request in result:
+            yield item_or_request
+
+    def process_spider_exception(self, response, exception, spider):
+        # The callback raised: return None to pass it on, or an iterable to yield instead.
+        return None
+
+    async def process_start(self, start):
+        # The spider's start requests, before any is queued.
+        async for request in start:
+            yield request
+
+    def spider_opened(self, spider):
+        spider.logger.info("{cls}SpiderMiddleware: spider %s opened", spider.name)
+
+
+class {cls}DownloaderMiddleware:
+    """Runs in the fetch threads around each download, one call at a time."""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        middleware = cls()
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware
+
+    def process_request(self, request, spider):
+        # None: download it; a Response: use that instead; a Request: queue that instead;
+        # raise IgnoreRequest (scraper.exceptions) to drop it.
+        return None
+
+    def process_response(self, request, response, spider):
+        # Return the response (or another one), or a Request to queue instead.
+        return response
+
+    def process_exception(self, request, exception, spider):
+        # The download failed: None passes it on; a Response or a Request replaces it.
+        return None
+
+    def spider_opened(self, spider):
+        spider.logger.info("{cls}DownloaderMiddleware: spider %s opened", spider.name)
 '''
 
 BASIC = '''\
@@ -163,7 +239,8 @@ def startproject(name: str, folder: Path | None = None) -> Path:
         package / "__init__.py": "",
         package / "items.py": ITEMS.format(cls=cls),
         package / "pipelines.py": PIPELINES.format(name=name, cls=cls),
-        package / "settings.py": SETTINGS.format(name=name),
+        package / "settings.py": SETTINGS.format(name=name, cls=cls),
+        package / "middlewares.py": MIDDLEWARES.format(cls=cls),
         package / "spiders" / "__init__.py": "",
     }
     for path, text in files.items():
