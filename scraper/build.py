@@ -16,11 +16,11 @@ from pathlib import Path
 from .crawler import Crawler, spider_settings
 from .engine import Crawl
 from .errors import SettingsError, SpiderLoadError
-from .feeds import feed_specs
+from .feed_spec import feed_specs
 from .politeness import Politeness
-from .project import load_project, resolve_target, split_settings
+from .project import load_project, split_settings
 from .settings import ConfigFile, Settings, build_settings, find_config
-from .spider import load_spider_class
+from .spider import load_spider_class, resolve_target
 from .state import spider_attribute_settings
 from .stats import Stats
 from .store import Clock, CrawlStore

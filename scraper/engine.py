@@ -58,7 +58,8 @@ from .exceptions import DontCloseSpider
 from .export_stage import ExportStage, ItemKeys, PageOutput
 from .failure import run_errback
 from .failurelog import FailureLog
-from .feeds import FeedSet, FeedSpec, URIParams, job_start_time
+from .feed_spec import FeedSpec
+from .feeds import FeedSet, URIParams, job_start_time
 from .fetch import FetchOutcomes, FetchPool, fetch_policies
 from .fetcher import Fetcher
 from .guard import AddressGuard

@@ -22,7 +22,7 @@ from .export import dumps
 from .extras import MissingExtra
 
 if TYPE_CHECKING:
-    from .feeds import FeedSpec
+    from .feed_spec import FeedSpec
 
 ItemSource = Callable[[], Iterable[dict[str, Any]]]  # a fresh pass over the items per call
 

@@ -1,8 +1,9 @@
 """Feeds: the files items end in, in the format the next tool reads.
 
 Flow position: pipelines -> **feeds** -> one file per feed: ``-o``/``-O PATH[:FORMAT]`` and the
-``FEEDS`` setting (several outputs at once). The format comes from ``:FORMAT``, the feed's
-``format`` option or the file's extension: JSON Lines, a JSON array, CSV, XML or Parquet.
+``FEEDS`` setting (several outputs at once, each a ``feed_spec.FeedSpec``). The format comes
+from ``:FORMAT``, the feed's ``format`` option or the file's extension: JSON Lines, a JSON array,
+CSV, XML or Parquet.
 
 No torn output, every format:
 - without ``--jobdir``, JSON Lines is appended whole lines at a time as the crawl runs
@@ -29,7 +30,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,127 +38,12 @@ from typing import TYPE_CHECKING, Any
 from .errors import OutputError, SettingsError
 from .export import JsonLinesExporter, encode_line, replacing, write_all
 from .feed_formats import ItemSource, encoder, project, read_feed, require_pyarrow, survey
+from .feed_spec import FeedSpec
 
 if TYPE_CHECKING:
     from .store import CrawlState
 
-SUFFIX_FORMATS = {
-    ".jsonl": "jsonlines",
-    ".jl": "jsonlines",
-    ".ndjson": "jsonlines",
-    ".json": "json",
-    ".csv": "csv",
-    ".xml": "xml",
-    ".parquet": "parquet",
-}
-# Names accepted after ``PATH:`` and in a feed's ``format`` option (Scrapy's, plus aliases).
-FORMAT_NAMES = {"jsonlines": "jsonlines", "jsonl": "jsonlines", "jl": "jsonlines"} | {
-    name: name for name in ("json", "csv", "xml", "parquet")
-}
-FEED_OPTIONS = frozenset(
-    {"format", "fields", "encoding", "indent", "overwrite", "batch_item_count", "row_group_size"}
-)
-DEFAULT_ROW_GROUP = 5000
 STAGING_SUFFIX = ".staging.jsonl"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedSpec:
-    """One output: where (a path template), in which format, with which options."""
-
-    uri: str
-    format: str
-    overwrite: bool = False
-    fields: tuple[str, ...] | None = None
-    encoding: str = "utf-8"
-    indent: int | None = None
-    batch_item_count: int = 0
-    row_group_size: int = DEFAULT_ROW_GROUP
-
-    @classmethod
-    def from_cli(cls, text: str, overwrite: bool) -> FeedSpec:
-        """``-o PATH`` / ``-O PATH``, with Scrapy's ``PATH:FORMAT`` form."""
-        path, sep, name = text.rpartition(":")
-        if sep and name.lower() in FORMAT_NAMES and path:
-            return cls(uri=path, format=FORMAT_NAMES[name.lower()], overwrite=overwrite)
-        return cls(uri=text, format=format_for(text), overwrite=overwrite)
-
-    @classmethod
-    def from_setting(cls, uri: str, options: Mapping[str, Any]) -> FeedSpec:
-        """One entry of ``FEEDS``: ``{"items.csv": {"fields": ["url", "title"]}}``."""
-        if not isinstance(options, Mapping):
-            raise SettingsError(f"FEEDS[{uri!r}] must be an object of feed options")
-        unknown = set(options) - FEED_OPTIONS
-        if unknown:
-            raise SettingsError(
-                f"FEEDS[{uri!r}]: unknown option {sorted(unknown)[0]!r} "
-                f"(known: {', '.join(sorted(FEED_OPTIONS))})"
-            )
-        name = options.get("format")
-        if name is not None and str(name).lower() not in FORMAT_NAMES:
-            raise SettingsError(f"FEEDS[{uri!r}]: unknown format {name!r}")
-        fields = options.get("fields")
-        if fields is not None and not (
-            isinstance(fields, list | tuple) and all(isinstance(f, str) for f in fields)
-        ):
-            raise SettingsError(f"FEEDS[{uri!r}]: fields must be a list of names")
-        spec = cls(
-            uri=uri,
-            format=FORMAT_NAMES[str(name).lower()] if name else format_for(uri),
-            overwrite=bool(options.get("overwrite", False)),
-            fields=tuple(fields) if fields is not None else None,
-            encoding=str(options.get("encoding") or "utf-8"),
-            indent=options.get("indent"),
-            batch_item_count=_count(uri, options, "batch_item_count", 0),
-            row_group_size=_count(uri, options, "row_group_size", DEFAULT_ROW_GROUP) or 1,
-        )
-        try:
-            "".encode(spec.encoding)
-        except LookupError:
-            raise SettingsError(f"FEEDS[{uri!r}]: unknown encoding {spec.encoding!r}") from None
-        if spec.batch_item_count and not re.search(r"%\(batch_(id|time)\)", uri):
-            raise SettingsError(
-                f"FEEDS[{uri!r}]: batch_item_count needs %(batch_id)d or %(batch_time)s in the "
-                "path, so each batch gets its own file"
-            )
-        return spec
-
-    @property
-    def streams(self) -> bool:
-        """Written as the crawl runs (whole lines), rather than assembled at the end."""
-        return (
-            self.format == "jsonlines"
-            and not self.batch_item_count
-            and self.encoding.replace("-", "").lower() == "utf8"
-        )
-
-
-def _count(uri: str, options: Mapping[str, Any], name: str, default: int) -> int:
-    value = options.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SettingsError(f"FEEDS[{uri!r}]: {name} must be a whole number, got {value!r}")
-    return value
-
-
-def format_for(path: str) -> str:
-    """The format a path's extension names; one clear error for any other."""
-    suffix = Path(path).suffix.lower()
-    if suffix in SUFFIX_FORMATS:
-        return SUFFIX_FORMATS[suffix]
-    raise OutputError(
-        f"unsupported output format {suffix or '(none)'!r} for {path}: use one of "
-        f"{', '.join(SUFFIX_FORMATS)}, or PATH:FORMAT ({', '.join(sorted(FORMAT_NAMES))})"
-    )
-
-
-def feed_specs(
-    output: str | None, overwrite: bool, feeds: Mapping[str, Any], default: str
-) -> list[FeedSpec]:
-    """Every output of a crawl: ``-o``/``-O`` first, then ``FEEDS``; the default path only
-    when neither names one."""
-    specs = [FeedSpec.from_cli(output, overwrite)] if output else []
-    specs += [FeedSpec.from_setting(uri, options) for uri, options in feeds.items()]
-    return specs or [FeedSpec.from_cli(default, overwrite=True)]
 
 
 class URIParams:

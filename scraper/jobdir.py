@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,26 +187,24 @@ class ItemJournal:
         data = b"".join(encode_line({"key": key, "item": item}) for key, item in keyed)
         write_all(self._fd, data, self.path)
 
-    def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        return read_entries(self.path)
-
-    def unique_items(self) -> Iterator[dict[str, Any]]:
-        """Every item once: the first line of each key."""
-        seen: set[str] = set()
-        for key, item in self.entries():
-            if key not in seen:
-                seen.add(key)
-                yield item
-
     def finalise(self, feeds: FeedSet) -> int:
         """Write every feed from the journal, each file replaced atomically; returns the
         items written to the first."""
-        return feeds.finalise(self.unique_items)
+        return feeds.finalise(lambda: unique_items(read_entries(self.path)))
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def unique_items(entries: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """Every item once: the first line of each key (a page done twice wrote its items twice)."""
+    seen: set[str] = set()
+    for key, item in entries:
+        if key not in seen:
+            seen.add(key)
+            yield item
 
 
 def read_entries(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

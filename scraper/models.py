@@ -5,7 +5,7 @@ workers), so they hold only picklable data: a callback travels as a method *name
 up on the spider inside the worker, as Scrapy's ``request_from_dict`` does. Selectors and soups
 are built lazily in the worker and never pickled. A request may also be stored (a job folder,
 Redis) as a record (``records.py``), so ``meta`` and ``cb_kwargs`` hold only values a record can
-hold: a Request refuses any other when it is made.
+hold (``storable.py``): a Request refuses any other when it is made.
 
 Why one module of this length: Request, Response, Headers and the URL helpers they share
 (canonical form, fingerprint, plain-URL split) are one vocabulary every stage imports.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import urljoin as _urljoin
 from urllib.parse import urlsplit
 
-from .records import STORABLE, unstorable
+from .storable import STORABLE, unstorable
 
 if TYPE_CHECKING:
     import parsel

@@ -1,5 +1,6 @@
-"""A Scrapy project as input: its root on ``sys.path``, its settings module, its spiders by
-name (``crawl NAME`` as ``scrapy crawl NAME``).
+"""A Scrapy project as input: its root on ``sys.path``, its settings module and the modules
+its spiders are in (``spider.py`` finds a spider there by name: ``crawl NAME`` as ``scrapy
+crawl NAME``).
 
 Flow position: outside the flow, before it starts. The main process and every parse worker call
 ``import_root`` before they import a spider file, so ``from myproject.items import Product`` and
@@ -15,13 +16,10 @@ from __future__ import annotations
 
 import configparser
 import importlib
-import inspect
 import logging
-import pkgutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from .errors import SpiderLoadError
@@ -36,37 +34,6 @@ class Project:
     root: Path
     settings_module: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # its upper-case names
-
-    def spider_file(self, name: str) -> Path:
-        """The file of the spider called ``name`` in the project's SPIDER_MODULES."""
-        modules = self.settings.get("SPIDER_MODULES") or []
-        from .spider import Spider  # the spider module imports this one
-
-        for module_name in modules:
-            for module in _walk(module_name):
-                for obj in vars(module).values():
-                    if (
-                        inspect.isclass(obj)
-                        and issubclass(obj, Spider)
-                        and obj.__module__ == module.__name__
-                        and getattr(obj, "name", None) == name
-                    ):
-                        return Path(inspect.getfile(obj)).resolve()
-        where = ", ".join(modules) or "(no SPIDER_MODULES in the project settings)"
-        raise SpiderLoadError(f"no spider named {name!r} in {where}")
-
-
-def _walk(module_name: str) -> list[ModuleType]:
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise SpiderLoadError(
-            f"cannot import spider module {module_name}: {type(exc).__name__}: {exc}"
-        ) from exc
-    modules = [module]
-    for info in pkgutil.walk_packages(getattr(module, "__path__", []), f"{module_name}."):
-        modules += _walk(info.name) if info.ispkg else [importlib.import_module(info.name)]
-    return modules
 
 
 def find_root(start: Path) -> Path | None:
@@ -122,21 +89,6 @@ def load_project(start: Path | None = None) -> Project | None:
             ) from exc
         project.settings = {k: v for k, v in vars(module).items() if k.isupper()}
     return project
-
-
-def resolve_target(target: str | Path, project: Project | None) -> tuple[Path, str | None]:
-    """The spider file and spider name for ``crawl TARGET``: a file path as it is, or inside a
-    project, a spider's name (as ``scrapy crawl NAME``)."""
-    path = Path(target)
-    looks_like_name = path.suffix != ".py" and len(path.parts) == 1
-    if path.is_file() or not looks_like_name:
-        return path, None
-    if project is None:
-        raise SpiderLoadError(
-            f"spider file not found: {target} (a spider name needs a project: scrapy.cfg or "
-            "scrapy-like.cfg with [settings] default = PROJECT.settings)"
-        )
-    return project.spider_file(str(target)), str(target)
 
 
 def split_settings(project: Project | None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The Spider base class (Scrapy's API) and the loader that imports a spider from its file.
+"""The Spider base class (Scrapy's API) and the loader that imports a spider from its file, or
+finds it by name in a project (``project.py``).
 
 The same spider module is imported in the main process (for its name, settings and start
 requests) and once in every parse worker (for its callbacks), under the same module name so
@@ -8,9 +9,11 @@ objects defined in it pickle across the boundary.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import inspect
 import logging
+import pkgutil
 import re
 import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import ScraperError, SpiderLoadError
 from .models import Request, Response
-from .project import import_root, module_name_in
+from .project import Project, import_root, module_name_in
 
 if TYPE_CHECKING:
     from .crawler import Crawler
@@ -174,6 +177,51 @@ def find_spider_class(
 
 def load_spider_class(path: str | Path, name: str | None = None) -> type[Spider]:
     return find_spider_class(import_spider_module(path), path, name)
+
+
+def project_spider_file(project: Project, name: str) -> Path:
+    """The file of the spider called ``name`` in the project's SPIDER_MODULES."""
+    modules = project.settings.get("SPIDER_MODULES") or []
+    for module_name in modules:
+        for module in _walk(module_name):
+            for obj in vars(module).values():
+                if (
+                    inspect.isclass(obj)
+                    and issubclass(obj, Spider)
+                    and obj.__module__ == module.__name__
+                    and getattr(obj, "name", None) == name
+                ):
+                    return Path(inspect.getfile(obj)).resolve()
+    where = ", ".join(modules) or "(no SPIDER_MODULES in the project settings)"
+    raise SpiderLoadError(f"no spider named {name!r} in {where}")
+
+
+def _walk(module_name: str) -> list[ModuleType]:
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise SpiderLoadError(
+            f"cannot import spider module {module_name}: {type(exc).__name__}: {exc}"
+        ) from exc
+    modules = [module]
+    for info in pkgutil.walk_packages(getattr(module, "__path__", []), f"{module_name}."):
+        modules += _walk(info.name) if info.ispkg else [importlib.import_module(info.name)]
+    return modules
+
+
+def resolve_target(target: str | Path, project: Project | None) -> tuple[Path, str | None]:
+    """The spider file and spider name for ``crawl TARGET``: a file path as it is, or inside a
+    project, a spider's name (as ``scrapy crawl NAME``)."""
+    path = Path(target)
+    looks_like_name = path.suffix != ".py" and len(path.parts) == 1
+    if path.is_file() or not looks_like_name:
+        return path, None
+    if project is None:
+        raise SpiderLoadError(
+            f"spider file not found: {target} (a spider name needs a project: scrapy.cfg or "
+            "scrapy-like.cfg with [settings] default = PROJECT.settings)"
+        )
+    return project_spider_file(project, str(target)), str(target)
 
 
 def iterate_start(spider: Spider) -> Iterator[Any]:

@@ -19,7 +19,9 @@ from conftest import run_cli
 from store_clock import START, FakeClock, leased, nothing_ready, ready_at, redis_clock
 
 from scraper.distributed import RedisFrontier
-from scraper.distributed.frontier import LONGEST_WAIT
+from scraper.distributed.connection import CrawlRedis, Retrying
+from scraper.distributed.frontier import LONGEST_WAIT, key_prefix
+from scraper.distributed.seeding import SeedingClaim
 from scraper.distributed.status import dedup_bytes
 from scraper.errors import LeaseLost
 from scraper.models import Request
@@ -322,3 +324,21 @@ def test_a_missing_redis_server_is_one_clear_line(tmp_path):
     report = result.stdout.split(" ERRORS ", 1)[1].split(" short test summary info ")[0]
     lines = [line for line in report.splitlines() if line.strip("=_ ")]
     assert lines[1:] == [MISSING], report  # under the test's title: no traceback, no chain
+
+
+def test_the_seeders_heartbeat_keeps_its_claim_until_seeding_is_done(redis_server, crawl_name):
+    """The seeding claim runs out after the lease timeout unless its holder's heartbeat
+    extends it (so a seeder that dies frees it); once seeding is done it is left to run out."""
+    client = redis_server.client()
+    prefix = key_prefix(crawl_name)
+    crawl = CrawlRedis(client, Retrying(redis_server.url, 5.0), crawl_name, prefix, "seeder")
+    claim = SeedingClaim(crawl, lease_timeout=30.0)
+    assert claim.claim()
+    key = prefix + "seeding"
+    client.pexpire(key, 50)  # about to run out
+    claim.keep()
+    assert client.pttl(key) > 20_000
+    claim.finish()
+    client.pexpire(key, 1000)
+    claim.keep()
+    assert client.pttl(key) <= 1000  # not extended

@@ -1,7 +1,8 @@
 """Talking to Redis through trouble: one connection pool per process, and retries with backoff
 around every call, so a Redis restart pauses the workers instead of ending them.
 
-Flow position: under ``RedisFrontier`` and ``crawl --status``; nothing else opens Redis.
+Flow position: under ``RedisFrontier`` (and the seeding claim and part registry it shares its
+connection with: ``CrawlRedis``) and ``crawl --status``; nothing else opens Redis.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -140,3 +142,18 @@ class Retrying:
                     time.monotonic() - self._outage_since,
                 )
                 self._outage_since = None
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlRedis:
+    """One shared crawl on one Redis, as this worker talks to it: the client, the retry loop
+    every call goes through, the prefix of the crawl's keys and this worker's id."""
+
+    client: redis.Redis
+    retrying: Retrying
+    crawl_name: str
+    prefix: str
+    worker_id: str
+
+    def key(self, name: str) -> str:
+        return self.prefix + name

@@ -33,12 +33,14 @@ send time can run ahead of its request by its distance from the site, so only th
 bounds what the site sees. A reclaimed lease counts as a fetch ending at the reclaim: its
 request may have reached the site as late as that.
 
-Merging: each worker records its part file and how many items it wrote (``parts`` in Redis,
-with every heartbeat); the worker that merges checks every recorded part is there and whole.
+What it hands on: the seeding claim is a ``seeding.SeedingClaim`` and the part files and merge
+claim a ``part_registry.RedisPartRegistry``; both share this worker's connection and id, and
+the keeper's heartbeat keeps the one and publishes the other. Merging: each worker records its
+part file and how many items it wrote, with every heartbeat; the worker that merges checks
+every recorded part is there and whole (``parts.py``).
 
 Why one module of this length: it is the Redis side of every ``CrawlStore`` transition plus
-the keeper thread that extends its leases; seeding, part registry and merge claim are small
-and share its connection and worker id. Splitting those out is the next step (issue 12).
+the keeper thread that extends its leases and publishes this worker's stats.
 """
 
 from __future__ import annotations
@@ -66,8 +68,10 @@ from ..redact import redact_url
 from ..stats import Stats
 from ..store import IDLE, Clock, Lease, Next, Wait
 from . import scripts
-from .connection import Retrying, connect
+from .connection import CrawlRedis, Retrying, connect
+from .part_registry import RedisPartRegistry
 from .parts import PartJournal
+from .seeding import SeedingClaim
 
 log = logging.getLogger("scraper.redis")
 
@@ -126,7 +130,6 @@ class RedisFrontier:
             for name in ("ADD", "LEASE", "RELEASE", "ACK", "EXTEND", "MARK_SENT", "DEFER")
             + ("SET_DELAY", "BURY")
         }
-        self._part: str | None = None  # this worker's part file (its name), once it has one
         self._lease_timeout = lease_timeout
         self._max_expiries = max_lease_expiries
         self._stats = stats
@@ -145,9 +148,10 @@ class RedisFrontier:
         self._changes_seen = 0  # local changes; a gate time computed before one is stale
         self._changed = threading.Condition()
         self._closed = False
-        self._seeding = False
-        self._seeded_seen = False
         self._queued_seen = 0
+        crawl = CrawlRedis(self._redis, self._retrying, crawl_name, self.prefix, self.worker_id)
+        self._seeding = SeedingClaim(crawl, lease_timeout)
+        self._parts = RedisPartRegistry(crawl, stats)
         self._stop_keeper = threading.Event()
         self._keeper = threading.Thread(target=self._keep_leases, name="redis-keeper", daemon=True)
         self._keeper.start()
@@ -359,10 +363,12 @@ class RedisFrontier:
         return []
 
     def item_journal(self, output: Path) -> PartJournal:
-        return PartJournal(output, self)
+        return PartJournal(output, self._parts)
 
     def claim_output(self) -> bool:
-        return self.claim_merge()
+        """True for the one worker that merges the part files: the crawl is done, and no other
+        worker has claimed the merge."""
+        return self.finished() and self._parts.claim_merge()
 
     # -- the crawl as a whole --------------------------------------------------------------
     def remember(self, key: str, value: str) -> str:
@@ -382,50 +388,13 @@ class RedisFrontier:
         return None if stored is None else str(stored.decode())
 
     def claim_seeding(self) -> bool:
-        """True for the one worker that should add the start requests: the first to ask, or the
-        first to ask again after that one died before it finished (see ``seeding_lapsed``)."""
-
-        def claim() -> list[Any]:
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.set(self.prefix + "seeding", self.worker_id, nx=True, px=self._lease_ms())
-            pipe.exists(self.prefix + "seeded")
-            return pipe.execute()  # type: ignore[no-any-return]
-
-        claimed, seeded = self._retrying(claim)
-        # The claim lapses unless its keeper extends it: a claim won once seeding is done
-        # (its seeder finished while its claim ran out) has nothing left to do.
-        self._seeding = bool(claimed) and not seeded
-        if not self._seeding and not seeded:
-            log.info("another worker is adding the start requests of crawl %s", self.crawl_name)
-        return self._seeding
+        return self._seeding.claim()
 
     def seeding_lapsed(self) -> bool:
-        """The worker adding the start requests stopped before it finished: its claim ran out
-        (nobody extends it any more) and the crawl is not seeded. One call per check until the
-        crawl is seeded, none after."""
-        if self._seeding or self._seeded_seen:
-            return False
-
-        def read() -> list[Any]:
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.exists(self.prefix + "seeded")
-            pipe.exists(self.prefix + "seeding")
-            return pipe.execute()  # type: ignore[no-any-return]
-
-        seeded, seeding = self._retrying(read)
-        self._seeded_seen = bool(seeded)
-        if seeded or seeding:
-            return False
-        log.warning("crawl %s: its seeding worker stopped half-way; seeding again", self.crawl_name)
-        return True
+        return self._seeding.lapsed()
 
     def finish_seeding(self) -> None:
-        self._retrying(lambda: self._redis.set(self.prefix + "seeded", self.worker_id))
-        self._seeding = False
-        self._seeded_seen = True
-
-    def _lease_ms(self) -> int:
-        return int(self._lease_timeout * 1000)
+        self._seeding.finish()
 
     def finished(self) -> bool:
         """The whole crawl is done: seeded, nothing queued, nothing leased by any worker."""
@@ -433,36 +402,11 @@ class RedisFrontier:
         def read() -> list[Any]:
             pipe = self._redis.pipeline(transaction=True)
             pipe.hmget(self._state, "queued", "leased")
-            pipe.exists(self.prefix + "seeded")
+            pipe.exists(self._seeding.seeded_key)
             return pipe.execute()  # type: ignore[no-any-return]
 
         (queued, leased), seeded = self._retrying(read)
         return bool(seeded) and int(queued or 0) == 0 and int(leased or 0) == 0
-
-    def register_part(self, name: str) -> None:
-        """This worker writes its items to the part file ``name``: recorded at once, so the
-        merge looks for it even if this worker dies before its first heartbeat."""
-        self._part = name
-        part = self._part_json()
-        self._retrying(lambda: self._redis.hset(self.prefix + "parts", self.worker_id, part))
-
-    def parts(self) -> dict[str, tuple[str, int]]:
-        """Every worker's part file: worker id -> (file name, items written at its latest
-        heartbeat, a lower bound of the items in the file)."""
-        raw = self._retrying(lambda: self._redis.hgetall(self.prefix + "parts"))
-        records = {worker.decode(): json.loads(value) for worker, value in raw.items()}
-        return {worker: (r["file"], int(r["items"])) for worker, r in records.items()}
-
-    def claim_merge(self) -> bool:
-        """True for the one worker that should merge the part files: the crawl is done and no
-        other worker has claimed the merge (``merge_failed`` gives the claim back)."""
-        return self.finished() and bool(
-            self._retrying(lambda: self._redis.set(self.prefix + "merged", self.worker_id, nx=True))
-        )
-
-    def merge_failed(self) -> None:
-        """The merge this worker claimed did not happen: a worker that ends later tries again."""
-        self._retrying(lambda: self._redis.delete(self.prefix + "merged"))
 
     # -- keeper: lease extension and heartbeat ---------------------------------------------
     def _keep_leases(self) -> None:
@@ -482,20 +426,14 @@ class RedisFrontier:
         lost = self._publish_heartbeat(*pairs)
         if lost:
             log.warning("%d leases of this worker expired before they could be extended", len(lost))
-        if self._seeding:
-            self._retrying(lambda: self._redis.pexpire(self.prefix + "seeding", self._lease_ms()))
+        self._seeding.keep()
 
     def _publish_heartbeat(self, *pairs: Any) -> Any:
         """Extend the leases in ``pairs`` (id, token, ...), publish stats and part."""
-        part = self._part_json() if self._part is not None else ""
+        part = self._parts.record()
         return self._run(
             "EXTEND", self.worker_id, self._lease_timeout, self._stats_json(), part, *pairs
         )
-
-    def _part_json(self) -> str:
-        # Counted after each write to the part file: never more than it holds.
-        items = self._stats.counters["items"] if self._stats is not None else 0
-        return json.dumps({"file": self._part, "items": items})
 
     def _stats_json(self) -> str:
         stats = self._stats

@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from ..errors import OutputError
 from ..feeds import FeedSet
-from ..jobdir import ItemJournal, read_entries
+from ..jobdir import ItemJournal, read_entries, unique_items
 
 
 class PartRegistry(Protocol):
-    """Where the workers of a crawl record their part files (``RedisFrontier``)."""
+    """Where the workers of a crawl record their part files (``part_registry.py``, in Redis)."""
 
     worker_id: str
 
@@ -39,29 +39,37 @@ def parts_dir(output: Path) -> Path:
     return output.with_name(f"{output.stem}.parts")
 
 
-class PartJournal(ItemJournal):
-    """This worker's part file; ``finalise`` merges the parts of every worker."""
+class PartJournal:
+    """This worker's part file (an ``ItemJournal`` of its own, recorded in the registry at
+    once); ``finalise`` merges the parts of every worker the registry knows."""
 
-    def __init__(self, output: Path, frontier: PartRegistry | None) -> None:
+    def __init__(self, output: Path, registry: PartRegistry) -> None:
         self.parts = parts_dir(output)
-        self.frontier = frontier
-        if frontier is None:  # crawl --merge: this process writes no part of its own
-            self.path = self.parts
-            self._fd = None
-            return
+        self.registry = registry
         try:
             self.parts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create part folder {self.parts}: {exc.strerror}") from exc
-        super().__init__(self.parts / f"{frontier.worker_id}.jsonl")
-        frontier.register_part(self.path.name)
+        self._own = ItemJournal(self.parts / f"{registry.worker_id}.jsonl")
+        self.path = self._own.path
+        registry.register_part(self.path.name)
 
-    def entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        if self.frontier is None:
-            for part in sorted(self.parts.glob("*.jsonl")):
-                yield from read_entries(part)
-            return
-        for worker, part, recorded in self._recorded_parts(self.frontier):
+    def write(self, keyed: list[tuple[str, dict[str, Any]]]) -> None:
+        self._own.write(keyed)
+
+    def close(self) -> None:
+        self._own.close()
+
+    def finalise(self, feeds: FeedSet) -> int:
+        """Write every feed from the recorded parts; a merge that fails gives its claim back."""
+        try:
+            return feeds.finalise(lambda: unique_items(self._entries()))
+        except OutputError:
+            self.registry.merge_failed()
+            raise
+
+    def _entries(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for worker, part, recorded in self._recorded_parts():
             count = 0
             for entry in read_entries(part):  # a torn last line (a killed worker) is skipped
                 count += 1
@@ -72,11 +80,11 @@ class PartJournal(ItemJournal):
                     f"{recorded} items written to it"
                 )
 
-    def _recorded_parts(self, frontier: PartRegistry) -> list[tuple[str, Path, int]]:
+    def _recorded_parts(self) -> list[tuple[str, Path, int]]:
         """Every part the crawl's workers recorded: (worker, path, items), each checked there
         and readable before anything is merged."""
         parts = []
-        for worker, (name, items) in sorted(frontier.parts().items()):
+        for worker, (name, items) in sorted(self.registry.parts().items()):
             path = self.parts / name
             if not os.access(path, os.R_OK):
                 raise OutputError(
@@ -85,18 +93,16 @@ class PartJournal(ItemJournal):
             parts.append((worker, path, items))
         return parts
 
-    def finalise(self, feeds: FeedSet) -> int:
-        try:
-            return super().finalise(feeds)
-        except OutputError:
-            if self.frontier is not None:
-                self.frontier.merge_failed()
-            raise
-
 
 def merge_parts(output: Path) -> int:
-    """``crawl --merge``: write ``output`` from its part files; returns the items written."""
-    journal = PartJournal(output, None)
-    if not journal.parts.is_dir():
-        raise OutputError(f"no part files to merge: {journal.parts} does not exist")
-    return journal.finalise(FeedSet.to_file(output))
+    """``crawl --merge``: write ``output`` from whatever part files its folder holds (this
+    process writes none of its own); returns the items written."""
+    folder = parts_dir(output)
+    if not folder.is_dir():
+        raise OutputError(f"no part files to merge: {folder} does not exist")
+
+    def entries() -> Iterator[tuple[str, dict[str, Any]]]:
+        for part in sorted(folder.glob("*.jsonl")):
+            yield from read_entries(part)
+
+    return FeedSet.to_file(output).finalise(lambda: unique_items(entries()))
