@@ -128,7 +128,7 @@ class HostState:
     scheduled: float | None = None  # time of this host's live entry in the ready heap
     delay: float | None = None  # host's own delay (robots.txt Crawl-delay), if stricter
     throttle: float = 0.0  # the adaptive throttle's current delay for this host
-    last_start: float | None = None  # when the latest request to this host was handed out
+    last_start: float | None = None  # when the latest request to this host was sent (or leased)
     drawn: float = 0.0  # the gap drawn for the latest send: its write counts it again
     # (next_time before, after) the latest lease: what give_back_turn restores
     turn: tuple[float, float] | None = None
