@@ -159,7 +159,11 @@ class Crawl:
         self.items: BoundedQueue[PageOutput] = BoundedQueue(settings.ITEM_QUEUE_SIZE)
         self.guard = AddressGuard.from_settings(settings)
         self.fetcher = Fetcher.from_settings(
-            settings, transport, guard=self.guard, on_send=self.store.mark_sent
+            settings,
+            transport,
+            guard=self.guard,
+            on_send=self.store.mark_sent,
+            on_sent=self.store.sent,
         )
         self.cache = open_cache(settings, spider.name, self.stats)
         self.spider_middlewares = SpiderMiddlewares.from_settings(settings, spider)

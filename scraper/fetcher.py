@@ -80,6 +80,7 @@ class Fetcher:
         proxies: Proxies | None = None,
         cookies: httpx.Cookies | None = None,
         on_send: Callable[[Request], None] | None = None,
+        on_sent: Callable[[Request], None] | None = None,
     ) -> None:
         self.transport = transport
         self.proxies = proxies  # requests through a forward proxy leave the per-host pool
@@ -93,9 +94,11 @@ class Fetcher:
         self._cookies = httpx.Cookies() if cookies is None else cookies
         self._cookies_lock = threading.Lock()
         self._cookies_seen = bool(self._cookies)
-        # Called the moment the request's headers go on the wire (httpcore's trace hook), after
-        # any connecting, so a per-host delay counts from what the server sees.
+        # Called as the request's headers go on the wire (httpcore's trace hook), after any
+        # connecting, so a per-host delay counts from what the server sees: ``on_send`` just
+        # before they are written (it may still refuse the send), ``on_sent`` once they are.
         self.on_send = on_send
+        self.on_sent = on_sent
 
     @classmethod
     def from_settings(
@@ -105,6 +108,7 @@ class Fetcher:
         *,
         guard: AddressGuard | None = None,
         on_send: Callable[[Request], None] | None = None,
+        on_sent: Callable[[Request], None] | None = None,
     ) -> Fetcher:
         """The crawl's fetcher: our connection pool (``guard`` decides which addresses it may
         connect to) unless a ``transport`` is given, the settings' headers, timeout and size
@@ -116,6 +120,7 @@ class Fetcher:
             headers=default_headers(settings),
             proxies=Proxies(settings),
             on_send=on_send,
+            on_sent=on_sent,
         )
 
     def close(self) -> None:
@@ -133,12 +138,14 @@ class Fetcher:
 
     def _extensions(self, request: Request) -> dict[str, object]:
         extensions: dict[str, object] = {"timeout": self._timeout}
-        if self.on_send is not None:
-            on_send = self.on_send
+        if self.on_send is not None or self.on_sent is not None:
+            on_send, on_sent = self.on_send, self.on_sent
 
             def trace(event: str, info: object) -> None:
-                if event.endswith("send_request_headers.started"):
+                if on_send is not None and event.endswith("send_request_headers.started"):
                     on_send(request)
+                elif on_sent is not None and event.endswith("send_request_headers.complete"):
+                    on_sent(request)
 
             extensions["trace"] = trace
         return extensions

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from .alarm import Alarm
 from .models import Request
 from .politeness import Politeness, fingerprint_key
 from .store import IDLE, Clock, ItemJournal, Lease, Next, Wait
@@ -127,7 +128,8 @@ class HostState:
     scheduled: float | None = None  # time of this host's live entry in the ready heap
     delay: float | None = None  # host's own delay (robots.txt Crawl-delay), if stricter
     throttle: float = 0.0  # the adaptive throttle's current delay for this host
-    last_start: float | None = None  # when the latest request to this host was handed out
+    last_start: float | None = None  # when the latest request to this host was sent (or leased)
+    drawn: float = 0.0  # the gap drawn for the latest send: its write counts it again
     # (next_time before, after) the latest lease: what give_back_turn restores
     turn: tuple[float, float] | None = None
 
@@ -160,6 +162,7 @@ class MemoryFrontier:
         self._open = 0  # handed out, not yet acknowledged (or queued again)
         self._closed = False
         self._changed = threading.Condition(threading.RLock())
+        self._alarm = Alarm(self._changed)
         with self._changed, self._journal.step():
             self._seen, restored = self._journal.restore()
             for request in restored:
@@ -221,43 +224,55 @@ class MemoryFrontier:
             if self._closed:
                 return IDLE
             now = self._clock()
-            while self._delayed and self._delayed[0][0] <= now:
-                _, _, request = heapq.heappop(self._delayed)
-                self._queued -= 1  # _enqueue counts it again
-                self._enqueue(request)
-            while self._ready:
-                ready_at, _, name = self._ready[0]
-                host = self._hosts[name]
-                if (
-                    host.scheduled != ready_at
-                    or not host.queue
-                    or host.active >= self.politeness.concurrency_per_host
-                ):
-                    heapq.heappop(self._ready)  # stale entry
-                    if host.scheduled == ready_at:
-                        host.scheduled = None
-                    continue
-                if ready_at > now:
-                    return Wait(self._earliest(ready_at) - now)
-                heapq.heappop(self._ready)
-                host.scheduled = None
-                _, _, request = heapq.heappop(host.queue)
-                self._journal.leased(request)
-                host.active += 1
-                host.last_start = now
-                host.turn = (host.next_time, now + self._host_delay(host))
-                host.next_time = host.turn[1]
-                self._queued -= 1
-                self._leased += 1
-                self._open += 1
-                self._schedule(name, host)
-                return Lease(request)
-            if self._delayed:
-                return Wait(self._delayed[0][0] - now)
-            return IDLE
+            first = self._first_ready(now)
+            if first is None or first[0] > now:
+                due = self._due(first)
+                return IDLE if due is None else Wait(due - now)
+            _, name = first
+            heapq.heappop(self._ready)
+            host = self._hosts[name]
+            host.scheduled = None
+            _, _, request = heapq.heappop(host.queue)
+            self._journal.leased(request)
+            host.active += 1
+            host.last_start = now
+            host.turn = (host.next_time, now + self._host_delay(host))
+            host.next_time = host.turn[1]
+            self._queued -= 1
+            self._leased += 1
+            self._open += 1
+            self._schedule(name, host)
+            self._alarm.taken()
+            return Lease(request)
 
-    def _earliest(self, ready_at: float) -> float:
-        return min(ready_at, self._delayed[0][0]) if self._delayed else ready_at
+    def _first_ready(self, now: float) -> tuple[float, str] | None:
+        """The host next in turn and its ready time, once retries due by ``now`` are queued
+        again and stale heap entries dropped; None if no host can take a request."""
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, request = heapq.heappop(self._delayed)
+            self._queued -= 1  # _enqueue counts it again
+            self._enqueue(request)
+        while self._ready:
+            ready_at, _, name = self._ready[0]
+            host = self._hosts[name]
+            if (
+                host.scheduled == ready_at
+                and host.queue
+                and host.active < self.politeness.concurrency_per_host
+            ):
+                return ready_at, name
+            heapq.heappop(self._ready)  # stale entry
+            if host.scheduled == ready_at:
+                host.scheduled = None
+        return None
+
+    def _due(self, first: tuple[float, str] | None) -> float | None:
+        """When something can be handed out next: the ``first`` host's turn or the first
+        retry, whichever comes sooner; None if nothing is queued."""
+        times = [first[0]] if first is not None else []
+        if self._delayed:
+            times.append(self._delayed[0][0])
+        return min(times, default=None)
 
     def _host_delay(self, host: HostState) -> float:
         delay = self.politeness.host_delay(host.delay, host.throttle)
@@ -300,18 +315,26 @@ class MemoryFrontier:
                 host.next_time = host.turn[0]
                 host.turn = None
                 self._schedule(request.host, host)
+                self._changed.notify()  # the host may be ready sooner than anyone waits for
 
     def mark_sent(self, request: Request) -> None:
         with self._changed:
-            host_name = request.host
-            host = self._host(host_name)
-            sent_at = self._clock()
-            host.last_start = sent_at
-            # One draw of the random stretch: compared and kept, the same value.
-            ready_at = sent_at + self._host_delay(host)
-            if ready_at > host.next_time:
-                host.next_time = ready_at
-                self._schedule(host_name, host)
+            host = self._host(request.host)
+            host.drawn = self._host_delay(host)  # one draw of the random stretch per send
+            self._sent_at(request.host, host, self._clock())
+
+    def sent(self, request: Request) -> None:
+        with self._changed:
+            host = self._hosts.get(request.host)
+            if host is not None:
+                self._sent_at(request.host, host, self._clock())
+
+    def _sent_at(self, name: str, host: HostState, now: float) -> None:
+        host.last_start = now
+        ready_at = now + host.drawn
+        if ready_at > host.next_time:
+            host.next_time = ready_at
+            self._schedule(name, host)
 
     def ack(self, request: Request, children: Sequence[Request] = ()) -> bool:
         with self._changed, self._journal.step():
@@ -331,9 +354,19 @@ class MemoryFrontier:
                 self._schedule(host_name, host)
 
     def wait(self, timeout: float) -> None:
+        """Sleep until the earliest ready time (at most ``timeout``), or until something
+        changes; a few of the waiting threads keep that time, the others are woken as work
+        is taken (``alarm.py``)."""
         with self._changed:
-            if not self._closed:
-                self._changed.wait(timeout)
+            if self._closed:
+                return
+            now = self._clock()
+            # Asked again under the lock: what became ready since the caller's next() woke
+            # no one, since the caller was not waiting yet.
+            due = self._due(self._first_ready(now))
+            until = now + timeout if due is None else min(due, now + timeout)
+            if until > now:
+                self._alarm.wait(now, until)
 
     def close(self) -> None:
         with self._changed:

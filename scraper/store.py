@@ -14,10 +14,10 @@ three from the settings, and the engine never asks which it has:
   shared by many crawl processes.
 
 A request's life in every store: ``add`` (deduplicated) -> queued -> ``next`` hands out a
-``Lease`` -> ``mark_sent`` as its bytes go out -> ``release`` when the fetch ends (the host slot
-is free; with ``retry_at`` it is queued again) -> ``ack`` once its page's items are written,
-with the page's new requests (queued in the same step). Until the ack the request is *open*: a
-crash before it means the page is done again.
+``Lease`` -> ``mark_sent`` as its bytes go out, ``sent`` once they are out -> ``release`` when
+the fetch ends (the host slot is free; with ``retry_at`` it is queued again) -> ``ack`` once its
+page's items are written, with the page's new requests (queued in the same step). Until the
+ack the request is *open*: a crash before it means the page is done again.
 """
 
 from __future__ import annotations
@@ -87,8 +87,14 @@ class CrawlStore(Protocol):
         """A lease on a request to fetch now, or how long until one is ready, or idle."""
 
     def mark_sent(self, request: Request) -> None:
-        """``request`` is being sent now: its host's delay counts from here, not from the
-        lease. Raises LeaseLost if it is no longer this worker's to send."""
+        """``request`` is being sent now (its connection is open, its headers go next): its
+        host's delay counts from here, not from the lease. Raises LeaseLost if it is no
+        longer this worker's to send."""
+
+    def sent(self, request: Request) -> None:
+        """``request``'s headers are written (after ``mark_sent``): the site can see it now.
+        Where the store can, the host's delay counts from here, with the gap ``mark_sent``
+        drew: the write itself can be held up for milliseconds on a busy machine."""
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
         """The fetch of a leased request ended: its host slot is free. With ``retry_at`` (a

@@ -254,6 +254,29 @@ def test_delay_counts_from_the_send_not_the_lease(stores, clock):
     ready_at(store, clock, START + 5.0 + 2.0)  # not at once, 3 s past the lease's delay
 
 
+def test_delay_counts_from_the_write_with_the_gap_drawn_at_the_send(stores, clock):
+    """The request's headers took 0.3 s to write (a busy machine held its thread between the
+    two hooks): the next request waits the drawn gap after the write, so the site never sees
+    two closer than the delay. Redis keeps the send's time: a second round trip per request
+    is not worth the write's usual microseconds."""
+
+    class Draws(random.Random):
+        def __init__(self) -> None:
+            super().__init__()
+            self.values = itertools.chain([1.0, 1.4], itertools.repeat(1.0))  # lease, send
+
+        def uniform(self, a: float, b: float) -> float:
+            return next(self.values)
+
+    store = one_host(stores, 2, rng=Draws(), delay=1.0, randomize_delay=True)
+    first = leased(store)
+    store.mark_sent(first)
+    clock.advance(0.3)
+    store.sent(first)
+    written = 0.0 if stores.kind == "redis" else 0.3
+    ready_at(store, clock, START + written + 1.4)
+
+
 def test_a_stricter_delay_learnt_in_flight_spaces_the_next_request(stores, clock):
     """robots.txt says Crawl-delay: 3 while a request to the host is out (it was fetched with
     that request's turn): the host's next request waits 3 s from that request's start."""

@@ -60,6 +60,7 @@ from typing import Any
 
 import redis
 
+from ..alarm import Alarm
 from ..errors import LeaseLost
 from ..models import Request
 from ..politeness import Politeness, fingerprint_key
@@ -147,6 +148,7 @@ class RedisFrontier:
         self._not_before = 0.0  # clock time before which a lease call would find nothing
         self._changes_seen = 0  # local changes; a gate time computed before one is stale
         self._changed = threading.Condition()
+        self._alarm = Alarm(self._changed)
         self._closed = False
         self._queued_seen = 0
         crawl = CrawlRedis(self._redis, self._retrying, crawl_name, self.prefix, self.worker_id)
@@ -257,6 +259,8 @@ class RedisFrontier:
             with self._held_lock:
                 self._held[request.store_id] = request_id.decode()
                 self._fetching.add(request.store_id)
+            with self._changed:
+                self._alarm.taken()
             return Lease(request)
 
     def release(self, request: Request, retry_at: float | None = None) -> None:
@@ -324,6 +328,11 @@ class RedisFrontier:
                 self._fetching.discard(token)
             raise LeaseLost(f"lease on {request.url} {outcome.decode()}: not sent")
 
+    def sent(self, request: Request) -> None:
+        """Kept: ``mark_sent`` set the host's clock (on Redis's time) a moment before the
+        write, and the end of the fetch moves it again; a second round trip per request is
+        not worth the write's microseconds."""
+
     def give_back_turn(self, request: Request) -> None:
         """Kept: other workers may have planned around the host's time since the lease."""
 
@@ -335,9 +344,12 @@ class RedisFrontier:
         self._run("SET_DELAY", host, repr(delay), "throttle" if throttle else "delay")
 
     def wait(self, timeout: float) -> None:
+        """Until something changes here, or ``timeout`` (at most LONGEST_WAIT: other workers'
+        changes are seen by asking) for the few waiting threads that keep the time."""
         with self._changed:
             if not self._closed:
-                self._changed.wait(timeout)
+                now = self._clock()
+                self._alarm.wait(now, now + timeout)
 
     def close(self) -> None:
         self._closed = True
