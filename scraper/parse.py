@@ -13,9 +13,12 @@ holding a copy of its own. Each worker loads the spider from its file once, in i
 (cheap once its imports are preloaded). ``start()`` begins bringing every worker up while the
 crawl starts fetching, and ``wait_started()`` surfaces a start-up error. A worker ends with the
 crawl process however the crawl ends, even on SIGKILL (``_exit_with_crawl``).
-Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
-comes out. ``submit`` returns a ``ParseJob``; the workers post what they run on a shared
-``WorkerBoard``, which tells the main process which job a dead worker held.
+Only plain data crosses the boundary: Responses go in (callback by name), ParseResults come
+out, each pickled on its own so one that cannot cross costs its page only. ``submit`` sends a
+batch of pages in one executor job and returns a ``ParseBatch`` (one future for its results):
+the executor's per-job cost (a future, its manager thread's wake-ups, a pipe message each way)
+is paid per batch. The workers post the page they run on a shared ``WorkerBoard``, which tells
+the main process which page a dead or overdue worker held: only that page is charged.
 
 ``PARSE_WORKERS = 0`` runs callbacks in the main process (for debugging). With workers, a
 callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``) runs in the
