@@ -315,9 +315,9 @@ def targets(rows: list[dict], sites: dict[str, Site]) -> list[dict]:
             out.append({"target": f"{name}: ≥ {need}× Scrapy pages/s", "value": f"{got:.2f}×",
                         "met": got >= need})  # fmt: skip
 
-    ratio_target("heavy", 2.2)
-    ratio_target("fast", 3.0)
-    ratio_target("slow", 2.0)
+    for name, need in (("heavy", 2.2), ("fast", 3.0), ("slow", 2.0)):
+        for twin in [n for n in ORDER if n == name or n.startswith(f"{name}-")]:
+            ratio_target(twin, need)
     p = get.get(("polite", "ours"))
     if p:
         ok = p["efficiency"] >= 0.97 and p["n429"] == 0
