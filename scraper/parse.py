@@ -691,6 +691,9 @@ class ParsePool:
         self._lifeline.close()
 
 
+_PF_EXITING = 0x4  # Linux's task flag: the process is in exit()
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -698,8 +701,14 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    try:  # a dead child not yet reaped is a zombie, which kill(0) still reaches
+    try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # reaped since kill(0)
+        return not os.path.isdir("/proc/self")  # without /proc, kill(0) is all there is
     except OSError:
         return True
+    # A dead child not yet reaped is a zombie, which kill(0) still reaches. One still exiting
+    # (PF_EXITING) has already closed its pipes, which is how the executor of a spawned worker
+    # hears of its death: the worker board is read in that moment.
+    return fields[0] not in ("Z", "X") and not int(fields[6]) & _PF_EXITING
