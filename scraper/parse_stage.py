@@ -17,11 +17,12 @@ of a dead worker's batch run again without being charged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 
 from . import signals
@@ -106,7 +107,8 @@ class ParseStage:
             for response in responses:
                 # A callback that became cheap enough to run here since its page was queued.
                 if self._pool.runs_inline(response):
-                    self._hand_on(response, self._pool.run_inline(response))
+                    with self._page_errors(response):
+                        self._deliver(response, self._pool.run_inline(response))
                 else:
                     to_workers.append(response)
             if not to_workers:
@@ -130,6 +132,10 @@ class ParseStage:
 
     def collect(self) -> None:
         while (batch := self._results.get()) is not None:
+            if batch.future.cancelled():  # a hard stop: the pages stay unacknowledged
+                self._work.change(parsing=-len(batch.jobs))
+                self._slots.release()
+                continue
             again = self._settle(batch)
             if again:  # pages to run again, under the batch's slot
                 self._submit(again)
@@ -140,31 +146,40 @@ class ParseStage:
         """Hand on the batch's results; returns its pages to run again (a worker died or a
         callback timed out, attempts left; a bystander of another page's crash)."""
         error = batch.future.exception()
+        dead = self._pool.recover(batch) if isinstance(error, BrokenProcessPool) else set()
+        if error is not None and not dead:
+            log.error("parse batch of %d pages failed: %r", len(batch.jobs), error)
+        results = batch.results() if error is None else [None] * len(batch.jobs)
+        again = []
+        for job, result in zip(batch.jobs, results, strict=True):
+            with self._page_errors(job.response):
+                if self._settle_page(job, result, error, dead):
+                    again.append(job.response)
+        return again
+
+    def _settle_page(
+        self,
+        job: ParseJob,
+        result: ParseResult | None,
+        error: BaseException | None,
+        dead: set[int],
+    ) -> bool:
+        """One page of a batch: True if it runs again."""
+        response = job.response
         if isinstance(error, BrokenProcessPool):
-            dead = self._pool.recover(batch)
             # Charged only for the page its worker was running: the rest of the batch (not
             # started, or done with but its result lost with the worker) runs again for free.
-            return [
-                job.response
-                for job in batch.jobs
-                if job.id not in dead or self._retry(job.response, self._crash_kind(job))
-            ]
-        if error is not None:
-            log.error("parse batch of %d pages failed: %r", len(batch.jobs), error)
-            for job in batch.jobs:
-                self._fail(job.response, "parse_error")
-            return []
-        again = []
-        for job, result in zip(batch.jobs, batch.results(), strict=True):
-            if result.send_error:
-                log.error("the result of %s could not be sent: %s", job.response.url,
+            return job.id not in dead or self._retry(response, self._crash_kind(job))
+        if result is None or result.send_error:  # the batch or this result could not be sent
+            if result is not None:
+                log.error("the result of %s could not be sent: %s", response.url,
                           result.send_error)  # fmt: skip
-                self._fail(job.response, "parse_error")
-            elif result.timed_out and self._retry(job.response, "parse_timeout"):
-                again.append(job.response)
-            elif not result.timed_out:
-                self._hand_on(job.response, result)
-        return again
+            self._fail(response, "parse_error")
+            return False
+        if result.timed_out:
+            return self._retry(response, "parse_timeout")
+        self._deliver(response, result)
+        return False
 
     def _crash_kind(self, job: ParseJob) -> str:
         # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.
@@ -195,15 +210,13 @@ class ParseStage:
 
     def _fail(self, response: Response, kind: str) -> None:
         self._work.change(parsing=-1)
-        try:
-            self._request_failed(response.request, kind, f"{kind} in a parse worker")
-        except StoreError as exc:
-            self._lifecycle.store_failed(exc)
+        self._request_failed(response.request, kind, f"{kind} in a parse worker")
 
-    def _hand_on(self, response: Response, result: ParseResult) -> None:
-        """``_deliver``, in a thread of the parse stage: errors end here, not the thread."""
+    @contextlib.contextmanager
+    def _page_errors(self, response: Response) -> Iterator[None]:
+        """Errors handing a page on end here, not in the parse stage's thread."""
         try:
-            self._deliver(response, result)
+            yield
         except QueueClosed:
             pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
         except StoreError as exc:
