@@ -65,14 +65,22 @@ def simhash64(tokens: list[str]) -> int:
     return value
 
 
-def heavy(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
+def _soup(url: str, html: str | bytes) -> tuple[Any, list[str], str | None]:
+    """BeautifulSoup(lxml) of the page, its absolute links, and its title if it is an article
+    (None if not)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "lxml")
     links = [urljoin(url, a["href"]) for a in soup.find_all("a", href=True)]
     if soup.find("article") is None:
+        return soup, links, None
+    return soup, links, soup.title.get_text(strip=True) if soup.title else ""
+
+
+def heavy(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    soup, links, title = _soup(url, html)
+    if title is None:
         return None, links
-    title = soup.title.get_text(strip=True) if soup.title else ""
     for tag in soup(INVISIBLE):
         tag.decompose()
     text = soup.get_text(" ", strip=True)
@@ -139,13 +147,9 @@ def heavy_lxml(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list
 
 
 def light_soup(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "lxml")
-    links = [urljoin(url, a["href"]) for a in soup.find_all("a", href=True)]
-    if soup.find("article") is None:
+    _, links, title = _soup(url, html)
+    if title is None:
         return None, links
-    title = soup.title.get_text(strip=True) if soup.title else ""
     return {"url": url, "title": title, "links": len(links)}, links
 
 

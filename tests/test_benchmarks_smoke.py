@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import redis_scaling
+from benchmarks import handoff, redis_scaling
 from benchmarks import run as bench
 from benchmarks.scenarios import build
 from benchmarks.servers import NginxServer, ServerConfig, nginx_available, read_log
@@ -129,6 +129,11 @@ def test_other_runners(runs, runner: str) -> None:
     assert r.unique_items == site.articles and r.duplicates == 0
     items = [json.loads(line) for line in (rundir / "items.jsonl").read_text().splitlines()]
     assert {"url", "title", "links"} <= set(items[0])
+
+
+def test_handoff_measures_each_batch_size(tmp_path: Path) -> None:
+    measured = handoff.main(["--batches", "1,3", "--pages", "30", "--workdir", str(tmp_path)])
+    assert set(measured) == {1, 3} and all(cpu > 0 for cpu, _ in measured.values())
 
 
 @pytest.mark.skipif(not nginx_available(), reason="nginx not installed (the Python server is used)")

@@ -6,7 +6,10 @@ from scraper.errors import QueueClosed
 from scraper.queues import BoundedQueue
 
 
-def test_put_blocks_when_full_by_count_until_a_get():
+@pytest.mark.parametrize(
+    "take", [BoundedQueue.get, lambda q: q.get_batch(1)[0]], ids=["get", "get_batch"]
+)
+def test_put_blocks_when_full_by_count_until_a_get(take):
     q: BoundedQueue[int] = BoundedQueue(2)
     q.put(1)
     q.put(2)
@@ -14,7 +17,7 @@ def test_put_blocks_when_full_by_count_until_a_get():
     producer = threading.Thread(target=lambda: (q.put(3), done.set()))
     producer.start()
     assert not done.wait(0.2)  # blocked: the queue is full
-    assert q.get() == 1
+    assert take(q) == 1
     assert done.wait(5)
     producer.join(5)
     assert [q.get(), q.get()] == [2, 3]
@@ -106,16 +109,3 @@ def test_get_batch_takes_what_is_waiting_and_never_waits_to_fill():
     q.close()
     with pytest.raises(QueueClosed):
         q.get_batch(8)
-
-
-def test_get_batch_wakes_a_blocked_producer():
-    q: BoundedQueue[int] = BoundedQueue(2)
-    q.put(1)
-    q.put(2)
-    done = threading.Event()
-    producer = threading.Thread(target=lambda: (q.put(3), done.set()))
-    producer.start()
-    assert q.get_batch(2) == [1, 2]
-    assert done.wait(5)
-    producer.join(5)
-    assert q.get_batch(2) == [3]
