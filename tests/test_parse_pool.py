@@ -145,6 +145,7 @@ def _alive(pid: int) -> bool:
 
 
 BATCH_SPIDER = """import os
+import time
 from scraper import Spider
 
 
@@ -154,6 +155,8 @@ class BatchSpider(Spider):
     def parse(self, response):
         if response.url.endswith("/crash"):
             os._exit(3)  # as a segfault would: no exception, no result
+        if response.url.endswith("/slow"):
+            time.sleep(60)  # interrupted by PARSE_TIMEOUT's alarm
         if response.url.endswith("/unsendable"):
             yield {"value": lambda: None}  # an item that cannot be pickled back
         yield {"url": response.url, "pid": os.getpid()}
@@ -166,7 +169,7 @@ def batch_pool(tmp_path):
     path.write_text(BATCH_SPIDER)
     spider = load_spider_class(path, "batch")()
     settings = Settings()
-    settings.update({"PARSE_WORKERS": 1, "PARSE_START_METHOD": "spawn"}, "test")
+    settings.update({"PARSE_WORKERS": 1, "PARSE_START_METHOD": "spawn", "PARSE_TIMEOUT": 1}, "test")
     pool = ParsePool(spider=spider, spider_path=str(path), spider_args={}, settings=settings)
     pool.start()
     yield pool
@@ -197,3 +200,9 @@ def test_a_result_that_cannot_be_sent_costs_its_own_page_only(batch_pool):
     assert [r.send_error is None for r in results] == [True, False, True]
     assert "pickle" in results[1].send_error.lower()
     assert [r.items[0]["url"].rsplit("/", 1)[1] for r in (results[0], results[2])] == ["a", "c"]
+
+
+def test_a_callback_past_parse_timeout_in_a_batch_times_out_alone(batch_pool):
+    results = batch_pool.submit(_responses("a", "slow", "c")).results()
+    assert [r.timed_out for r in results] == [False, True, False]
+    assert [len(r.items) for r in results] == [1, 0, 1]
