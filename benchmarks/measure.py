@@ -1,7 +1,11 @@
 """Run one command and measure its whole process tree: wall time, CPU time, peak RSS.
 
 - CPU: ``os.wait4`` on the child gives the user + system time of the child and of every
-  descendant it waited for (parse workers included), exactly, with no sampling.
+  descendant it waited for, exactly. Parse workers forked by a fork server are the fork
+  server's children, and the crawl never waits for the fork server, so their time is not in
+  it: psutil also samples every process of the tree (its last value before it ends, at most
+  ``SAMPLE_EVERY`` stale), and the larger of the two totals counts. ``main_cpu`` is the root
+  process's own time at its last sample (the crawl's main process, without its workers).
 - Peak RSS of the tree: psutil samples the child and all its descendants every 50 ms and keeps
   the largest sum of RSS (and, every 250 ms, of PSS, which counts shared pages once).
   Without psutil (the smoke test in CI) only the largest single process's RSS is known.
@@ -32,6 +36,7 @@ class Measured:
     returncode: int
     wall: float
     cpu: float  # user + system seconds of the whole tree
+    main_cpu: float  # user + system seconds of the root process alone (sampled; 0 without psutil)
     peak_rss: int  # bytes, sum over the tree (max single process without psutil)
     peak_pss: int  # bytes, sum over the tree (0 without psutil)
     tree_sampled: bool
@@ -63,6 +68,7 @@ def run_measured(
     peak_rss = peak_pss = max_procs = 0
     timed_out = False
     last_pss = 0.0
+    last_cpu: dict[int, float] = {}  # pid -> its own user + system seconds at its last sample
     status = rusage = None
     while True:
         got, status, rusage = os.wait4(pid, os.WNOHANG)
@@ -81,6 +87,8 @@ def run_measured(
             for p in procs:
                 with contextlib.suppress(psutil.Error):
                     rss += p.memory_info().rss
+                    times = p.cpu_times()
+                    last_cpu[p.pid] = times.user + times.system
             peak_rss = max(peak_rss, rss)
             if now - last_pss >= PSS_EVERY:
                 last_pss = now
@@ -92,13 +100,14 @@ def run_measured(
         time.sleep(SAMPLE_EVERY)
     wall = time.monotonic() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    cpu = rusage.ru_utime + rusage.ru_stime
+    cpu = max(rusage.ru_utime + rusage.ru_stime, sum(last_cpu.values()))
     if proc is None:
         peak_rss = rusage.ru_maxrss * 1024
     return Measured(
         returncode=child.returncode,
         wall=wall,
         cpu=cpu,
+        main_cpu=last_cpu.get(pid, 0.0),
         peak_rss=peak_rss,
         peak_pss=peak_pss,
         tree_sampled=proc is not None,

@@ -17,11 +17,11 @@ COMMON_OURS = {
     "ROBOTSTXT_OBEY": "false",
     "DOWNLOAD_TIMEOUT": "10",
     "RETRY_TIMES": "2",
-    # Cheap callbacks in the main process, where Scrapy runs every callback: opt-in, since it
-    # gives up the workers' isolation (a callback that hangs or kills its process there stops
-    # the crawl).
-    "PARSE_INLINE_BELOW": "0.001",
 }
+# Cheap callbacks in the main process, where Scrapy runs every callback: opt-in, since it gives
+# up the workers' isolation (a callback that hangs or kills its process there stops the crawl).
+# An extra row ("ours-inline") on the light scenarios, never the headline.
+INLINE = {"PARSE_INLINE_BELOW": "0.001"}
 COMMON_SCRAPY = {
     "LOG_LEVEL": "WARNING",
     "ROBOTSTXT_OBEY": "False",
@@ -38,7 +38,7 @@ COMMON_SCRAPY = {
 class Scenario:
     name: str
     site: SiteSpec
-    work: str  # "heavy" or "light" (benchmarks.workload)
+    work: str  # a name in benchmarks.workload.CALLBACKS
     ours: dict[str, str]
     scrapy: dict[str, str]
     delay: float = 0.0  # server latency per response
@@ -76,7 +76,7 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
         "light",
         {**ours, "PARSE_WORKERS": "2"},
         scrapy,
-        variants={"ours-pw0": {"PARSE_WORKERS": "0"}},
+        variants={"ours-pw0": {"PARSE_WORKERS": "0"}, "ours-inline": INLINE},
         note="light pages, one host, no delay",
     )
     ours, scrapy = _both(CONCURRENT_REQUESTS="160", CONCURRENT_REQUESTS_PER_DOMAIN="8")
@@ -87,7 +87,7 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
         {**ours, "PARSE_WORKERS": "2"},
         scrapy,
         delay=0.2,
-        variants={"ours-pw0": {"PARSE_WORKERS": "0"}},
+        variants={"ours-pw0": {"PARSE_WORKERS": "0"}, "ours-inline": INLINE},
         note="IO-bound: every response 200 ms late, 20 hosts",
     )
     per_host = articles_for_pages_per_host(n(50, 3), per_listing=100)
@@ -131,7 +131,32 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
         repeat_cap=1,
         note="the fast site at 10x: memory growth",
     )
-    return {s.name: s for s in (heavy, fast, slow, polite, faults, scale_)}
+    # The same sites with a second callback workload of another CPU profile (workload.py).
+    heavy_lxml = replace(
+        heavy,
+        name="heavy-lxml",
+        work="heavy_lxml",
+        note="CPU-bound: lxml text, MinHash arithmetic, sentence statistics",
+    )
+    fast_soup = replace(
+        fast,
+        name="fast-soup",
+        work="light_soup",
+        variants={},
+        note="light pages parsed with BeautifulSoup(lxml)",
+    )
+    slow_soup = replace(
+        slow,
+        name="slow-soup",
+        work="light_soup",
+        variants={},
+        note="slow servers, pages parsed with BeautifulSoup(lxml)",
+    )
+    return {
+        s.name: s
+        for s in (heavy, heavy_lxml, fast, fast_soup, slow, slow_soup, polite, faults, scale_)
+    }
 
 
-ORDER = ("heavy", "fast", "slow", "polite", "faults", "scale")
+ORDER = ("heavy", "heavy-lxml", "fast", "fast-soup", "slow", "slow-soup", "polite", "faults",
+         "scale")  # fmt: skip

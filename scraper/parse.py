@@ -13,9 +13,12 @@ holding a copy of its own. Each worker loads the spider from its file once, in i
 (cheap once its imports are preloaded). ``start()`` begins bringing every worker up while the
 crawl starts fetching, and ``wait_started()`` surfaces a start-up error. A worker ends with the
 crawl process however the crawl ends, even on SIGKILL (``_exit_with_crawl``).
-Only plain data crosses the boundary: a Response goes in (callback by name), a ParseResult
-comes out. ``submit`` returns a ``ParseJob``; the workers post what they run on a shared
-``WorkerBoard``, which tells the main process which job a dead worker held.
+Only plain data crosses the boundary: Responses go in (callback by name), ParseResults come
+out, each pickled on its own so one that cannot cross costs its page only. ``submit`` sends a
+batch of pages in one executor job and returns a ``ParseBatch`` (one future for its results):
+the executor's per-job cost (a future, its manager thread's wake-ups, a pipe message each way)
+is paid per batch. The workers post the page they run on a shared ``WorkerBoard``, which tells
+the main process which page a dead or overdue worker held: only that page is charged.
 
 ``PARSE_WORKERS = 0`` runs callbacks in the main process (for debugging). With workers, a
 callback measured to cost less than the trip to a worker (``PARSE_INLINE_BELOW``) runs in the
@@ -36,6 +39,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import resource
 import signal
 import sys
@@ -88,6 +92,7 @@ class ParseResult:
     # A worker starved of CPU is busy, not idle: the summary's shares use this.
     wall: float = 0.0
     state_changed: list[str] = field(default_factory=list)  # spider attributes it rebound
+    send_error: str | None = None  # the result could not cross the process boundary
 
 
 def to_item(obj: Any) -> Any:
@@ -340,10 +345,27 @@ def _worker_pid() -> int:
     return os.getpid()
 
 
+def _run_batch(batch: list[tuple[int, Response]]) -> list[bytes]:
+    """Run a batch's callbacks one after the other; each result pickled on its own, so a
+    result that cannot cross the boundary (an item that does not pickle, or one the main
+    process cannot unpickle) costs its own page only, not the batch's."""
+    out = []
+    for job, response in batch:
+        result = _run_in_worker(job, response)
+        try:
+            out.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception as exc:
+            unsendable = ParseResult(url=result.url, pid=result.pid, seconds=result.seconds)
+            unsendable.send_error = f"{type(exc).__name__}: {exc}"
+            out.append(pickle.dumps(unsendable, protocol=pickle.HIGHEST_PROTOCOL))
+    return out
+
+
 def _run_in_worker(job: int, response: Response) -> ParseResult:
     state = _worker
     assert state is not None, "worker initializer did not run"
-    # Posted before the callback runs, so the engine can tell which job a dead worker held.
+    # Posted before the callback runs, so the engine can tell which page of a batch a dead
+    # worker held: only that page is charged, the rest of its batch runs again.
     state.board.start(state.slot, job)
     if state.timeout:
         signal.setitimer(signal.ITIMER_REAL, state.timeout)
@@ -432,14 +454,50 @@ class PoolGeneration:
     replaced: bool = False
 
 
+# Most pages in one trip to a worker. A batch is what is waiting when a worker slot frees up,
+# never held back to fill: a batch of 8 costs the main process about a seventh of 8 single
+# trips; more would only let one worker take pages another could start on.
+BATCH_PAGES = 8
+
+
 @dataclass(slots=True, eq=False)
 class ParseJob:
-    """A response handed to the parse stage, and where its callback runs."""
+    """One page handed to the workers; ``id`` is what the worker posts on the board while it
+    runs the page's callback."""
 
     response: Response
-    future: Future[ParseResult]
-    id: int = 0  # 0: run inline, in the main process
-    generation: PoolGeneration | None = None  # the workers it was sent to
+    id: int
+
+
+@dataclass(slots=True, eq=False)
+class ParseBatch:
+    """Pages sent to the workers in one trip, and their results, in the same order, in one
+    future: the executor's per-job machinery (a future, a wake-up of its manager thread, a
+    pipe message each way) is paid once per batch instead of once per page."""
+
+    jobs: list[ParseJob]
+    future: Future[list[bytes]]
+    generation: PoolGeneration
+    _results: list[ParseResult] | None = None
+
+    def results(self) -> list[ParseResult]:
+        """The pages' results (the future must have ended without an error). A result the
+        main process cannot unpickle comes back with ``send_error`` set."""
+        if self._results is None:
+            self._results = [
+                _load_result(job, data)
+                for job, data in zip(self.jobs, self.future.result(), strict=True)
+            ]
+        return self._results
+
+
+def _load_result(job: ParseJob, data: bytes) -> ParseResult:
+    try:
+        result = pickle.loads(data)
+    except Exception as exc:
+        return ParseResult(url=job.response.url, send_error=f"{type(exc).__name__}: {exc}")
+    assert isinstance(result, ParseResult)
+    return result
 
 
 class ParsePool:
@@ -544,7 +602,8 @@ class ParsePool:
 
     @property
     def capacity(self) -> int:
-        """How many jobs may be outstanding: enough to keep every worker fed, no more."""
+        """How many batches may be outstanding: one running and one waiting per worker, enough
+        to keep every worker fed, no more."""
         return max(1, 2 * self.workers)
 
     def runs_inline(self, response: Response) -> bool:
@@ -561,63 +620,64 @@ class ParsePool:
             self.inline.observe(response.request.callback or "parse", result.seconds)
         return result
 
-    def submit(self, response: Response) -> ParseJob:
-        """Run the response's callback in a worker (or inline, if ``runs_inline`` says so).
+    def submit(self, responses: list[Response]) -> ParseBatch:
+        """Send the responses to one worker, to run their callbacks one after the other.
         Raises QueueClosed once the pool is shut down."""
-        if self.runs_inline(response):
-            done: Future[ParseResult] = Future()
-            done.set_result(self.run_inline(response))
-            return ParseJob(response, done)
-        callback = response.request.callback or "parse"
+        assert self._starter is not None, "no workers: callbacks run inline"
         with self._lock:
             generation = self._current
-        if generation is None:  # the first page for the workers: they may be starting still
+        if generation is None:  # the first pages for the workers: they may be starting still
             self.wait_started()
             with self._lock:
                 generation = self._current
         assert generation is not None, "submit before start"
-        job_id = next(self._job_ids)
+        jobs = [ParseJob(response, next(self._job_ids)) for response in responses]
         try:
-            future = generation.executor.submit(_run_in_worker, job_id, response)
+            future = generation.executor.submit(
+                _run_batch, [(job.id, job.response) for job in jobs]
+            )
         except BrokenProcessPool as exc:
             future = Future()
             future.set_exception(exc)
-            return ParseJob(response, future, job_id, generation)
+            return ParseBatch(jobs, future, generation)
         except RuntimeError:  # shut down: a broken generation raises BrokenProcessPool instead
             raise QueueClosed("the parse pool is shut down") from None
-        future.add_done_callback(lambda ended: self._job_ended(callback, generation, ended))
-        return ParseJob(response, future, job_id, generation)
+        batch = ParseBatch(jobs, future, generation)
+        # Registered before the caller's callback, so it runs first (in the executor's thread).
+        future.add_done_callback(lambda _: self._batch_ended(batch))
+        return batch
 
-    def _job_ended(
-        self, callback: str, generation: PoolGeneration, future: Future[ParseResult]
-    ) -> None:
-        """A job in a worker ended (called in the executor's own thread)."""
+    def _batch_ended(self, batch: ParseBatch) -> None:
+        """A batch in a worker ended (called in the executor's own thread)."""
+        future = batch.future
         if future.cancelled():
             return
         error = future.exception()
         if error is None:
-            result = future.result()
-            if result.timed_out:
-                self.inline.distrust()
-            self.inline.observe(callback, result.seconds)
+            if not self.inline.below:  # nothing to measure for: leave the unpickling to the stage
+                return
+            for job, result in zip(batch.jobs, batch.results(), strict=True):
+                if result.timed_out:
+                    self.inline.distrust()
+                self.inline.observe(job.response.request.callback or "parse", result.seconds)
         elif isinstance(error, BrokenProcessPool):
             self.inline.distrust()
             # The executor fails its futures before it terminates the workers that survived
             # the one that died: the one moment when the dead can be told from the innocent.
             with self._lock:
-                self._read_dead_jobs(generation)
+                self._read_dead_jobs(batch.generation)
 
     def _read_dead_jobs(self, generation: PoolGeneration) -> None:
         if generation.dead_jobs is None:
             generation.dead_jobs, out_of_memory = generation.board.dead_jobs()
             self._out_of_memory |= out_of_memory
 
-    def recover(self, job: ParseJob) -> bool:
-        """After ``job``'s generation broke: make sure a fresh pool runs. True if ``job`` was
-        running in a worker that died, False if it was an innocent bystander. Raises
-        QueueClosed once the pool is shut down."""
-        generation = job.generation
-        assert generation is not None, "an inline job has no workers to recover"
+    def recover(self, batch: ParseBatch) -> set[int]:
+        """After ``batch``'s generation broke: make sure a fresh pool runs. Returns the ids of
+        the batch's pages that were running in a worker that died; the others (not started,
+        done with, or on another worker) are innocent bystanders. Raises QueueClosed once the
+        pool is shut down."""
+        generation = batch.generation
         with self._lock:
             if self._closed:  # a hard stop ended the workers, not a crash
                 raise QueueClosed("the parse pool is shut down")
@@ -629,7 +689,7 @@ class ParsePool:
                 self.restarts += 1
                 log.warning("a parse worker died; parse pool restarted (%d so far)", self.restarts)
             assert generation.dead_jobs is not None
-            return job.id in generation.dead_jobs
+            return {job.id for job in batch.jobs} & generation.dead_jobs
 
     def pids(self) -> list[int]:
         """The current workers' pids."""
@@ -678,6 +738,9 @@ class ParsePool:
         self._lifeline.close()
 
 
+_PF_EXITING = 0x4  # Linux's task flag: the process is in exit()
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -685,8 +748,14 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    try:  # a dead child not yet reaped is a zombie, which kill(0) still reaches
+    try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # reaped since kill(0)
+        return not os.path.isdir("/proc/self")  # without /proc, kill(0) is all there is
     except OSError:
         return True
+    # A dead child not yet reaped is a zombie, which kill(0) still reaches. One still exiting
+    # (PF_EXITING) has already closed its pipes, which is how the executor of a spawned worker
+    # hears of its death: the worker board is read in that moment.
+    return fields[0] not in ("Z", "X") and not int(fields[6]) & _PF_EXITING

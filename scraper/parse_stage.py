@@ -4,21 +4,25 @@ Flow position: response queue -> **parse stage** -> parse workers -> item queue 
 page's ack, new requests to the store).
 
 Threads (started and stopped by the engine): ``parse-feed`` (``feed``) takes responses off the
-response queue and submits them to the pool, never more than ``ParsePool.capacity`` at once;
-``parse-results`` (``collect``) hands each callback's output on: its new requests through
-admission, its items under stable keys, together to the item queue (blocks when full). A page
-whose callback runs in the main process (``ParsePool.runs_inline``) is handed on by its fetch
-thread (``run_here``). A worker that died or a callback past PARSE_TIMEOUT is retried up to
-PARSE_RETRY_TIMES, then recorded as a failure.
+response queue in batches and submits them to the pool, never more than ``ParsePool.capacity``
+batches at once (a semaphore: one slot per batch, held until its pages are all handed on); a
+batch is what is waiting when a slot frees, spread over the workers, at most BATCH_PAGES, and
+never held back to fill. ``parse-results`` (``collect``) hands each callback's output on: its
+new requests through admission, its items under stable keys, together to the item queue
+(blocks when full). A page whose callback runs in the main process (``ParsePool.runs_inline``)
+is handed on by its fetch thread (``run_here``). A worker that died or a callback past
+PARSE_TIMEOUT is retried up to PARSE_RETRY_TIMES, then recorded as a failure; the other pages
+of a dead worker's batch run again without being charged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 
 from . import signals
@@ -29,7 +33,7 @@ from .export_stage import ItemKeys, PageOutput
 from .failurelog import FailureLog
 from .lifecycle import Lifecycle
 from .models import Request, Response
-from .parse import ParseJob, ParsePool, ParseResult
+from .parse import BATCH_PAGES, ParseBatch, ParseJob, ParsePool, ParseResult
 from .queues import BoundedQueue
 from .settings import Settings
 from .spider import Spider
@@ -71,7 +75,7 @@ class ParseStage:
         self._failures = failures
         self._lifecycle = lifecycle
         self._request_failed = request_failed
-        self._results: queue.SimpleQueue[ParseJob | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[ParseBatch | None] = queue.SimpleQueue()
         self._slots = threading.Semaphore(pool.capacity)
         self._state_warned = False
         self._signals = spider_signals(spider)
@@ -94,71 +98,112 @@ class ParseStage:
 
     def feed(self) -> None:
         while True:
+            self._slots.acquire()  # released when the batch's pages are all handed on
             try:
-                response = self._responses.get()
+                responses = self._responses.get_batch(self._batch_size())
             except QueueClosed:
                 return
-            self._slots.acquire()
+            to_workers = []
+            for response in responses:
+                # A callback that became cheap enough to run here since its page was queued.
+                if self._pool.runs_inline(response):
+                    with self._page_errors(response):
+                        self._deliver(response, self._pool.run_inline(response))
+                else:
+                    to_workers.append(response)
+            if not to_workers:
+                self._slots.release()
+                continue
             try:
-                self._submit(response)
+                self._submit(to_workers)
             except SpiderLoadError:
                 return  # the workers could not start: the main thread reports it and stops
             except QueueClosed:
-                return  # a hard stop shut the pool down; the page stays unacknowledged
+                return  # a hard stop shut the pool down; the pages stay unacknowledged
 
-    def _submit(self, response: Response) -> None:
-        job = self._pool.submit(response)
-        job.future.add_done_callback(lambda _: self._results.put(job))
+    def _batch_size(self) -> int:
+        """Pages for the next trip to a worker: the waiting pages spread over the workers (so
+        one worker is not handed all of them while another idles), at most BATCH_PAGES.
+        With nothing waiting, the next page travels alone, as soon as it comes."""
+        waiting = len(self._responses)
+        return max(1, min(BATCH_PAGES, math.ceil(waiting / max(1, self._pool.workers))))
+
+    def _submit(self, responses: list[Response]) -> None:
+        batch = self._pool.submit(responses)
+        batch.future.add_done_callback(lambda _: self._results.put(batch))
 
     def collect(self) -> None:
-        while (job := self._results.get()) is not None:
-            response = job.response
+        while (batch := self._results.get()) is not None:
+            again: list[Response] = []
             try:
-                if self._parse_failed(job):
-                    continue  # resubmitted, still holding its slot, or recorded as failed
-                self._deliver(response, job.future.result())
+                if batch.future.cancelled():
+                    raise QueueClosed("the parse pool is shut down")
+                again = self._settle(batch)
+                if again:  # pages to run again, under the batch's slot
+                    self._submit(again)
+                    continue
             except QueueClosed:
-                # A hard stop: the pool or the item queue is gone. The page stays
-                # unacknowledged, and a job folder parses it again on resume.
-                pass
-            except StoreError as exc:
-                self._lifecycle.store_failed(exc)
-            except Exception:  # a bug here must not leave the crawl waiting forever
-                log.exception("error handling the output of %s", response.url)
-                self._store.ack(response.request)
-                self._work.change(parsing=-1)
+                # A hard stop shut the pool down: the pages not handed on stay unacknowledged,
+                # and a job folder parses them again on resume.
+                self._work.change(parsing=-len(again or batch.jobs))
             self._slots.release()
 
-    def _parse_failed(self, job: ParseJob) -> bool:
-        """Deal with a worker that died or a callback that timed out. True if handled here."""
-        response, future = job.response, job.future
-        if future.cancelled():  # a hard stop shut the pool down before the job ran
-            raise QueueClosed("the parse pool is shut down")
-        error = future.exception()
-        timed_out = error is None and future.result().timed_out
-        if error is None and not timed_out:
-            return False
+    def _settle(self, batch: ParseBatch) -> list[Response]:
+        """Hand on the batch's results; returns its pages to run again (a worker died or a
+        callback timed out, attempts left; a bystander of another page's crash)."""
+        error = batch.future.exception()
+        dead = self._pool.recover(batch) if isinstance(error, BrokenProcessPool) else set()
+        if error is not None and not dead:
+            log.error("parse batch of %d pages failed: %r", len(batch.jobs), error)
+        results = batch.results() if error is None else [None] * len(batch.jobs)
+        again = []
+        for job, result in zip(batch.jobs, results, strict=True):
+            with self._page_errors(job.response):
+                if self._settle_page(job, result, error, dead):
+                    again.append(job.response)
+        return again
+
+    def _settle_page(
+        self,
+        job: ParseJob,
+        result: ParseResult | None,
+        error: BaseException | None,
+        dead: set[int],
+    ) -> bool:
+        """One page of a batch: True if it runs again."""
+        response = job.response
         if isinstance(error, BrokenProcessPool):
-            if not self._pool.recover(job):  # a bystander of another page's crash: rerun
-                self._submit(response)
-                return True
-            # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.
-            if self._pool.killed_overdue(job):
-                kind = "parse_timeout"
-            elif self._pool.died_of_memory(job):
-                kind = "worker_memory"
-            else:
-                kind = "worker_died"
-        elif timed_out:
+            # Charged only for the page its worker was running: the rest of the batch (not
+            # started, or done with but its result lost with the worker) runs again for free.
+            return job.id not in dead or self._retry(response, self._crash_kind(job))
+        if result is None or result.send_error:  # the batch or this result could not be sent
+            if result is not None:
+                log.error("the result of %s could not be sent: %s", response.url,
+                          result.send_error)  # fmt: skip
+            self._fail(response, "parse_error")
+            return False
+        if result.timed_out:
+            return self._retry(response, "parse_timeout")
+        self._deliver(response, result)
+        return False
+
+    def _crash_kind(self, job: ParseJob) -> str:
+        # Killed past twice PARSE_TIMEOUT (stuck where the alarm cannot reach): a timeout.
+        if self._pool.killed_overdue(job):
             kind = "parse_timeout"
+        elif self._pool.died_of_memory(job):
+            kind = "worker_memory"
         else:
-            kind = "parse_error"
-            log.error("parse job for %s failed: %r", response.url, error)
+            kind = "worker_died"
+        return kind
+
+    def _retry(self, response: Response, kind: str) -> bool:
+        """Count a failed attempt at the page's callback. True: run it again; False: attempts
+        used up, recorded as failed."""
         meta = response.request.meta
         meta["parse_attempts"] = int(meta.get("parse_attempts", 0)) + 1
-        if meta["parse_attempts"] <= self._retry_times and kind != "parse_error":
+        if meta["parse_attempts"] <= self._retry_times:
             self._stats.inc("parse_retries")
-            self._submit(response)
             return True
         log.error(
             "giving up on %s after %d parse attempts: %s",
@@ -166,10 +211,26 @@ class ParseStage:
             meta["parse_attempts"],
             kind,
         )
+        self._fail(response, kind)
+        return False
+
+    def _fail(self, response: Response, kind: str) -> None:
         self._work.change(parsing=-1)
         self._request_failed(response.request, kind, f"{kind} in a parse worker")
-        self._slots.release()
-        return True
+
+    @contextlib.contextmanager
+    def _page_errors(self, response: Response) -> Iterator[None]:
+        """Errors handing a page on end here, not in the parse stage's thread."""
+        try:
+            yield
+        except QueueClosed:
+            pass  # hard shutdown: the item queue is gone; the page stays unacknowledged
+        except StoreError as exc:
+            self._lifecycle.store_failed(exc)
+        except Exception:  # a bug here must not leave the crawl waiting forever
+            log.exception("error handling the output of %s", response.url)
+            self._store.ack(response.request)
+            self._work.change(parsing=-1)
 
     def _deliver(self, response: Response, result: ParseResult) -> None:
         if result.state_changed and not self._state_warned:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import redis_scaling
+from benchmarks import handoff, redis_scaling
 from benchmarks import run as bench
 from benchmarks.scenarios import build
 from benchmarks.servers import NginxServer, ServerConfig, nginx_available, read_log
 from benchmarks.sites import SiteSpec, generate
-from benchmarks.workload import heavy, light
+from benchmarks.workload import heavy, heavy_lxml, light, light_soup
 
 pytest_plugins = ["redis_server"]  # fixture: redis_server (the Redis scaling benchmark)
 
@@ -88,8 +88,15 @@ def test_workload_is_deterministic_and_finds_articles(tmp_path: Path) -> None:
     assert "http://h/index.html" in links
     litem, llinks = light("http://h/a/1.html", page)
     assert litem and litem["title"] == item["title"] and llinks == links
+    # The second workloads: the same links and title, by other means.
+    assert light_soup("http://h/a/1.html", page) == (litem, llinks)
+    xitem, xlinks = heavy_lxml("http://h/a/1.html", page)
+    assert xitem and xitem["title"] == item["title"] and xlinks == links
+    assert len(xitem["minhash"]) == 4 and heavy_lxml("http://h/a/1.html", page)[0] == xitem
     index = (tmp_path / "s" / site.addrs[0] / "index.html").read_text()
     assert light("http://h/index.html", index)[0] is None
+    assert light_soup("http://h/index.html", index)[0] is None
+    assert heavy_lxml("http://h/index.html", index)[0] is None
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -122,6 +129,11 @@ def test_other_runners(runs, runner: str) -> None:
     assert r.unique_items == site.articles and r.duplicates == 0
     items = [json.loads(line) for line in (rundir / "items.jsonl").read_text().splitlines()]
     assert {"url", "title", "links"} <= set(items[0])
+
+
+def test_handoff_measures_each_batch_size(tmp_path: Path) -> None:
+    measured = handoff.main(["--batches", "1,3", "--pages", "30", "--workdir", str(tmp_path)])
+    assert set(measured) == {1, 3} and all(cpu > 0 for cpu, _ in measured.values())
 
 
 @pytest.mark.skipif(not nginx_available(), reason="nginx not installed (the Python server is used)")

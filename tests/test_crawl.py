@@ -194,8 +194,10 @@ def test_backpressure_bounds_the_response_queue_and_paces_fetching(tmp_path, dem
     parsed = sorted(item["parsed_at"] for item in items)
     # How far fetching ran ahead of parsing at each fetch: fetched so far minus parsed so far.
     lead = max(i + 1 - sum(p <= t for p in parsed) for i, t in enumerate(fetched))
-    parse_jobs = 2  # ParsePool.capacity for one worker
-    limit = 2 + threads + parse_jobs + 1  # what the bounded run may lead by, at most
+    # ParsePool.capacity for one worker (2 batches), each of at most the pages waiting in the
+    # bounded run's queue (2).
+    parse_pages = 2 * 2
+    limit = 2 + threads + parse_pages + 1  # what the bounded run may lead by, at most
     high_water = result.response_queue.high_water_items
     if bounded:
         assert high_water <= queue_size

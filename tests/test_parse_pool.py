@@ -8,9 +8,16 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import pytest
 from conftest import popen_cli, read_jsonl
+
+from scraper.models import Request, Response
+from scraper.parse import ParsePool
+from scraper.settings import Settings
+from scraper.spider import load_spider_class
 
 PROBE = '''"""Remembers which process imported it."""
 import os
@@ -135,3 +142,67 @@ def _alive(pid: int) -> bool:
     except (ProcessLookupError, FileNotFoundError):
         return False
     return state not in ("Z", "X")
+
+
+BATCH_SPIDER = """import os
+import time
+from scraper import Spider
+
+
+class BatchSpider(Spider):
+    name = "batch"
+
+    def parse(self, response):
+        if response.url.endswith("/crash"):
+            os._exit(3)  # as a segfault would: no exception, no result
+        if response.url.endswith("/slow"):
+            time.sleep(60)  # interrupted by PARSE_TIMEOUT's alarm
+        if response.url.endswith("/unsendable"):
+            yield {"value": lambda: None}  # an item that cannot be pickled back
+        yield {"url": response.url, "pid": os.getpid()}
+"""
+
+
+@pytest.fixture
+def batch_pool(tmp_path):
+    path = tmp_path / "batch_spider.py"
+    path.write_text(BATCH_SPIDER)
+    spider = load_spider_class(path, "batch")()
+    settings = Settings()
+    settings.update({"PARSE_WORKERS": 1, "PARSE_START_METHOD": "spawn", "PARSE_TIMEOUT": 1}, "test")
+    pool = ParsePool(spider=spider, spider_path=str(path), spider_args={}, settings=settings)
+    pool.start()
+    yield pool
+    pool.shutdown()
+
+
+def _responses(*names: str) -> list[Response]:
+    urls = [f"http://127.0.0.1:9/{name}" for name in names]
+    return [Response(url, 200, {}, b"<html></html>", Request(url)) for url in urls]
+
+
+def test_a_crash_in_a_batch_charges_only_the_page_its_worker_was_running(batch_pool):
+    """One trip, four pages, the third kills its worker: the board names that page alone;
+    the two done before it and the one after are bystanders, and run again in the new pool."""
+    batch = batch_pool.submit(_responses("a", "b", "crash", "d"))
+    assert isinstance(batch.future.exception(timeout=60), BrokenProcessPool)
+    dead = batch_pool.recover(batch)
+    assert dead == {batch.jobs[2].id}
+    assert not batch_pool.died_of_memory(batch.jobs[2])
+    again = batch_pool.submit([job.response for job in batch.jobs if job.id not in dead])
+    urls = [result.url.rsplit("/", 1)[1] for result in again.results()]
+    assert urls == ["a", "b", "d"] and batch_pool.restarts == 1
+
+
+def test_a_result_that_cannot_be_sent_costs_its_own_page_only(batch_pool):
+    batch = batch_pool.submit(_responses("a", "unsendable", "c"))
+    results = batch.results()
+    assert [r.send_error is None for r in results] == [True, False, True]
+    assert "pickle" in results[1].send_error.lower()
+    assert [r.items[0]["url"].rsplit("/", 1)[1] for r in (results[0], results[2])] == ["a", "c"]
+
+
+def test_a_callback_past_parse_timeout_in_a_batch_times_out_alone(batch_pool):
+    results = batch_pool.submit(_responses("a", "slow", "c")).results()
+    assert [r.timed_out for r in results] == [False, True, False]
+    assert [len(r.items) for r in results] == [1, 0, 1]

@@ -6,7 +6,10 @@ from scraper.errors import QueueClosed
 from scraper.queues import BoundedQueue
 
 
-def test_put_blocks_when_full_by_count_until_a_get():
+@pytest.mark.parametrize(
+    "take", [BoundedQueue.get, lambda q: q.get_batch(1)[0]], ids=["get", "get_batch"]
+)
+def test_put_blocks_when_full_by_count_until_a_get(take):
     q: BoundedQueue[int] = BoundedQueue(2)
     q.put(1)
     q.put(2)
@@ -14,7 +17,7 @@ def test_put_blocks_when_full_by_count_until_a_get():
     producer = threading.Thread(target=lambda: (q.put(3), done.set()))
     producer.start()
     assert not done.wait(0.2)  # blocked: the queue is full
-    assert q.get() == 1
+    assert take(q) == 1
     assert done.wait(5)
     producer.join(5)
     assert [q.get(), q.get()] == [2, 3]
@@ -88,3 +91,21 @@ def test_capacity_is_validated():
         BoundedQueue(0)
     with pytest.raises(ValueError):
         BoundedQueue(1, max_bytes=0)
+
+
+def test_get_batch_takes_what_is_waiting_and_never_waits_to_fill():
+    q: BoundedQueue[int] = BoundedQueue(10, max_bytes=100)
+    for value in range(5):
+        q.put(value, size=10)
+    assert q.get_batch(3) == [0, 1, 2]
+    assert q.get_batch(8) == [3, 4]  # fewer than asked: what there was
+    assert q.bytes == 0
+    got: list[list[int]] = []
+    consumer = threading.Thread(target=lambda: got.append(q.get_batch(8)))
+    consumer.start()  # blocks on the empty queue until one value comes, then takes it alone
+    q.put(5)
+    consumer.join(5)
+    assert got == [[5]]
+    q.close()
+    with pytest.raises(QueueClosed):
+        q.get_batch(8)
