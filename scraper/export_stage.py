@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import DropItem, OutputError, QueueClosed, StoreError
 from .feeds import FeedSet
-from .item import as_dict, item_adapter
+from .item import item_adapter
 from .lifecycle import Lifecycle
 from .models import Request
 from .pipeline import Pipelines
@@ -115,7 +115,7 @@ class ExportStage:
         for page in batch:
             for key, item in page.items:
                 try:
-                    kept.append((key, as_dict(self._pipelines.process(item))))
+                    kept.append((key, self._feeds.row(self._pipelines.process(item))))
                 except DropItem as exc:
                     self._stats.inc("items_dropped")
                     log.debug("dropped item: %s", exc)

@@ -8,6 +8,7 @@ starts: an unknown format, option or encoding is one clear error.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +31,11 @@ FORMAT_NAMES = {"jsonlines": "jsonlines", "jsonl": "jsonlines", "jl": "jsonlines
     name: name for name in ("json", "csv", "xml", "parquet")
 }
 FEED_OPTIONS = frozenset(
-    {"format", "fields", "encoding", "indent", "overwrite", "batch_item_count", "row_group_size"}
-)
+    {
+        "format", "fields", "encoding", "indent", "overwrite", "batch_item_count",
+        "row_group_size", "item_classes",
+    }
+)  # fmt: skip
 DEFAULT_ROW_GROUP = 5000
 
 
@@ -47,6 +51,7 @@ class FeedSpec:
     indent: int | None = None
     batch_item_count: int = 0
     row_group_size: int = DEFAULT_ROW_GROUP
+    item_classes: frozenset[str] | None = None  # class names (module.QualName); None: every item
 
     @classmethod
     def from_cli(cls, text: str, overwrite: bool) -> FeedSpec:
@@ -84,6 +89,7 @@ class FeedSpec:
             indent=options.get("indent"),
             batch_item_count=_count(uri, options, "batch_item_count", 0),
             row_group_size=_count(uri, options, "row_group_size", DEFAULT_ROW_GROUP) or 1,
+            item_classes=_item_classes(uri, options.get("item_classes")),
         )
         try:
             "".encode(spec.encoding)
@@ -96,6 +102,14 @@ class FeedSpec:
             )
         return spec
 
+    def accepts(self, item: dict[str, Any]) -> bool:
+        """Whether the item goes to this feed: with ``item_classes``, only an item of one of
+        those classes or of a subclass (as Scrapy). An item exported before the feeds filtered
+        by class carries no classes and goes to every feed."""
+        if self.item_classes is None or not isinstance(item, ClassedItem):
+            return True
+        return not self.item_classes.isdisjoint(item.classes)
+
     @property
     def streams(self) -> bool:
         """Written as the crawl runs (whole lines), rather than assembled at the end."""
@@ -104,6 +118,50 @@ class FeedSpec:
             and not self.batch_item_count
             and self.encoding.replace("-", "").lower() == "utf8"
         )
+
+
+class ClassedItem(dict[str, Any]):
+    """An exported item (as a dict) that remembers the names of its classes, for the feeds
+    that take only some classes: the item's own class is gone once it is a dict, and the
+    job's item journal keeps these names beside the item."""
+
+    __slots__ = ("classes",)
+
+    def __init__(self, fields: dict[str, Any], classes: list[str] | tuple[str, ...]) -> None:
+        super().__init__(fields)
+        self.classes = tuple(classes)
+
+
+def class_names(item: object) -> tuple[str, ...]:
+    """The names of the item's class and its bases, as ``item_classes`` names them."""
+    return tuple(_name(cls) for cls in type(item).__mro__ if cls is not object)
+
+
+def _name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _item_classes(uri: str, value: Any) -> frozenset[str] | None:
+    """``item_classes``: classes, or their import paths (imported now, so a typo is said
+    before the crawl)."""
+    if value is None:
+        return None
+    if isinstance(value, str | type) or not isinstance(value, list | tuple):
+        value = [value]
+    names = set()
+    for entry in value:
+        if isinstance(entry, type):
+            names.add(_name(entry))
+            continue
+        module, _, attr = str(entry).rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), attr) if module else None
+        except (ImportError, AttributeError):
+            cls = None
+        if not isinstance(cls, type):
+            raise SettingsError(f"FEEDS[{uri!r}]: item_classes: cannot import a class {entry!r}")
+        names.add(_name(cls))
+    return frozenset(names)
 
 
 def _count(uri: str, options: Mapping[str, Any], name: str, default: int) -> int:

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import OutputError, SettingsError
 from .export import JsonLinesExporter, encode_line, replacing, write_all
 from .feed_formats import ItemSource, encoder, project, read_feed, require_pyarrow, survey
-from .feed_spec import FeedSpec
+from .feed_spec import ClassedItem, FeedSpec, class_names
+from .item import as_dict
 
 if TYPE_CHECKING:
     from .store import CrawlState
@@ -109,7 +110,7 @@ def assemble(
     what ``before`` (default: the file itself) holds, ahead of the items."""
 
     def projected() -> Iterator[dict[str, Any]]:
-        return (project(item, spec.fields) for item in items())
+        return (project(item, spec.fields) for item in items() if spec.accepts(item))
 
     if not spec.batch_item_count:
         source = _with_existing(before or path, spec, projected)
@@ -176,11 +177,28 @@ class FeedSet:
         """The first feed's file: the one the summary names, and the failures file's sibling."""
         return self.paths[0]
 
+    @property
+    def by_class(self) -> bool:
+        """Whether some feed takes only some item classes (``item_classes``)."""
+        return any(spec.item_classes is not None for spec in self.specs)
+
+    def row(self, item: Any) -> dict[str, Any]:
+        """The item as the feeds write it: a dict, which remembers its classes when some
+        feed chooses items by class."""
+        fields = as_dict(item)
+        return ClassedItem(fields, class_names(item)) if self.by_class else fields
+
     def write(self, items: list[dict[str, Any]]) -> None:
         for spec, exporter in self._streams:
-            exporter.write([project(item, spec.fields) for item in items])
+            exporter.write([project(item, spec.fields) for item in items if spec.accepts(item)])
         if self._staging_fd is not None and self._staging is not None:
-            write_all(self._staging_fd, b"".join(map(encode_line, items)), self._staging)
+            lines = map(encode_line, map(self._staged, items))
+            write_all(self._staging_fd, b"".join(lines), self._staging)
+
+    def _staged(self, item: dict[str, Any]) -> dict[str, Any]:
+        # Feeds by class stage each item in an envelope with its classes; the others stage the
+        # bare item, which a user can read back after a crash.
+        return {"item": item, "classes": item.classes} if isinstance(item, ClassedItem) else item
 
     def close(self) -> None:
         """Streamed feeds are complete; assembled ones are written from the staging file."""
@@ -195,7 +213,7 @@ class FeedSet:
         try:
             for spec, path in zip(self.specs, self.paths, strict=True):
                 if not spec.streams:
-                    assemble(spec, path, self.params, lambda: _read_lines(staging))
+                    assemble(spec, path, self.params, lambda: self._read_staged(staging))
         except OutputError as exc:
             raise OutputError(f"{exc} (the items are kept in {staging})") from exc
         staging.unlink()
@@ -235,12 +253,12 @@ class FeedSet:
         ]
         return counts[0]
 
-
-def _read_lines(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.endswith(b"\n"):
-                yield json.loads(line)
+    def _read_staged(self, path: Path) -> Iterator[dict[str, Any]]:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.endswith(b"\n"):
+                    entry = json.loads(line)
+                    yield ClassedItem(entry["item"], entry["classes"]) if self.by_class else entry
 
 
 def job_start_time(jobdir: Path | None) -> float:

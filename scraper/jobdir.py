@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import OutputError, ScraperError, StoreError
 from .export import encode_line, write_all
+from .feed_spec import ClassedItem
 from .models import Request
 from .records import InvalidRecord, decode_request, encode_request
 
@@ -184,7 +185,7 @@ class ItemJournal:
 
     def write(self, keyed: list[tuple[str, dict[str, Any]]]) -> None:
         assert self._fd is not None
-        data = b"".join(encode_line({"key": key, "item": item}) for key, item in keyed)
+        data = b"".join(encode_line(_entry(key, item)) for key, item in keyed)
         write_all(self._fd, data, self.path)
 
     def finalise(self, feeds: FeedSet) -> int:
@@ -196,6 +197,13 @@ class ItemJournal:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _entry(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A journal line: the item's key, the item, and its classes when feeds choose by class."""
+    if isinstance(item, ClassedItem):
+        return {"key": key, "item": item, "classes": item.classes}
+    return {"key": key, "item": item}
 
 
 def unique_items(entries: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
@@ -217,6 +225,8 @@ def read_entries(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             try:
                 entry = json.loads(line)
                 key, item = entry["key"], entry["item"]
+                if "classes" in entry:
+                    item = ClassedItem(item, entry["classes"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise OutputError(
                     f"item journal {path} is damaged at line {number}: {exc}"

@@ -247,6 +247,7 @@ def test_a_missing_pyarrow_is_one_line_naming_the_install_command(tmp_path, site
         ({"a.json": {"encoding": "nope"}}, "unknown encoding 'nope'"),
         ({"s3://bucket/a.json": {}}, "only local files are supported"),
         ({"%(nothing)s.json": {}}, "the spider has no nothing"),
+        ({"a.json": {"item_classes": ["nowhere.Item"]}}, "cannot import a class 'nowhere.Item'"),
     ],
 )
 def test_a_bad_feed_is_one_clear_line(tmp_path, feeds, message):
@@ -280,3 +281,57 @@ def test_uri_parameters_and_a_jobs_start_time_that_holds_across_its_runs(tmp_pat
     job = tmp_path / "job"
     first = job_start_time(job)
     assert job_start_time(job) == first  # a resumed job writes the same %(time)s files
+
+
+SHOP_ITEMS = """from scraper import Field, Item
+
+
+class Product(Item):
+    url = Field()
+
+
+class Offer(Product):  # a Product too: a feed of Products takes it
+    price = Field()
+
+
+class Review(Item):
+    url = Field()
+"""
+
+SHOP_SPIDER = """from shop_items import Offer, Product, Review
+
+from scraper import Spider
+
+
+class Shop(Spider):
+    name = "shop"
+    start_urls = []
+    custom_settings = {
+        "FEEDS": {
+            "products.jsonl": {"item_classes": [Product]},
+            "reviews.csv": {"item_classes": ["shop_items.Review"]},
+            "everything.json": {},
+        }
+    }
+
+    def parse(self, response):
+        yield Product(url=response.url)
+        yield Offer(url=response.url, price=3)
+        yield Review(url=response.url)
+"""
+
+
+@pytest.mark.parametrize("jobdir", [False, True])
+def test_item_classes_send_each_feed_only_its_classes_and_their_subclasses(tmp_path, site, jobdir):
+    (tmp_path / "shop_items.py").write_text(SHOP_ITEMS)
+    (tmp_path / "shop.py").write_text(SHOP_SPIDER)
+    start = site.base_urls[0] + "/fanout/0"
+    args = ["shop.py", "-a", f"start_urls={start}"]
+    result = run_cli(*args, *(["--jobdir", "job"] if jobdir else []), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(tmp_path / "products.jsonl") == [
+        {"url": start},
+        {"url": start, "price": 3},
+    ]
+    assert read_back(tmp_path / "reviews.csv", "csv") == [{"url": start}]
+    assert len(read_back(tmp_path / "everything.json", "json")) == 3
