@@ -79,6 +79,7 @@ class Fetcher:
         headers: Sequence[tuple[str, str]] = (),
         proxies: Proxies | None = None,
         cookies: httpx.Cookies | None = None,
+        keep_cookies: bool = True,
         on_send: Callable[[Request], None] | None = None,
         on_sent: Callable[[Request], None] | None = None,
     ) -> None:
@@ -94,6 +95,7 @@ class Fetcher:
         self._cookies = httpx.Cookies() if cookies is None else cookies
         self._cookies_lock = threading.Lock()
         self._cookies_seen = bool(self._cookies)
+        self._keeps_cookies = keep_cookies  # COOKIES_ENABLED
         # Called as the request's headers go on the wire (httpcore's trace hook), after any
         # connecting, so a per-host delay counts from what the server sees: ``on_send`` just
         # before they are written (it may still refuse the send), ``on_sent`` once they are.
@@ -119,6 +121,7 @@ class Fetcher:
             max_size=settings.DOWNLOAD_MAXSIZE,
             headers=default_headers(settings),
             proxies=Proxies(settings),
+            keep_cookies=settings.COOKIES_ENABLED,
             on_send=on_send,
             on_sent=on_sent,
         )
@@ -214,7 +217,7 @@ class Fetcher:
         return self._cookies_seen and not request.meta.get("dont_merge_cookies")
 
     def _keep_cookies(self, reply: httpx.Response) -> None:
-        if "set-cookie" in reply.headers:
+        if self._keeps_cookies and "set-cookie" in reply.headers:
             with self._cookies_lock:
                 self._cookies.extract_cookies(reply)
                 self._cookies_seen = True

@@ -23,7 +23,7 @@ SCRAPY_ONLY = frozenset(
         "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_USE_SSL", "AWS_VERIFY", "BOT_NAME",
         "CLOSESPIDER_ERRORCOUNT", "CLOSESPIDER_PAGECOUNT_NO_ITEM", "CLOSESPIDER_TIMEOUT",
         "CLOSESPIDER_TIMEOUT_NO_ITEM", "COMMANDS_MODULE", "COMPRESSION_ENABLED",
-        "CONCURRENT_ITEMS", "CONCURRENT_REQUESTS_PER_IP", "COOKIES_DEBUG", "COOKIES_ENABLED",
+        "CONCURRENT_ITEMS", "CONCURRENT_REQUESTS_PER_IP", "COOKIES_DEBUG",
         "CRAWLSPIDER_FOLLOW_LINKS", "DEFAULT_DROPITEM_LOG_LEVEL", "DEFAULT_ITEM_CLASS",
         "DEPTH_PRIORITY", "DEPTH_STATS_VERBOSE", "DNSCACHE_ENABLED", "DNSCACHE_SIZE",
         "DNS_RESOLVER", "DNS_TIMEOUT", "DOWNLOADER", "DOWNLOADER_CLIENTCONTEXTFACTORY",
@@ -103,6 +103,7 @@ _SWITCHES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": ("RETRY_ENABLED", False),
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": ("REDIRECT_ENABLED", False),
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": ("ROBOTSTXT_OBEY", False),
+    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": ("COOKIES_ENABLED", False),
     "scrapy.spidermiddlewares.depth.DepthMiddleware": ("DEPTH_LIMIT", 0),
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": ("URLLENGTH_LIMIT", 0),
 }

@@ -113,6 +113,13 @@ class Settings:
         default_factory=dict,
         metadata=_doc("Headers added to every request (JSON object in the config file)."),
     )
+    COOKIES_ENABLED: bool = field(
+        default=True,
+        metadata=_doc(
+            "Keep the cookies sites set and send them back (one jar per crawl process); false: "
+            "no cookie jar (a request's own cookies= are still sent)."
+        ),
+    )
     REDIRECT_ENABLED: bool = field(default=True, metadata=_doc("Follow 3xx redirects."))
     REDIRECT_MAX_TIMES: int = field(default=20, metadata=_doc("Most redirects per request."))
     RETRY_ENABLED: bool = field(

@@ -333,6 +333,19 @@ def test_a_request_header_replaces_the_default_of_the_same_name_whatever_its_cas
 
 
 @respx.mock
+def test_without_a_cookie_jar_no_cookie_is_kept():
+    respx.get("http://a.test/login").mock(
+        return_value=httpx.Response(200, text="in", headers={"Set-Cookie": "session=s1; Path=/"})
+    )
+    again = respx.get("http://a.test/account").mock(return_value=httpx.Response(200, text="ok"))
+    rig = Rig(COOKIES_ENABLED=False)
+    for url in ("http://a.test/login", "http://a.test/account"):
+        rig.add(url)
+        rig.step()
+    assert "cookie" not in again.calls.last.request.headers
+
+
+@respx.mock
 def test_cookies_a_site_sets_are_sent_back_to_it_and_to_no_other_host():
     respx.get("http://a.test/login").mock(
         return_value=httpx.Response(200, text="in", headers={"Set-Cookie": "session=s1; Path=/"})

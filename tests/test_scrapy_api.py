@@ -136,8 +136,9 @@ def test_setting_names_scrapys_ours_typos_and_the_spiders_own(caplog):
     assert "PRICE_FACTOR (from spider custom_settings) is the spider's own" in messages
     with pytest.raises(SettingsError, match="did you mean DOWNLOAD_DELAY"):
         settings.update({"DOWNLOAD_DELAYS": 1}, "-s")
-    settings.update(
-        {"DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.retry.RetryMiddleware": None}},
-        "-s",
-    )
-    assert settings.RETRY_ENABLED is False
+    off = {
+        "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+        "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    }
+    settings.update({"DOWNLOADER_MIDDLEWARES": off}, "-s")
+    assert settings.RETRY_ENABLED is False and settings.COOKIES_ENABLED is False
