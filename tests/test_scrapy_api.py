@@ -126,14 +126,16 @@ def test_scrapys_unimplemented_names_are_none_of_ours():
 
 
 def test_setting_names_scrapys_ours_typos_and_the_spiders_own(caplog):
+    # Each name is said once per process: these two are used by no other test, which may run
+    # in the same process first.
     settings = Settings()
     with caplog.at_level(logging.INFO, logger="scraper.settings"):
-        settings.update({"HTTPCACHE_GZIP": True, "PRICE_FACTOR": 2}, "spider custom_settings")
+        settings.update({"HTTPCACHE_GZIP": True, "SHELF_LABEL": 2}, "spider custom_settings")
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "HTTPCACHE_GZIP (from spider custom_settings) is Scrapy's and not implemented" in (
         messages
     )
-    assert "PRICE_FACTOR (from spider custom_settings) is the spider's own" in messages
+    assert "SHELF_LABEL (from spider custom_settings) is the spider's own" in messages
     with pytest.raises(SettingsError, match="did you mean DOWNLOAD_DELAY"):
         settings.update({"DOWNLOAD_DELAYS": 1}, "-s")
     off = {
