@@ -34,6 +34,9 @@ pool drains, parse-results ends, the item queue closes, the exporter flushes, th
 finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight
 work reach the end of the flow, for at most SHUTDOWN_TIMEOUT seconds. A job folder that cannot
 be written (``StoreError``) stops the crawl without waiting.
+
+Why one module of this length: starting, stopping and the end condition touch every stage, and
+the order of those steps is the point; reading them in one place is how shutdown stays right.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Nothing here does I/O or knows about ports: every title, byline, date and paragraph is a pure
 function of ``(seed, host index, articles_per_host)``, so two runs of the site with the same seed
 serve the same news whatever ports they were given.
+
+Why one module of this length: the word lists and sentence templates the stories are made of
+are most of it; they and the functions that draw from them change together.
 """
 
 from __future__ import annotations

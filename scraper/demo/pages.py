@@ -3,6 +3,9 @@
 No I/O: :class:`HostPages` maps a request path to a :class:`Page` for one host. Pages need the
 absolute base URLs of every host (canonical links, sitemap, feeds), so they exist only once the
 servers are bound.
+
+Why one module of this length: one method per kind of page (home, section, article, about,
+fan-out, sitemap, RSS), sharing the site's chrome; splitting them would scatter the one layout.
 """
 
 from __future__ import annotations
