@@ -243,9 +243,11 @@ def test_per_host_delay_holds_server_side(tmp_path, demo_site):
     items = crawl_fanout_cli(site, tmp_path, DOWNLOAD_DELAY=delay, CONCURRENT_REQUESTS_PER_DOMAIN=1)
     assert len(items) == 36
     min_gap, max_active = politeness_report(site)
-    # The server stamps a request when its handler thread runs, which a loaded machine can
-    # delay by some milliseconds; the crawler's own spacing is exact (see test_frontier).
-    assert min_gap >= delay - 0.025, min_gap
+    # The demo server stamps a request when its handler thread runs, which a loaded machine
+    # can delay by tens of milliseconds (measured: 26 ms at load 6): these stamps show the delay
+    # is applied, not to the millisecond. test_pacing.py judges the gaps to the millisecond from
+    # the kernel's stamps; here, no request came a whole delay early (two at once).
+    assert min_gap >= delay / 2, min_gap
     assert max_active == 1
     assert len(site.requests()) == 3 * 13  # 12 pages and robots.txt per host, nothing twice
 

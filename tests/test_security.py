@@ -5,6 +5,7 @@ private-network guard."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import pickle
@@ -410,8 +411,17 @@ class _CountingServer(ThreadingHTTPServer):
 
 @pytest.fixture
 def public_and_private_on_one_port() -> Iterator[tuple[_CountingServer, _CountingServer]]:
-    public = _CountingServer(("127.0.0.2", 0))
-    private = _CountingServer(("127.0.0.3", public.server_address[1]))
+    for _ in range(20):  # the port the kernel picked on one address may be taken on the other
+        public = _CountingServer(("127.0.0.2", 0))
+        try:
+            private = _CountingServer(("127.0.0.3", public.server_address[1]))
+            break
+        except OSError as exc:
+            public.server_close()
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    else:
+        pytest.fail("no port free on both 127.0.0.2 and 127.0.0.3 in 20 tries")
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (public, private)]
     for thread in threads:
         thread.start()
