@@ -143,7 +143,7 @@ def run_page(page: Page) -> tuple[str, Result]:
     import trafilatura
 
     from scraper.extract import article, jsonld
-    from scraper.extract.body import article_paragraphs, main_blocks
+    from scraper.extract.body import article_paragraphs, main_blocks, with_lead
     from scraper.extract.metadata import canonical_url, extract_metadata, headlines, meta_tags
     from scraper.models import Request, Response
 
@@ -167,7 +167,7 @@ def run_page(page: Page) -> tuple[str, Result]:
     blocks = main_blocks(response.text)
     metadata = extract_metadata(root, tags, node, canonical)
     for share in LINK_SHARES:
-        paragraphs = article_paragraphs(blocks, titles, share)
+        paragraphs = with_lead(root, tags, article_paragraphs(blocks, titles, share))
         result.bodies[share] = "\n\n".join(paragraphs)
         result.decisions[share] = tuple(
             bool(paragraphs) and (declared or article.is_article(root, metadata, paragraphs, chars))

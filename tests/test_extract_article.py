@@ -343,3 +343,39 @@ def test_placeholder_dates_are_no_dates():
     )
     item = extract_article(response(article_html(head)))
     assert item is not None and item["published"] is None
+
+
+LEAD = (
+    "Eighteen months of repairs are over: the harbour bridge carries traffic again, and the "
+    "council says the southern span comes next, with no closures planned for the summer."
+)
+
+
+def lead_page(description: str, lead: str = LEAD) -> str:
+    """The lead set apart above the article, in a teaser block trafilatura prunes."""
+    head = f'<meta property="og:description" content="{description}">' + json_ld(
+        headline="Harbour bridge reopens after repairs"
+    )
+    page = article_html(head)
+    return page.replace("<main>", f'<main><div class="teaser-text"><p>{lead}</p></div>', 1)
+
+
+def test_the_lead_the_page_describes_itself_with_comes_first_in_the_body():
+    # The description is cut short, as sites do; the block showing it is the lead.
+    item = extract_article(response(lead_page(LEAD[:120] + "...")))
+    assert item is not None
+    assert item["body"] == f"{LEAD}\n\n{BODY}"
+
+
+def test_a_one_line_subtitle_a_block_beyond_the_description_or_one_not_shown_is_no_lead():
+    subtitle = (
+        "The bridge carries traffic again after eighteen months of repairs, says the council."
+    )
+    item = extract_article(response(lead_page(subtitle, lead=subtitle)))
+    assert item is not None and item["body"] == BODY
+    # A site-wide description shown in a block that says much more (an "about us" box).
+    about = f"{LEAD} " + "News Example has covered the city since 1890, in print and online. " * 3
+    item = extract_article(response(lead_page(LEAD, lead=about)))
+    assert item is not None and item["body"] == BODY
+    item = extract_article(response(lead_page("A description shown nowhere on the page " * 4)))
+    assert item is not None and item["body"] == BODY

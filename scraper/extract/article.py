@@ -20,7 +20,7 @@ from lxml.html import HtmlElement
 from scraper.models import Response
 
 from . import jsonld
-from .body import article_paragraphs, has_prose_shape, main_blocks, prose_block
+from .body import article_paragraphs, has_prose_shape, main_blocks, prose_block, with_lead
 from .metadata import Metadata, canonical_url, extract_metadata, headlines, meta_tags
 from .simhash import simhash, to_hex
 from .text import keywords, summary, tokens
@@ -46,7 +46,7 @@ def extract_article(response: Response) -> dict[str, Any] | None:
     canonical = canonical_url(root, tags, response.url)
     titles = headlines(root, tags)
     node = jsonld.article_node(jsonld.nodes(root), {response.url, canonical}, titles)
-    paragraphs = article_paragraphs(main_blocks(response.text), titles)
+    paragraphs = with_lead(root, tags, article_paragraphs(main_blocks(response.text), titles))
     if not paragraphs:
         return None
     metadata = extract_metadata(root, tags, node, canonical)

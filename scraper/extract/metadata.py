@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
@@ -113,7 +114,8 @@ def headlines(root: HtmlElement, tags: dict[str, str]) -> list[str]:
 def canonical_url(root: HtmlElement, tags: dict[str, str], url: str) -> str:
     """The page's declared canonical URL; ``url`` itself when it declares none, or one that
     differs only in scheme, fragment or trailing slash (so "canonical is elsewhere" means it)."""
-    hrefs = root.xpath('//link[@rel="canonical"]/@href')
+    # Walking the <link> elements alone is faster than an XPath search of every element.
+    hrefs = [link.get("href") or "" for link in root.iter("link") if link.get("rel") == "canonical"]
     href = next((h.strip() for h in hrefs if h.strip()), None) or tags.get("og:url")
     canonical = urljoin(url, href) if href else url
     return url if jsonld.url_key(canonical) == jsonld.url_key(url) else canonical
@@ -174,18 +176,24 @@ def _is_name(text: str) -> bool:
 
 
 def _published(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str | None:
-    for value in (
-        jsonld.first_text(node.get("datePublished")),
-        _first(tags, PUBLISHED_META),
-        *root.xpath('//*[@itemprop="datePublished"]/@datetime'),
-        *root.xpath("//time/@datetime")[:1],
-    ):
+    for value in _published_values(root, tags, node):
         if (found := iso_date(value)) is not None:
             return found
     from htmldate import find_date  # last resort: slow, so imported only when needed
 
     # htmldate prunes the tree it searches; the caller still needs this one.
     return iso_date(find_date(copy.deepcopy(root), extensive_search=False, original_date=True))
+
+
+def _published_values(
+    root: HtmlElement, tags: dict[str, str], node: dict[str, Any]
+) -> Iterator[str | None]:
+    """Where a publication date may be, best first. Lazily: each search of the markup walks
+    the whole tree (0.2-0.4 ms), and most pages declare a date before."""
+    yield jsonld.first_text(node.get("datePublished"))
+    yield _first(tags, PUBLISHED_META)
+    yield from root.xpath('//*[@itemprop="datePublished"]/@datetime')
+    yield from root.xpath("//time/@datetime")[:1]
 
 
 def _language(root: HtmlElement, tags: dict[str, str], node: dict[str, Any]) -> str | None:
