@@ -1,25 +1,15 @@
 """The last module the parse pool's fork server imports, and no other process.
 
-Flow position: outside the flow, before it starts (see ``preload.preload_modules``). By now the
-fork server holds the framework and the spider's modules; this imports the modules the spider's
-source names (``preload.SOURCE_IMPORTS_ENV``: imports inside callbacks too), builds what they
-marked with ``warm.warm_up`` and freezes the garbage collector's view of it all: a collection in
-a worker writes to every object it visits, which would copy each page the worker shares with the
+Flow position: outside the flow, before it starts (see ``parse.preload_modules``). By now the
+fork server holds the framework and the spider's modules; this builds what they marked with
+``warm.warm_up`` and freezes the garbage collector's view of it all: a collection in a worker
+writes to every object it visits, which would copy each page the worker shares with the
 others.
 """
 
-import contextlib
 import gc
-import importlib
-import os
 
-from .preload import SOURCE_IMPORTS_ENV
 from .warm import warm_all
 
-for _name in filter(None, os.environ.get(SOURCE_IMPORTS_ENV, "").split(",")):
-    # One that fails here (not installed, a submodule that is a name) fails again in the worker
-    # that needs it, and is reported there.
-    with contextlib.suppress(Exception):
-        importlib.import_module(_name)
 warm_all()
 gc.freeze()
