@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -46,6 +47,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -469,11 +471,16 @@ class ParseJob:
     id: int
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class ParseBatch:
     """Pages sent to the workers in one trip, and their results, in the same order, in one
     future: the executor's per-job machinery (a future, a wake-up of its manager thread, a
-    pipe message each way) is paid once per batch instead of once per page."""
+    pipe message each way) is paid once per batch instead of once per page.
+
+    The batch holds its future; a done callback of that future must not hold the batch (a
+    weak reference, or through something the callback releases), or the two make a cycle
+    that keeps the pages' bodies in memory after they are handed on, until a full garbage
+    collection: 150 pages of 90 KB at once on the heavy benchmark."""
 
     jobs: list[ParseJob]
     future: Future[list[bytes]]
@@ -644,13 +651,13 @@ class ParsePool:
             raise QueueClosed("the parse pool is shut down") from None
         batch = ParseBatch(jobs, future, generation)
         # Registered before the caller's callback, so it runs first (in the executor's thread).
-        future.add_done_callback(lambda _: self._batch_ended(batch))
+        future.add_done_callback(functools.partial(self._batch_ended, weakref.ref(batch)))
         return batch
 
-    def _batch_ended(self, batch: ParseBatch) -> None:
+    def _batch_ended(self, batch_ref: weakref.ref[ParseBatch], future: Future[list[bytes]]) -> None:
         """A batch in a worker ended (called in the executor's own thread)."""
-        future = batch.future
-        if future.cancelled():
+        batch = batch_ref()
+        if batch is None or future.cancelled():  # gone: its caller no longer waits for it
             return
         error = future.exception()
         if error is None:

@@ -5,9 +5,11 @@ in C code that holds the GIL."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
+import weakref
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -200,6 +202,24 @@ def test_a_result_that_cannot_be_sent_costs_its_own_page_only(batch_pool):
     assert [r.send_error is None for r in results] == [True, False, True]
     assert "pickle" in results[1].send_error.lower()
     assert [r.items[0]["url"].rsplit("/", 1)[1] for r in (results[0], results[2])] == ["a", "c"]
+
+
+def test_a_batchs_pages_are_freed_once_dropped_without_a_garbage_collection(batch_pool):
+    """The batch holds its future; a done callback that held the batch made a cycle, and the
+    pages' bodies stayed in memory until a full collection (150 pages at once in a crawl)."""
+    response = _responses("a")[0]
+    freed = weakref.ref(response)
+    batch = batch_pool.submit([response])
+    assert batch.results()[0].items
+    gc.disable()  # only reference counting may free it
+    try:
+        del batch, response
+        deadline = time.monotonic() + 10  # the executor's thread drops its own reference
+        while freed() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 def test_a_callback_past_parse_timeout_in_a_batch_times_out_alone(batch_pool):
