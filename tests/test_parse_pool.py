@@ -1,7 +1,7 @@
 """The parse pool's processes, seen from outside the crawl: workers are forked from a fork
-server that imported the spider's modules before them, and none of the pool's processes (fork
-server, workers, resource tracker) outlives a crawl killed with SIGKILL, even a worker stuck
-in C code that holds the GIL."""
+server that imported the spider's modules and those its callbacks import before them, and none
+of the pool's processes (fork server, workers, resource tracker) outlives a crawl killed with
+SIGKILL, even a worker stuck in C code that holds the GIL."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ import preload_probe
 from scraper import Spider
 
 
+def imported_lazily():
+    import lazy_probe  # only when a page is parsed: still preloaded, from the compiled code
+
+    return lazy_probe.IMPORTED_IN
+
+
 class Probe(Spider):
     name = "probe"
 
@@ -41,6 +47,7 @@ class Probe(Spider):
         yield {
             "url": response.url,
             "imported_in": preload_probe.IMPORTED_IN,
+            "lazily_imported_in": imported_lazily(),
             "pid": os.getpid(),
             "parent": os.getppid(),
         }
@@ -65,6 +72,7 @@ class Stuck(Spider):
 def test_workers_are_forked_from_a_server_that_preloaded_the_spiders_imports(tmp_path, demo_site):
     site = demo_site(hosts=1, rate=0)
     (tmp_path / "preload_probe.py").write_text(PROBE)
+    (tmp_path / "lazy_probe.py").write_text(PROBE)
     (tmp_path / "probe.py").write_text(PROBE_SPIDER)
     process = popen_cli(
         "probe.py",
@@ -81,6 +89,7 @@ def test_workers_are_forked_from_a_server_that_preloaded_the_spiders_imports(tmp
     [item] = read_jsonl(tmp_path / "out.jsonl")
     # Imported by the worker's parent, before the worker existed: the fork server, not the crawl.
     assert item["imported_in"] == item["parent"] != process.pid
+    assert item["lazily_imported_in"] == item["parent"]
     assert item["pid"] != item["parent"]
 
 
