@@ -122,6 +122,10 @@ def env_for_children() -> dict[str, str]:
     paths += [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONHASHSEED"] = "0"
+    if FRAMEWORK_PATH:
+        # ``python -m`` puts its working folder (ROOT, which holds the working tree's scraper/)
+        # before PYTHONPATH, which measured the working tree instead of the snapshot.
+        env["PYTHONSAFEPATH"] = "1"
     return env
 
 
@@ -290,6 +294,7 @@ def summarize(results: list[RunResult], scenarios: dict[str, Scenario], sites: d
                     "cpu": rng([r.cpu_ms_per_page for r in runs], "{:.2f}"),
                     "main_cpu": rng([r.main_cpu_ms_per_page for r in runs], "{:.2f}"),
                     "rss": rng([r.peak_rss / 2**20 for r in runs]),
+                    "pss": rng([r.peak_pss / 2**20 for r in runs]),
                 },
             }
             if sc.rate:
@@ -338,11 +343,12 @@ def targets(rows: list[dict], sites: dict[str, Site]) -> list[dict]:
         )
     for name in ORDER:
         ours, scrapy = get.get((name, "ours")), get.get((name, "scrapy"))
-        if ours and scrapy and scrapy["peak_rss_mb"]:
-            got = ours["peak_rss_mb"] / scrapy["peak_rss_mb"]
-            out.append({"target": f"{name}: peak RSS ≤ 1.5× Scrapy's", "value":
-                        f"{ours['peak_rss_mb']:.0f} / {scrapy['peak_rss_mb']:.0f} MB = {got:.2f}×",
-                        "met": got <= 1.5})  # fmt: skip
+        # PSS: RSS counts the pages the workers share with their fork server once per process.
+        if ours and scrapy and scrapy["peak_pss_mb"]:
+            got = ours["peak_pss_mb"] / scrapy["peak_pss_mb"]
+            out.append({"target": f"{name}: peak PSS ≤ 1.2× Scrapy's", "value":
+                        f"{ours['peak_pss_mb']:.0f} / {scrapy['peak_pss_mb']:.0f} MB = {got:.2f}×",
+                        "met": got <= 1.2})  # fmt: skip
     one, ten = get.get(("fast", "ours")), get.get(("scale", "ours"))
     if one and ten and "scale" in sites:
         urls = sites["scale"].pages
@@ -361,8 +367,9 @@ def render(rows: list[dict], checks: list[dict], meta: dict) -> str:
         f"server {meta['server']}, framework {meta['framework']}",
         "",
         "| scenario | runner | pages | pages/s median (min–max) | × Scrapy | CPU ms/page "
-        "| main CPU ms/page | peak RSS MB (tree) | 429s | eff. / completeness | dup | notes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| main CPU ms/page | peak PSS MB (tree) | peak RSS MB (tree) | 429s "
+        "| eff. / completeness | dup | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = f"{r['ratio_vs_scrapy']:.2f}" if r["ratio_vs_scrapy"] else "-"
@@ -379,7 +386,8 @@ def render(rows: list[dict], checks: list[dict], meta: dict) -> str:
         notes.append(f"span {r['pages_per_s_span']:.0f}/s")
         lines.append(
             f"| {r['scenario']} | {r['runner']} | {r['pages']:.0f} | {r['text']['pps']} | {ratio} "
-            f"| {r['text']['cpu']} | {r['text']['main_cpu']} | {r['text']['rss']} | {r['n429']} "
+            f"| {r['text']['cpu']} | {r['text']['main_cpu']} | {r['text']['pss']} "
+            f"| {r['text']['rss']} | {r['n429']} "
             f"| {quality} "
             f"| {r['duplicates']} | {'; '.join(notes)} |"
         )

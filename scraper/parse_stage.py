@@ -23,6 +23,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
 from . import signals
@@ -76,6 +77,7 @@ class ParseStage:
         self._lifecycle = lifecycle
         self._request_failed = request_failed
         self._results: queue.SimpleQueue[ParseBatch | None] = queue.SimpleQueue()
+        self._in_flight: dict[Future[list[bytes]], ParseBatch] = {}  # submitted, not ended
         self._slots = threading.Semaphore(pool.capacity)
         self._state_warned = False
         self._signals = spider_signals(spider)
@@ -130,7 +132,11 @@ class ParseStage:
 
     def _submit(self, responses: list[Response]) -> None:
         batch = self._pool.submit(responses)
-        batch.future.add_done_callback(lambda _: self._results.put(batch))
+        # Held here until it ends, not by its future's callback: see ParseBatch.
+        self._in_flight[batch.future] = batch
+        batch.future.add_done_callback(
+            lambda future: self._results.put(self._in_flight.pop(future))
+        )
 
     def collect(self) -> None:
         while (batch := self._results.get()) is not None:

@@ -1,13 +1,15 @@
 """The parse pool's processes, seen from outside the crawl: workers are forked from a fork
-server that imported the spider's modules before them, and none of the pool's processes (fork
-server, workers, resource tracker) outlives a crawl killed with SIGKILL, even a worker stuck
-in C code that holds the GIL."""
+server that imported the spider's modules and those its callbacks import before them, and none
+of the pool's processes (fork server, workers, resource tracker) outlives a crawl killed with
+SIGKILL, even a worker stuck in C code that holds the GIL."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
+import weakref
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -32,6 +34,12 @@ import preload_probe
 from scraper import Spider
 
 
+def imported_lazily():
+    import lazy_probe  # only when a page is parsed: still preloaded, from the compiled code
+
+    return lazy_probe.IMPORTED_IN
+
+
 class Probe(Spider):
     name = "probe"
 
@@ -39,6 +47,7 @@ class Probe(Spider):
         yield {
             "url": response.url,
             "imported_in": preload_probe.IMPORTED_IN,
+            "lazily_imported_in": imported_lazily(),
             "pid": os.getpid(),
             "parent": os.getppid(),
         }
@@ -63,6 +72,7 @@ class Stuck(Spider):
 def test_workers_are_forked_from_a_server_that_preloaded_the_spiders_imports(tmp_path, demo_site):
     site = demo_site(hosts=1, rate=0)
     (tmp_path / "preload_probe.py").write_text(PROBE)
+    (tmp_path / "lazy_probe.py").write_text(PROBE)
     (tmp_path / "probe.py").write_text(PROBE_SPIDER)
     process = popen_cli(
         "probe.py",
@@ -79,6 +89,7 @@ def test_workers_are_forked_from_a_server_that_preloaded_the_spiders_imports(tmp
     [item] = read_jsonl(tmp_path / "out.jsonl")
     # Imported by the worker's parent, before the worker existed: the fork server, not the crawl.
     assert item["imported_in"] == item["parent"] != process.pid
+    assert item["lazily_imported_in"] == item["parent"]
     assert item["pid"] != item["parent"]
 
 
@@ -200,6 +211,24 @@ def test_a_result_that_cannot_be_sent_costs_its_own_page_only(batch_pool):
     assert [r.send_error is None for r in results] == [True, False, True]
     assert "pickle" in results[1].send_error.lower()
     assert [r.items[0]["url"].rsplit("/", 1)[1] for r in (results[0], results[2])] == ["a", "c"]
+
+
+def test_a_batchs_pages_are_freed_once_dropped_without_a_garbage_collection(batch_pool):
+    """The batch holds its future; a done callback that held the batch made a cycle, and the
+    pages' bodies stayed in memory until a full collection (150 pages at once in a crawl)."""
+    response = _responses("a")[0]
+    freed = weakref.ref(response)
+    batch = batch_pool.submit([response])
+    assert batch.results()[0].items
+    gc.disable()  # only reference counting may free it
+    try:
+        del batch, response
+        deadline = time.monotonic() + 10  # the executor's thread drops its own reference
+        while freed() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 def test_a_callback_past_parse_timeout_in_a_batch_times_out_alone(batch_pool):

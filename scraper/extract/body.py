@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 from lxml.etree import _Element
 from lxml.html import HtmlElement
 
+from ..warm import warm_up
 from .text import tokens
 
 # A block whose text is at least this share link text is navigation, not prose ("Also read:
@@ -79,9 +80,22 @@ class Block(NamedTuple):
     link_chars: int
 
 
+@warm_up
+def _trafilatura() -> None:
+    """In the fork server: trafilatura and what it imports (htmldate, courlan, babel, dateutil,
+    charset-normalizer, urllib3: 8 MB), and the stop words of every jusText language that it
+    builds on its first page whose language it does not know (33 MB), one copy for every worker
+    instead of one each."""
+    import trafilatura  # noqa: F401
+    from justext.core import define_stoplist
+    from trafilatura.external import JT_STOPLIST, jt_stoplist_init
+
+    define_stoplist(JT_STOPLIST or jt_stoplist_init())  # the lower-cased set jusText looks in
+
+
 def main_blocks(html: str) -> list[Block]:
     """The blocks of the main content of the page ``html``, in order (trafilatura, see above)."""
-    import trafilatura  # heavy: imported in the workers, on the first page
+    import trafilatura  # heavy: the fork server imports it (_first_extraction), not the crawl
 
     # trafilatura parses the text itself, as fast as it walks a copy of the caller's tree, and
     # its parser drops comments, which split text nodes ("no one <!-- -->ran"). No URL: it
