@@ -68,7 +68,7 @@ from .fetcher import Fetcher
 from .guard import AddressGuard
 from .httpcache import open_cache
 from .lifecycle import Lifecycle
-from .memory import tree_memory
+from .memory import process_tree, tree_memory
 from .models import Request, Response
 from .outages import OutageReport
 from .parse import ParsePool
@@ -354,7 +354,9 @@ class Crawl:
         self._sample_memory()  # at least once, however short the crawl
 
     def _sample_memory(self) -> None:
-        self.stats.observe_memory(tree_memory([os.getpid(), *self.parse_pool.pids()]))
+        # The whole tree: the fork server and the resource tracker are the pool's cost too.
+        pids = set(process_tree(os.getpid())) | set(self.parse_pool.pids())
+        self.stats.observe_memory(tree_memory(pids))
 
     def _give_up_on_down_hosts(self) -> None:
         """With nothing left but hosts that cannot be reached, give up on those down past

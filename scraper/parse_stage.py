@@ -6,8 +6,8 @@ page's ack, new requests to the store).
 Threads (started and stopped by the engine): ``parse-feed`` (``feed``) takes responses off the
 response queue in batches and submits them to the pool, never more than ``ParsePool.capacity``
 batches at once (a semaphore: one slot per batch, held until its pages are all handed on); a
-batch is what is waiting when a slot frees, spread over the workers, at most BATCH_PAGES, and
-never held back to fill. ``parse-results`` (``collect``) hands each callback's output on: its
+batch is what is waiting when a slot frees, spread over the workers, at most BATCH_PAGES and
+BATCH_BYTES, and never held back to fill. ``parse-results`` (``collect``) hands each callback's output on: its
 new requests through admission, its items under stable keys, together to the item queue
 (blocks when full). A page whose callback runs in the main process (``ParsePool.runs_inline``)
 is handed on by its fetch thread (``run_here``). A worker that died or a callback past
@@ -34,7 +34,7 @@ from .export_stage import ItemKeys, PageOutput
 from .failurelog import FailureLog
 from .lifecycle import Lifecycle
 from .models import Request, Response
-from .parse import BATCH_PAGES, ParseBatch, ParseJob, ParsePool, ParseResult
+from .parse import BATCH_BYTES, BATCH_PAGES, ParseBatch, ParseJob, ParsePool, ParseResult
 from .queues import BoundedQueue
 from .settings import Settings
 from .spider import Spider
@@ -102,7 +102,7 @@ class ParseStage:
         while True:
             self._slots.acquire()  # released when the batch's pages are all handed on
             try:
-                responses = self._responses.get_batch(self._batch_size())
+                responses = self._responses.get_batch(self._batch_size(), BATCH_BYTES)
             except QueueClosed:
                 return
             to_workers = []

@@ -94,19 +94,25 @@ class BoundedQueue(Generic[T]):
             self._not_full.notify()
             return value
 
-    def get_batch(self, most: int) -> list[T]:
+    def get_batch(self, most: int, most_bytes: int | None = None) -> list[T]:
         """Take the oldest value, blocking while empty, and up to ``most - 1`` more of those
-        already waiting: a batch is what is there, never held back to fill up. One lock for
-        the batch. Raises QueueClosed once closed and drained."""
+        already waiting, while the batch weighs at most ``most_bytes`` (the first value is
+        taken whatever it weighs): a batch is what is there, never held back to fill up. One
+        lock for the batch. Raises QueueClosed once closed and drained."""
         with self._not_empty:
             while not self._entries and not self._closed:
                 self._not_empty.wait()
             if not self._entries:
                 raise QueueClosed("queue is closed")
-            batch = []
-            for _ in range(min(most, len(self._entries))):
-                value, size = self._entries.popleft()
+            batch: list[T] = []
+            weight = 0
+            while self._entries and len(batch) < most:
+                size = self._entries[0][1]
+                if batch and most_bytes is not None and weight + size > most_bytes:
+                    break
+                value, _ = self._entries.popleft()
                 self._bytes -= size
+                weight += size
                 batch.append(value)
             # One wake-up: a producer that gets in wakes the next while room is left.
             self._not_full.notify()

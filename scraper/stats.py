@@ -333,7 +333,8 @@ def render_summary(
         peak = stats.memory_peak
         workers = f" and {parse_workers} parse workers" if parse_workers else ""
         lines.append(
-            f"  memory: {peak.bytes / 2**20:.0f} MB {peak.kind} at peak (main process{workers})"
+            f"  memory: {peak.bytes / 2**20:.0f} MB {peak.kind} at peak (main process{workers}, "
+            "with every process they started)"
         )
     load = Load.measure(stats, fetch_threads, parse_workers, queues.get("response"))
     lines.append(

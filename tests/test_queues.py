@@ -109,3 +109,14 @@ def test_get_batch_takes_what_is_waiting_and_never_waits_to_fill():
     q.close()
     with pytest.raises(QueueClosed):
         q.get_batch(8)
+
+
+def test_get_batch_stops_at_its_weight_but_always_takes_one():
+    q: BoundedQueue[str] = BoundedQueue(10)
+    for value, size in [("a", 40), ("b", 40), ("c", 40), ("d", 500), ("e", 10)]:
+        q.put(value, size=size)
+    assert q.get_batch(8, most_bytes=100) == ["a", "b"]  # a third would weigh 120
+    assert q.get_batch(8, most_bytes=100) == ["c"]  # d does not fit beside it
+    assert q.get_batch(8, most_bytes=100) == ["d"]  # too heavy alone, travels alone
+    assert q.get_batch(8, most_bytes=100) == ["e"]
+    assert q.bytes == 0
