@@ -9,10 +9,10 @@ batches at once (a semaphore: one slot per batch, held until its pages are all h
 batch is what is waiting when a slot frees, spread over the workers, at most BATCH_PAGES and
 BATCH_BYTES, and never held back to fill. ``parse-results`` (``collect``) hands each callback's
 output on: its new requests through admission, its items under stable keys, together to the
-item queue (blocks when full). A page whose callback runs in the main process (``ParsePool.runs_inline``)
-is handed on by its fetch thread (``run_here``). A worker that died or a callback past
-PARSE_TIMEOUT is retried up to PARSE_RETRY_TIMES, then recorded as a failure; the other pages
-of a dead worker's batch run again without being charged.
+item queue (blocks when full). A page whose callback runs in the main process
+(``ParsePool.runs_inline``) is handed on by its fetch thread (``run_here``). A worker that died
+or a callback past PARSE_TIMEOUT is retried up to PARSE_RETRY_TIMES, then recorded as a
+failure; the other pages of a dead worker's batch run again without being charged.
 """
 
 from __future__ import annotations
