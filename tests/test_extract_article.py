@@ -6,7 +6,7 @@ import json
 import re
 
 from scraper.extract.article import extract_article
-from scraper.extract.body import has_prose_shape
+from scraper.extract.body import Block, article_paragraphs, has_prose_shape
 from scraper.models import Request, Response
 
 URL = "https://news.example/world/2026/harbour-bridge.html"
@@ -379,3 +379,41 @@ def test_a_one_line_subtitle_a_block_beyond_the_description_or_one_not_shown_is_
     assert item is not None and item["body"] == BODY
     item = extract_article(response(lead_page("A description shown nowhere on the page " * 4)))
     assert item is not None and item["body"] == BODY
+
+
+def test_the_title_of_a_link_list_and_a_credit_line_are_not_body_text():
+    links = "".join(
+        f'<p><a href="/world/2026/{n}.html">{title}</a></p>'
+        for n, title in (
+            ("ferry", "Ferry company expands its fleet for the summer season"),
+            ("tram", "New tram line opens to the airport at last, years late"),
+        )
+    )
+    extra = (
+        f"<p>Read more</p>{links}"  # the title of a list of links, inside the article
+        "<p>\u00a9 Harbour Photo Agency / J. Smith</p>"  # a credit line
+    )
+    page = article_html(json_ld(headline="Harbour bridge reopens after repairs"))
+    page = page.replace("</article>", f"{extra}</article>", 1)
+    item = extract_article(response(page))
+    assert item is not None
+    assert item["body"] == BODY
+
+
+def test_boilerplate_labels_are_dropped_and_article_text_kept():
+    long_text = PARAGRAPHS[0]
+    blocks = [
+        Block(long_text, 0),
+        Block("Related", 0, "head"),  # the title of the link list below it
+        Block("Ferry company expands its fleet for the summer season", 53, "item"),
+        Block("A short line of the story.", 0),  # short, but no link list follows
+        Block("Harbour at dawn. \u00a9 Photo Agency", 0),  # a credit line
+        Block(f"{PARAGRAPHS[1]} Quoted under licence \u00a9 2026 " + "x" * 400, 0),  # prose
+    ]
+    assert article_paragraphs(blocks, []) == [
+        long_text,
+        "A short line of the story.",
+        blocks[-1].text,
+    ]
+    # Where links are kept (link share above 1), nothing is a link list's title.
+    assert "Related" in article_paragraphs(blocks, [], link_share=1.01)

@@ -23,7 +23,7 @@ from . import jsonld
 from .body import article_paragraphs, has_prose_shape, main_blocks, prose_block, with_lead
 from .metadata import Metadata, canonical_url, extract_metadata, headlines, meta_tags
 from .simhash import simhash, to_hex
-from .text import keywords, summary, tokens
+from .text import folded_tokens, keywords, summary
 
 # A block of prose of at least this many characters under a headline, with a date or a byline,
 # is an article's text. Shorter texts are section fronts' introductions, video and gallery
@@ -54,6 +54,7 @@ def extract_article(response: Response) -> dict[str, Any] | None:
     if not declared and not is_article(root, metadata, paragraphs):
         return None
     body = "\n\n".join(paragraphs)
+    words = folded_tokens(body)  # once, for the keywords, the word count and the simhash
     return {
         "url": response.url,
         "canonical_url": metadata.canonical_url,
@@ -65,9 +66,9 @@ def extract_article(response: Response) -> dict[str, Any] | None:
         "language": metadata.language,
         "body": body,
         "summary": summary(paragraphs),
-        "keywords": keywords(body, metadata.title),
-        "word_count": len(tokens(body)),
-        "simhash": to_hex(simhash(body)),
+        "keywords": keywords(body, metadata.title, words=words),
+        "word_count": len(words),
+        "simhash": to_hex(simhash(body, words)),
         "near_duplicate_of": None,
     }
 

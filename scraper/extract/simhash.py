@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .text import tokens
+from .text import folded_tokens
 
 BITS = 64
 BYTES = BITS // 8
@@ -21,9 +21,11 @@ FEATURE_WORDS = 3
 _BIT_TABLES = tuple(bytes(value >> bit & 1 for value in range(256)) for bit in range(8))
 
 
-def simhash(text: str) -> int:
-    """The text's 64-bit simhash; 0 for a text without words."""
-    words = [word.casefold() for word in tokens(text)]
+def simhash(text: str, words: list[str] | None = None) -> int:
+    """The text's 64-bit simhash; 0 for a text without words. ``words``: the text's
+    ``folded_tokens`` when the caller has them already."""
+    if words is None:
+        words = folded_tokens(text)
     if not words:
         return 0
     size = min(FEATURE_WORDS, len(words))

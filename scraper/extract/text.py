@@ -30,6 +30,11 @@ def tokens(text: str) -> list[str]:
     return WORD.findall(text)
 
 
+def folded_tokens(text: str) -> list[str]:
+    """The text's tokens, case-folded: what keywords and simhash both read."""
+    return [word.casefold() for word in tokens(text)]
+
+
 def shingles(text: str, size: int = 4) -> set[tuple[str, ...]]:
     """Runs of ``size`` consecutive case-folded tokens; a shorter text is one shingle."""
     words = [word.casefold() for word in tokens(text)]
@@ -56,10 +61,14 @@ def summary(paragraphs: list[str]) -> str:
     return lead
 
 
-def keywords(body: str, title: str = "", count: int = KEYWORDS) -> list[str]:
+def keywords(
+    body: str, title: str = "", count: int = KEYWORDS, words: list[str] | None = None
+) -> list[str]:
     """The body's most telling words, best first: frequent, not stop words, doubled if in the
-    title; ties go to the word that comes first."""
-    words = [word.casefold() for word in tokens(body)]
+    title; ties go to the word that comes first. ``words``: the body's ``folded_tokens`` when
+    the caller has them already."""
+    if words is None:
+        words = folded_tokens(body)
     stop = stopwords_for(words)
     candidates = [
         word
