@@ -404,8 +404,8 @@ def test_boilerplate_labels_are_dropped_and_article_text_kept():
     long_text = PARAGRAPHS[0]
     blocks = [
         Block(long_text, 0),
-        Block("Related", 0, "head"),  # the title of the link list below it
-        Block("Ferry company expands its fleet for the summer season", 53, "item"),
+        Block("Related", 0),  # the title of the link list below it
+        Block("Ferry company expands its fleet for the summer season", 53),
         Block("A short line of the story.", 0),  # short, but no link list follows
         Block("Harbour at dawn. \u00a9 Photo Agency", 0),  # a credit line
         Block(f"{PARAGRAPHS[1]} Quoted under licence \u00a9 2026 " + "x" * 400, 0),  # prose

@@ -84,12 +84,10 @@ SPACED_TAGS = {"cell", "item", "list", "p", "head", "quote"}
 
 
 class Block(NamedTuple):
-    """One block of the main content: its text, how many of its characters are links, and
-    trafilatura's tag for it (``p``, ``head``, ``item``, ``cell`` ...)."""
+    """One block of the main content: its text and how many of its characters are links."""
 
     text: str
     link_chars: int
-    tag: str = "p"
 
 
 @warm_up
@@ -206,7 +204,7 @@ def _blocks(element: _Element) -> list[Block]:
             continue
         lines = _lines(child)
         for line in lines:
-            found.append(Block(line, _link_chars(child) if len(lines) == 1 else 0, child.tag))
+            found.append(Block(line, _link_chars(child) if len(lines) == 1 else 0))
     return found
 
 

@@ -37,7 +37,7 @@ def folded_tokens(text: str) -> list[str]:
 
 def shingles(text: str, size: int = 4) -> set[tuple[str, ...]]:
     """Runs of ``size`` consecutive case-folded tokens; a shorter text is one shingle."""
-    words = [word.casefold() for word in tokens(text)]
+    words = folded_tokens(text)
     if len(words) <= size:
         return {tuple(words)} if words else set()
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
