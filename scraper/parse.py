@@ -445,6 +445,11 @@ BATCH_PAGES = 8
 # cost per trip, which a large page's callback dwarfs, while a worker holds its whole batch:
 # on 90 KB pages, batches of two instead of eight kept the same speed with less memory.
 BATCH_BYTES = 256 * 1024
+# While the workers keep up, the feeder waits this long for more pages before it sends what it
+# has: a page sent alone cost 190 us of main-process CPU, one of 8 together 55 us
+# (``benchmarks.handoff``), and on light pages the main process is what limits the crawl. A
+# page waits at most this, a hundredth of a fast network round trip.
+BATCH_LINGER = 0.002
 
 
 @dataclass(slots=True, eq=False)

@@ -7,12 +7,13 @@ Threads (started and stopped by the engine): ``parse-feed`` (``feed``) takes res
 response queue in batches and submits them to the pool, never more than ``ParsePool.capacity``
 batches at once (a semaphore: one slot per batch, held until its pages are all handed on); a
 batch is what is waiting when a slot frees, spread over the workers, at most BATCH_PAGES and
-BATCH_BYTES, and never held back to fill. ``parse-results`` (``collect``) hands each callback's
-output on: its new requests through admission, its items under stable keys, together to the
-item queue (blocks when full). A page whose callback runs in the main process
-(``ParsePool.runs_inline``) is handed on by its fetch thread (``run_here``). A worker that died
-or a callback past PARSE_TIMEOUT is retried up to PARSE_RETRY_TIMES, then recorded as a
-failure; the other pages of a dead worker's batch run again without being charged.
+BATCH_BYTES; while the workers keep up, what comes within BATCH_LINGER. ``parse-results``
+(``collect``) hands each callback's output on: its new requests through admission, its items
+under stable keys, together to the item queue (blocks when full). A page whose callback runs
+in the main process (``ParsePool.runs_inline``) is handed on by its fetch thread
+(``run_here``). A worker that died or a callback past PARSE_TIMEOUT is retried up to
+PARSE_RETRY_TIMES, then recorded as a failure; the other pages of a dead worker's batch run
+again without being charged.
 """
 
 from __future__ import annotations
@@ -34,7 +35,15 @@ from .export_stage import ItemKeys, PageOutput
 from .failurelog import FailureLog
 from .lifecycle import Lifecycle
 from .models import Request, Response
-from .parse import BATCH_BYTES, BATCH_PAGES, ParseBatch, ParseJob, ParsePool, ParseResult
+from .parse import (
+    BATCH_BYTES,
+    BATCH_LINGER,
+    BATCH_PAGES,
+    ParseBatch,
+    ParseJob,
+    ParsePool,
+    ParseResult,
+)
 from .queues import BoundedQueue
 from .settings import Settings
 from .spider import Spider
@@ -102,7 +111,7 @@ class ParseStage:
         while True:
             self._slots.acquire()  # released when the batch's pages are all handed on
             try:
-                responses = self._responses.get_batch(self._batch_size(), BATCH_BYTES)
+                responses = self._responses.get_batch(*self._next_batch())
             except QueueClosed:
                 return
             to_workers = []
@@ -123,12 +132,16 @@ class ParseStage:
             except QueueClosed:
                 return  # a hard stop shut the pool down; the pages stay unacknowledged
 
-    def _batch_size(self) -> int:
-        """Pages for the next trip to a worker: the waiting pages spread over the workers (so
-        one worker is not handed all of them while another idles), at most BATCH_PAGES.
-        With nothing waiting, the next page travels alone, as soon as it comes."""
+    def _next_batch(self) -> tuple[int, int, float]:
+        """The next trip's most pages, most body bytes and linger (``BoundedQueue.get_batch``):
+        with pages waiting, those spread over the workers (so one worker is not handed all of
+        them while another idles), at most BATCH_PAGES, sent at once. With fewer waiting than
+        workers (the workers keep up), what comes within BATCH_LINGER, at most BATCH_PAGES."""
         waiting = len(self._responses)
-        return max(1, min(BATCH_PAGES, math.ceil(waiting / max(1, self._pool.workers))))
+        workers = max(1, self._pool.workers)
+        if waiting < workers:
+            return BATCH_PAGES, BATCH_BYTES, BATCH_LINGER
+        return min(BATCH_PAGES, math.ceil(waiting / workers)), BATCH_BYTES, 0.0
 
     def _submit(self, responses: list[Response]) -> None:
         batch = self._pool.submit(responses)

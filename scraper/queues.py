@@ -94,14 +94,25 @@ class BoundedQueue(Generic[T]):
             self._not_full.notify()
             return value
 
-    def get_batch(self, most: int, most_bytes: int | None = None) -> list[T]:
-        """Take the oldest value, blocking while empty, and up to ``most - 1`` more of those
-        already waiting, while the batch weighs at most ``most_bytes`` (the first value is
-        taken whatever it weighs): a batch is what is there, never held back to fill up. One
+    def get_batch(self, most: int, most_bytes: int | None = None, linger: float = 0.0) -> list[T]:
+        """Take the oldest value, blocking while empty, and up to ``most - 1`` more, while the
+        batch weighs at most ``most_bytes`` (the first value is taken whatever it weighs).
+        Once a value is there, wait at most ``linger`` seconds for the others, never longer
+        (no wait when there are already ``most``, or when the queue is full or closed). One
         lock for the batch. Raises QueueClosed once closed and drained."""
         with self._not_empty:
             while not self._entries and not self._closed:
                 self._not_empty.wait()
+            if linger > 0:
+                deadline = time.monotonic() + linger
+                while (
+                    not self._closed
+                    and len(self._entries) < most
+                    and (most_bytes is None or self._bytes < most_bytes)
+                    and self._has_room(0)
+                    and (left := deadline - time.monotonic()) > 0
+                ):
+                    self._not_empty.wait(left)
             if not self._entries:
                 raise QueueClosed("queue is closed")
             batch: list[T] = []

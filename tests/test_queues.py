@@ -120,3 +120,30 @@ def test_get_batch_stops_at_its_weight_but_always_takes_one():
     assert q.get_batch(8, most_bytes=100) == ["d"]  # too heavy alone, travels alone
     assert q.get_batch(8, most_bytes=100) == ["e"]
     assert q.bytes == 0
+
+
+def test_get_batch_lingers_for_the_rest_of_a_batch_but_not_past_it():
+    q: BoundedQueue[int] = BoundedQueue(10)
+    q.put(0)
+    got: list[list[int]] = []
+    consumer = threading.Thread(target=lambda: got.append(q.get_batch(3, linger=60)))
+    consumer.start()  # finds one value and waits for two more, up to a minute
+    q.put(1)
+    q.put(2)
+    consumer.join(10)
+    assert not consumer.is_alive() and got == [[0, 1, 2]]  # back as soon as the batch is full
+
+
+def test_get_batch_does_not_linger_on_a_full_or_closed_queue():
+    full: BoundedQueue[int] = BoundedQueue(2)
+    full.put(0)
+    full.put(1)
+    # Producers are blocked behind a full queue: waiting for more could only wait out the linger.
+    assert full.get_batch(8, linger=60) == [0, 1]
+    heavy: BoundedQueue[int] = BoundedQueue(10)
+    heavy.put(0, size=300)
+    assert heavy.get_batch(8, most_bytes=256, linger=60) == [0]  # already at its weight
+    closed: BoundedQueue[int] = BoundedQueue(10)
+    closed.put(0)
+    closed.close()
+    assert closed.get_batch(8, linger=60) == [0]
