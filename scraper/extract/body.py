@@ -134,26 +134,22 @@ def article_paragraphs(
     start = 0
     while start < len(blocks) and _is_headline(blocks[start].text, titles):
         start += 1
-    kept = [
-        index
-        for index in range(start, len(blocks))
-        if blocks[index].link_chars < link_share * len(blocks[index].text)
-    ]
     return [
-        blocks[index].text
-        for position, index in enumerate(kept)
-        if not _is_boilerplate(blocks, kept, position, link_share)
+        block.text
+        for index, block in enumerate(blocks[start:], start)
+        if block.link_chars < link_share * len(block.text)
+        and not _is_boilerplate(blocks, index, link_share)
     ]
 
 
-def _is_boilerplate(blocks: list[Block], kept: list[int], position: int, share: float) -> bool:
-    """Whether the kept block ``kept[position]`` labels something that is not the article:
+def _is_boilerplate(blocks: list[Block], index: int, share: float) -> bool:
+    """Whether ``blocks[index]`` (not itself link text) labels something that is not the
+    article:
 
     - the title of a list of links ("Related", "More on this"): a short block without links
       right before a block dropped as link text;
     - a credit or copyright line: a short block with the copyright sign.
     """
-    index = kept[position]
     block = blocks[index]
     if len(block.text) <= LINK_LIST_TITLE_CHARS and not block.link_chars:
         following = blocks[index + 1] if index + 1 < len(blocks) else None
