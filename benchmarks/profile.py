@@ -70,7 +70,6 @@ def _category(stack: list[str]) -> str:
 
 
 def summarize(raw: Path, pages: int = 0, gil_raw: Path | None = None) -> dict:
-    procs: dict[str, str] = {}
     by_role: Counter[tuple[str, str]] = Counter()
     by_cat: Counter[tuple[str, str]] = Counter()
     leaf_main: Counter[str] = Counter()
@@ -82,9 +81,13 @@ def summarize(raw: Path, pages: int = 0, gil_raw: Path | None = None) -> dict:
             continue
         count = int(count_s)
         frames = head.split(";")
-        proc_frame, _thread, stack = frames[0], frames[1] if len(frames) > 1 else "", frames[2:]
-        pid = proc_frame.split(":", 1)[0]
-        kind = procs.setdefault(pid, "worker" if "multiprocessing" in proc_frame else "main")
+        # py-spy names the line of descent first (crawl process; fork server; worker), then
+        # the thread, then the stack: a sample below the crawl process is a worker's.
+        named = [i for i, f in enumerate(frames) if f.startswith("process ")]
+        kind = "main" if len(named) == 1 else "worker"
+        thread = next((i for i in range(named[-1], len(frames)) if frames[i].startswith("thread")),
+                      named[-1])  # fmt: skip
+        stack = frames[thread + 1 :]
         role = _role(stack)
         if role == "worker":
             kind = "worker"

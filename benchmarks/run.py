@@ -116,6 +116,17 @@ def snapshot_framework(rev: str, workdir: Path) -> Path:
     return dest
 
 
+def compile_sources() -> None:
+    """Write the bytecode of what our runners import from source (the framework, the spiders
+    and workloads), as ``pip install`` does for Scrapy and every other installed package. With
+    PYTHONDONTWRITEBYTECODE set (as on our machines) each crawl otherwise compiled the framework
+    again: 0.1 s of the main process's start-up, and as much again in the fork server."""
+    import compileall
+
+    for folder in (FRAMEWORK_PATH or ROOT) / "scraper", ROOT / "benchmarks":
+        compileall.compile_dir(folder, quiet=1)
+
+
 def env_for_children() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
     paths = [str(FRAMEWORK_PATH)] if FRAMEWORK_PATH else []
@@ -475,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     global FRAMEWORK_PATH
     if args.framework != "tree":
         FRAMEWORK_PATH = snapshot_framework(args.framework, args.workdir)
+    compile_sources()
 
     scenarios = build(args.scale)
     if args.set:

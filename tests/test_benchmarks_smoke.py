@@ -163,3 +163,21 @@ def test_redis_scaling(tmp_path: Path, redis_server) -> None:
     assert all(row["pages"] == result["site_pages"] == 60 for row in result["rows"])
     assert 7 <= result["dedup_at_scale"] < 200  # bytes per URL: the 7-byte tails and then some
     assert "dedup at 2000 URLs" in redis_scaling.render(result)
+
+
+def test_profile_charges_a_sample_to_the_last_process_of_its_line_of_descent(tmp_path):
+    # py-spy --subprocesses names the crawl process, then the fork server, then the worker: a
+    # worker's callback was once charged to the main process because only the first was read.
+    from benchmarks import profile
+
+    main = 'process 10:"python -m scraper spider.py"'
+    server = 'process 11:"python -B -c from multiprocessing.forkserver import main"'
+    worker = 'process 12:""'
+    raw = tmp_path / "gil.txt"
+    raw.write_text(
+        f"{main};thread (10): fetch-1;FetchPool._run (scraper/fetch.py:175) 3\n"
+        f"{main};{server};{worker};thread (12);_run_batch (scraper/parse.py:300);"
+        "heavy (benchmarks/workload.py:90) 7\n"
+    )
+    s = profile.summarize(raw, pages=1)
+    assert s["samples"] == {"main": 3, "worker": 7}
