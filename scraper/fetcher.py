@@ -115,12 +115,13 @@ class Fetcher:
         """The crawl's fetcher: our connection pool (``guard`` decides which addresses it may
         connect to) unless a ``transport`` is given, the settings' headers, timeout and size
         cap, and the proxies of ``Proxies``."""
+        tls = tls_context(settings)
         return cls(
-            transport or HostPoolTransport(tls_context(settings), guard=guard),
+            transport or HostPoolTransport(tls, guard=guard),
             timeout=settings.DOWNLOAD_TIMEOUT,
             max_size=settings.DOWNLOAD_MAXSIZE,
             headers=default_headers(settings),
-            proxies=Proxies(settings),
+            proxies=Proxies(tls),
             keep_cookies=settings.COOKIES_ENABLED,
             on_send=on_send,
             on_sent=on_sent,

@@ -11,6 +11,7 @@ with ``CONNECT``. Requests that need no proxy keep the per-host pool (``transpor
 
 from __future__ import annotations
 
+import ssl
 import threading
 import urllib.request
 from urllib.parse import urlsplit
@@ -18,15 +19,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from .models import Request
-from .settings import Settings
-from .tls import tls_context
 
 
 class Proxies:
     """The crawl's proxies; thread-safe (transports are made once per proxy URL)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._tls = tls_context(settings)
+    def __init__(self, tls: ssl.SSLContext) -> None:
+        # The connection pool's own context: each holds the CA bundle (1.2 MB, 20 ms to load).
+        self._tls = tls
         found = urllib.request.getproxies_environment()  # HTTP_PROXY, http_proxy, NO_PROXY...
         self._environment = {s: found[s] for s in ("http", "https") if s in found}
         self._no_proxy = found.get("no", "")
