@@ -140,6 +140,12 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
         work="heavy_lxml",
         note="CPU-bound: lxml text, MinHash arithmetic, sentence statistics",
     )
+    heavy_numpy = replace(
+        heavy,
+        name="heavy-numpy",
+        work="heavy_numpy",
+        note="CPU-bound: lxml text, a 128-permutation MinHash in numpy (imported in the callback)",
+    )
     fast_soup = replace(
         fast,
         name="fast-soup",
@@ -156,9 +162,20 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
     )
     return {
         s.name: s
-        for s in (heavy, heavy_lxml, fast, fast_soup, slow, slow_soup, polite, faults, scale_)
+        for s in (
+            heavy,
+            heavy_lxml,
+            heavy_numpy,
+            fast,
+            fast_soup,
+            slow,
+            slow_soup,
+            polite,
+            faults,
+            scale_,
+        )
     }
 
 
-ORDER = ("heavy", "heavy-lxml", "fast", "fast-soup", "slow", "slow-soup", "polite", "faults",
-         "scale")  # fmt: skip
+ORDER = ("heavy", "heavy-lxml", "heavy-numpy", "fast", "fast-soup", "slow", "slow-soup", "polite",
+         "faults", "scale")  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+import zlib
 from array import array
 from collections import Counter
 from typing import Any
@@ -146,6 +147,40 @@ def heavy_lxml(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list
     return item, links
 
 
+def heavy_numpy(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    # Imported in the callback, as spiders often do with a heavy library: the framework must
+    # still load it once, before its workers fork, for them to share its pages.
+    import lxml.html
+    import numpy as np
+
+    doc = lxml.html.fromstring(html)
+    links = [urljoin(url, href) for href in doc.xpath("//a/@href")]
+    article = doc.find(".//article")
+    if article is None:
+        return None, links
+    title = (doc.findtext(".//title") or "").strip()
+    for tag in article.iter(*INVISIBLE):
+        tag.drop_tree()
+    tokens = TOKEN.findall(article.text_content().lower())
+    # Word 3-shingles hashed as vectors, then a 128-permutation MinHash in one array operation.
+    ids = np.array([zlib.crc32(t.encode()) for t in tokens], dtype=np.uint64)
+    if len(ids) < 3:
+        return {"url": url, "title": title, "words": len(tokens), "minhash": []}, links
+    shingles = np.unique(ids[:-2] * 1_000_003**2 + ids[1:-1] * 1_000_003 + ids[2:])
+    seeds = np.arange(128, dtype=np.uint64)
+    a, b = (seeds * 2 + 1) * 0x9E3779B1 % MERSENNE_61, seeds * 0x632BE59B % MERSENNE_61
+    signature = ((shingles[None, :] * a[:, None] + b[:, None]) % MERSENNE_61).min(axis=1)
+    counts = np.bincount(np.array([len(t) for t in tokens]), minlength=16)[:16]
+    item = {
+        "url": url,
+        "title": title,
+        "words": len(tokens),
+        "word_lengths": counts.tolist(),
+        "minhash": [f"{int(h):016x}" for h in signature[:4]],
+    }
+    return item, links
+
+
 def light_soup(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
     _, links, title = _soup(url, html)
     if title is None:
@@ -153,4 +188,10 @@ def light_soup(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list
     return {"url": url, "title": title, "links": len(links)}, links
 
 
-CALLBACKS = {"heavy": heavy, "light": light, "heavy_lxml": heavy_lxml, "light_soup": light_soup}
+CALLBACKS = {
+    "heavy": heavy,
+    "light": light,
+    "heavy_lxml": heavy_lxml,
+    "heavy_numpy": heavy_numpy,
+    "light_soup": light_soup,
+}

@@ -21,7 +21,7 @@ from benchmarks import run as bench
 from benchmarks.scenarios import build
 from benchmarks.servers import NginxServer, ServerConfig, nginx_available, read_log
 from benchmarks.sites import SiteSpec, generate
-from benchmarks.workload import heavy, heavy_lxml, light, light_soup
+from benchmarks.workload import heavy, heavy_lxml, heavy_numpy, light, light_soup
 
 pytest_plugins = ["redis_server"]  # fixture: redis_server (the Redis scaling benchmark)
 
@@ -93,10 +93,15 @@ def test_workload_is_deterministic_and_finds_articles(tmp_path: Path) -> None:
     xitem, xlinks = heavy_lxml("http://h/a/1.html", page)
     assert xitem and xitem["title"] == item["title"] and xlinks == links
     assert len(xitem["minhash"]) == 4 and heavy_lxml("http://h/a/1.html", page)[0] == xitem
+    nitem, nlinks = heavy_numpy("http://h/a/1.html", page)
+    assert nitem and nitem["title"] == item["title"] and nlinks == links
+    assert nitem["words"] == xitem["words"] and sum(nitem["word_lengths"]) <= nitem["words"]
+    assert len(nitem["minhash"]) == 4 and heavy_numpy("http://h/a/1.html", page)[0] == nitem
     index = (tmp_path / "s" / site.addrs[0] / "index.html").read_text()
     assert light("http://h/index.html", index)[0] is None
     assert light_soup("http://h/index.html", index)[0] is None
     assert heavy_lxml("http://h/index.html", index)[0] is None
+    assert heavy_numpy("http://h/index.html", index)[0] is None
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
