@@ -417,3 +417,40 @@ def test_boilerplate_labels_are_dropped_and_article_text_kept():
     ]
     # Where links are kept (link share above 1), nothing is a link list's title.
     assert "Related" in article_paragraphs(blocks, [], link_share=1.01)
+
+
+def test_a_closing_label_line_is_dropped_and_a_closing_sentence_kept():
+    page = article_html(json_ld(headline="Harbour bridge reopens after repairs"))
+    sentence = "Update: the council confirmed the opening date on Tuesday."
+    label = "Source: City council, Harbour Photo Agency"  # a label line, last
+    extra = f"<p>{sentence}</p><p>{label}</p>"
+    item = extract_article(response(page.replace("</article>", f"{extra}</article>", 1)))
+    assert item is not None
+    assert item["body"] == f"{BODY}\n\n{sentence}"
+    # The same sentence last, where it ends the text with a full stop, stays.
+    extra = f"<p>{sentence}</p>"
+    item = extract_article(response(page.replace("</article>", f"{extra}</article>", 1)))
+    assert item is not None
+    assert item["body"] == f"{BODY}\n\n{sentence}"
+
+
+def test_a_label_line_is_dropped_only_last_and_only_when_it_is_no_sentence():
+    story = PARAGRAPHS[0]
+    label = "Photo credits: Harbour Photo Agency / J. Smith"
+    assert article_paragraphs([Block(story, 0), Block(label, 0)], []) == [story]
+    # Not last: a "Name: value" line inside the text (a recipe's, a product's) stays.
+    assert article_paragraphs([Block(label, 0), Block(story, 0)], []) == [label, story]
+    # A closing sentence that opens with a label, or one too long for a label line, stays.
+    sentence = "Update: the council confirmed the date on Tuesday."
+    assert article_paragraphs([Block(story, 0), Block(sentence, 0)], []) == [story, sentence]
+    long_line = "Source: " + "the city council and the harbour authority " * 3
+    assert article_paragraphs([Block(story, 0), Block(long_line, 0)], []) == [story, long_line]
+    # Link text: a long linked paragraph and an address stay, a linked headline goes.
+    linked = Block("x " * 250, 500)
+    address = Block("mail@bridge.example", 19)
+    headline = Block("New tram line opens to the airport at last", 42)
+    assert article_paragraphs([Block(story, 0), linked, address, headline], []) == [
+        story,
+        linked.text,
+        address.text,
+    ]
