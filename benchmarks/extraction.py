@@ -58,6 +58,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from benchmarks.extraction_quality import DEV, metadata_report, report, score
+from scraper.memory import process_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIDER = ROOT / "spiders" / "news.py"
@@ -190,19 +191,15 @@ class _LineCounter:
 
 
 def _children_cpu(pid: int) -> float:
-    """User and system CPU seconds of ``pid``'s child processes, from Linux's /proc."""
+    """User and system CPU seconds of the processes below ``pid`` (the parse workers are the
+    fork server's children, not the crawl's), from Linux's /proc."""
     total = 0
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+    for child in process_tree(pid)[1:]:
         try:
-            child_pids = children.read_text().split()
+            fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
         except OSError:
-            continue  # the thread ended between the listing and the read
-        for child in child_pids:
-            try:
-                fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
     return total / os.sysconf("SC_CLK_TCK")
 
 

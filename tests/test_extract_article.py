@@ -454,3 +454,20 @@ def test_a_label_line_is_dropped_only_last_and_only_when_it_is_no_sentence():
         linked.text,
         address.text,
     ]
+
+
+def test_a_date_found_by_htmldate_leaves_the_page_tree_whole():
+    # htmldate prunes what it searches (scripts, footers): a copy, since the article's other
+    # fields are read from the same tree afterwards.
+    import lxml.html
+
+    from scraper.extract import metadata
+
+    root = lxml.html.fromstring(
+        "<html><head><title>T</title><script>var a = 1;</script></head><body>"
+        "<h1>A headline</h1><p class='date'>Published 12 March 2021</p><p>Text.</p>"
+        "<footer><a href='/'>Home</a> <style>p {}</style></footer></body></html>"
+    )
+    before = lxml.html.tostring(root)
+    assert metadata._published(root, {}, {}) == "2021-03-12"
+    assert lxml.html.tostring(root) == before

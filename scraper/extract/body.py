@@ -47,7 +47,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from lxml.etree import _Element
+from lxml.etree import XPath, _Element
 from lxml.html import HtmlElement
 
 from ..warm import warm_up
@@ -103,6 +103,15 @@ DESCRIPTION_SLACK = 1.2
 DESCRIPTION_MARGIN = 40
 DESCRIPTION_TAGS = ("og:description", "description", "twitter:description")
 DESCRIPTION_KEY_CHARS = 30  # a description is found in the page by its first characters
+# Compiled once: ``element.xpath(text)`` compiles its expression on every call, which cost more
+# than the search on a paragraph.
+_SHOWN_TEXT = XPath("//body//text()[not(ancestor::script) and not(ancestor::style)]")
+_SHOWN_TEXT_WITH = XPath(
+    "//body//text()[contains(normalize-space(.), $key)]"
+    "[not(ancestor::script) and not(ancestor::style)]"
+)
+_TEXT_OUTSIDE_LINKS = XPath(".//text()[not(ancestor::a)]")
+_LINKED_HEADINGS = XPath("./*[self::h2 or self::h3 or self::h4][.//a]")
 BLOCK_TAGS = {"p", "head", "item", "row", "code", "quote"}
 CONTAINER_TAGS = {"list", "table", "quote"}
 SPACED_TAGS = {"cell", "item", "list", "p", "head", "quote"}
@@ -224,11 +233,7 @@ def with_lead(root: HtmlElement, tags: dict[str, str], paragraphs: list[str]) ->
     if any("".join(key.split()) in body for key in keys):
         return paragraphs  # the lead is in the body already
     for description, key in zip(descriptions, keys, strict=True):
-        shown = root.xpath(
-            "//body//text()[contains(normalize-space(.), $key)]"
-            "[not(ancestor::script) and not(ancestor::style)]",
-            key=key,
-        )
+        shown = _SHOWN_TEXT_WITH(root, key=key)
         for text in shown:
             lead = _clean(_block_of(text).text_content())
             longest = DESCRIPTION_SLACK * len(description) + DESCRIPTION_MARGIN
@@ -302,7 +307,7 @@ def has_prose_shape(root: HtmlElement) -> bool:
     chars: dict[HtmlElement, int] = defaultdict(int)
     count: dict[HtmlElement, int] = defaultdict(int)
     for paragraph in root.iter("p"):
-        text = _clean(" ".join(paragraph.xpath(".//text()[not(ancestor::a)]")))
+        text = _clean(" ".join(_TEXT_OUTSIDE_LINKS(paragraph)))
         if text:
             parent = paragraph.getparent()
             chars[parent] += len(text)
@@ -315,7 +320,7 @@ def has_prose_shape(root: HtmlElement) -> bool:
             count[parent] += 1
     for parent, total in chars.items():
         if total >= PROSE_MIN_CHARS and count[parent] >= PROSE_MIN_PARAGRAPHS:
-            teasers = parent.xpath("./*[self::h2 or self::h3 or self::h4][.//a]")
+            teasers = _LINKED_HEADINGS(parent)
             if 2 * len(teasers) < count[parent]:
                 return True
     return False
@@ -357,7 +362,7 @@ def _located(root: HtmlElement, paragraphs: list[str]) -> dict[HtmlElement, tupl
     owners: list[HtmlElement] = []
     pieces: list[str] = []
     offset = 0
-    for text in root.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]"):
+    for text in _SHOWN_TEXT(root):
         squeezed = "".join(text.split())
         if squeezed:
             starts.append(offset)

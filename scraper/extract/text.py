@@ -69,27 +69,23 @@ def keywords(
     the caller has them already."""
     if words is None:
         words = folded_tokens(body)
-    stop = stopwords_for(words)
-    candidates = [
-        word
-        for word in words
-        if len(word) >= MIN_KEYWORD_CHARS and word not in stop and not word.isdigit()
-    ]
-    frequency = Counter(candidates)
+    counts = Counter(words)  # in order of first appearance: sorting keeps that order in ties
+    stop = stopwords_for(counts)
     in_title = {word.casefold() for word in tokens(title)}
-    first_seen = {word: i for i, word in reversed(list(enumerate(candidates)))}
-    ranked = sorted(
-        frequency,
-        key=lambda word: (-frequency[word] * (2 if word in in_title else 1), first_seen[word]),
-    )
-    return ranked[:count]
+    frequency = {
+        word: n * (2 if word in in_title else 1)
+        for word, n in counts.items()
+        if len(word) >= MIN_KEYWORD_CHARS and word not in stop and not word.isdigit()
+    }
+    return sorted(frequency, key=frequency.__getitem__, reverse=True)[:count]
 
 
-def stopwords_for(words: list[str]) -> frozenset[str]:
-    """The jusText stop-word list that covers most of ``words`` (empty if none covers any)."""
+def stopwords_for(counts: Counter[str]) -> frozenset[str]:
+    """The jusText stop-word list that covers most of the words ``counts`` counts (empty if
+    none covers any)."""
     stoplists, lists_of_word = _stoplists()
-    hits = Counter()
-    for word, n in Counter(words).items():
+    hits: Counter[int] = Counter()
+    for word, n in counts.items():
         for index in lists_of_word.get(word, ()):
             hits[index] += n
     if not hits:
