@@ -22,6 +22,7 @@ from .commands import COMMANDS, command
 from .commands.arguments import key_value
 from .engine import Crawl
 from .errors import ScraperError, SettingsError
+from .fetch import hand_the_gil_over_less_often
 from .memory import use_one_malloc_arena
 from .redact import redact_logs
 from .settings import ConfigFile, Settings, build_settings, find_config
@@ -152,6 +153,7 @@ class _SignalHandler:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     use_one_malloc_arena()
+    hand_the_gil_over_less_often()
     try:
         # crawl shell|startproject|genspider|check ...: unless a spider file has that name.
         if argv and argv[0] in COMMANDS and not Path(argv[0]).is_file():
