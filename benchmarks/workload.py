@@ -115,18 +115,26 @@ PERMUTATIONS = [
 ]
 
 
-def heavy_lxml(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
+def _article_text(url: str, html: str | bytes) -> tuple[list[str], str, str | None]:
+    """With lxml: the page's links, its title and the visible text of its ``<article>`` (None
+    where it has none)."""
     import lxml.html
 
     doc = lxml.html.fromstring(html)
     links = [urljoin(url, href) for href in doc.xpath("//a/@href")]
     article = doc.find(".//article")
     if article is None:
-        return None, links
+        return links, "", None
     title = (doc.findtext(".//title") or "").strip()
     for tag in article.iter(*INVISIBLE):
         tag.drop_tree()
-    text = article.text_content()
+    return links, title, article.text_content()
+
+
+def heavy_lxml(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    links, title, text = _article_text(url, html)
+    if text is None:
+        return None, links
     tokens = TOKEN.findall(text.lower())
     shingles = {" ".join(tokens[i : i + 3]) for i in range(len(tokens) - 2)}
     blake = hashlib.blake2b
@@ -150,18 +158,12 @@ def heavy_lxml(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list
 def heavy_numpy(url: str, html: str | bytes) -> tuple[dict[str, Any] | None, list[str]]:
     # Imported in the callback, as spiders often do with a heavy library: the framework must
     # still load it once, before its workers fork, for them to share its pages.
-    import lxml.html
     import numpy as np
 
-    doc = lxml.html.fromstring(html)
-    links = [urljoin(url, href) for href in doc.xpath("//a/@href")]
-    article = doc.find(".//article")
-    if article is None:
+    links, title, text = _article_text(url, html)
+    if text is None:
         return None, links
-    title = (doc.findtext(".//title") or "").strip()
-    for tag in article.iter(*INVISIBLE):
-        tag.drop_tree()
-    tokens = TOKEN.findall(article.text_content().lower())
+    tokens = TOKEN.findall(text.lower())
     # Word 3-shingles hashed as vectors, then a 128-permutation MinHash in one array operation.
     ids = np.array([zlib.crc32(t.encode()) for t in tokens], dtype=np.uint64)
     if len(ids) < 3:
