@@ -8,9 +8,10 @@ randomized delays). Scrapy keeps its default asyncio reactor. See README.md for 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
-from .sites import SiteSpec, articles_for_pages_per_host
+from .sites import SiteSpec, articles_for_pages_per_host, articles_per_host, listings_for
 
 COMMON_OURS = {
     "LOG_LEVEL": "WARNING",
@@ -50,6 +51,25 @@ class Scenario:
     timeout: float = 600.0
     repeat_cap: int = 0  # 0 = as asked; the scale run is long, so once by default
     note: str = ""
+
+    def network_floor(self) -> float:
+        """The least time any client can take over the site, in seconds, when every response
+        comes ``delay`` late (0 when it does not): a host takes CONCURRENT_REQUESTS_PER_DOMAIN
+        requests at once and the crawl CONCURRENT_REQUESTS, and a page is known only once the
+        page linking to it has answered (the index, then its listings, then their articles).
+        Start-up, transfer and parsing are left out, so it is a floor, not a forecast."""
+        if not self.delay:
+            return 0.0
+        per_host = int(self.ours["CONCURRENT_REQUESTS_PER_DOMAIN"])
+        total = int(self.ours["CONCURRENT_REQUESTS"])
+        rounds, pages = 0.0, 0
+        for articles in articles_per_host(self.site):
+            listings = listings_for(articles, self.site.per_listing)
+            pages += 1 + listings + articles
+            # Round 1 is the index alone; no article goes out before round 3.
+            rounds = max(rounds, 2 + math.ceil(articles / per_host),
+                         1 + math.ceil((listings + articles) / per_host))  # fmt: skip
+        return self.delay * max(rounds, pages / total)
 
 
 def _both(**kw: str) -> tuple[dict[str, str], dict[str, str]]:

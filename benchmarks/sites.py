@@ -147,12 +147,10 @@ def generate(spec: SiteSpec, root: Path) -> Site:
     rng = random.Random(spec.seed)
     vocab, cum = _vocabulary(rng)
     addrs = [f"{spec.addr_prefix}{i + 1}" for i in range(spec.hosts)]
-    base, extra = divmod(spec.articles, spec.hosts)
-    per_host = [base + (1 if i < extra else 0) for i in range(spec.hosts)]
     pages_per_host, faults = [], {}
-    for h, (addr, count) in enumerate(zip(addrs, per_host, strict=True)):
+    for h, (addr, count) in enumerate(zip(addrs, articles_per_host(spec), strict=True)):
         hrng = random.Random(spec.seed * 1_000_003 + h)
-        listings = max(1, math.ceil(count / spec.per_listing))
+        listings = listings_for(count, spec.per_listing)
         (root / addr / "l").mkdir(parents=True)
         (root / addr / "a").mkdir()
         (root / addr / "index.html").write_text(_index(listings))
@@ -187,9 +185,21 @@ def generate(spec: SiteSpec, root: Path) -> Site:
     return site
 
 
+def articles_per_host(spec: SiteSpec) -> list[int]:
+    """The articles each host serves: the site's articles spread evenly, the first hosts one
+    more when they do not divide."""
+    base, extra = divmod(spec.articles, spec.hosts)
+    return [base + (1 if i < extra else 0) for i in range(spec.hosts)]
+
+
+def listings_for(articles: int, per_listing: int) -> int:
+    """The listing pages of a host with ``articles`` articles (at least one)."""
+    return max(1, math.ceil(articles / per_listing))
+
+
 def articles_for_pages_per_host(pages_per_host: int, per_listing: int = 100) -> int:
     """Articles per host so that index + listings + articles is exactly ``pages_per_host``."""
     for articles in range(pages_per_host, 0, -1):
-        if 1 + max(1, math.ceil(articles / per_listing)) + articles <= pages_per_host:
+        if 1 + listings_for(articles, per_listing) + articles <= pages_per_host:
             return articles
     return 1

@@ -118,11 +118,46 @@ def test_scenario_with_our_framework(tiny, runs, name: str) -> None:
         log = read_log(rundir / "server" / "access.log")
         assert set(log.faults) == {"reset", "hang", "truncate"}  # each tripped once
         assert log.status.get(500) and log.status.get(503)
+    if sc.delay:  # a floor the crawl beat would be no floor
+        assert r.span >= sc.network_floor() > 0
     rows = bench.summarize([r], scenarios, {name: site})
     assert rows and rows[0]["pages"] == site.pages
     bench.render(rows, bench.targets(rows, {name: site}), {
         "machine": bench.machine(), "started": "now", "scale": TINY, "repeat": 1,
         "server": "python", "framework": "tree"})  # fmt: skip
+
+
+def test_network_floor_counts_the_rounds_no_client_can_skip() -> None:
+    scenarios = build(1.0)
+    # Slow: 20 hosts of 100 articles behind one listing, 8 at once per host, each answer 0.2 s
+    # late: the index, the listing, then 13 rounds of articles.
+    assert scenarios["slow"].network_floor() == pytest.approx(0.2 * (1 + 1 + 13))
+    assert scenarios["fast"].network_floor() == 0.0  # no latency: nothing to count
+    # Fewer requests at once in all than the hosts could take: the crawl's limit binds.
+    narrow = dataclasses.replace(
+        scenarios["slow"], ours={**scenarios["slow"].ours, "CONCURRENT_REQUESTS": "16"}
+    )
+    assert narrow.network_floor() == pytest.approx(0.2 * 2040 / 16)
+    rows = [
+        {
+            "scenario": "slow",
+            "runner": "ours",
+            "pages": 2040,
+            "pages_per_s": 600.0,
+            "network_floor_s": 3.0,
+            "peak_pss_mb": 0,
+        },
+        {
+            "scenario": "slow",
+            "runner": "scrapy",
+            "pages": 2040,
+            "pages_per_s": 300.0,
+            "peak_pss_mb": 0,
+        },
+    ]
+    (check,) = [c for c in bench.targets(rows, {}) if c["target"].startswith("slow:")]
+    assert check["value"].startswith("2.00× (the network's ceiling here: 2.27×")
+    assert "out of reach" in check["value"] and not check["met"]
 
 
 @pytest.mark.parametrize("runner", ["naive", "scrapy"])
