@@ -27,8 +27,8 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
 The crawl ends when the store says it is finished (nothing queued, nothing open anywhere),
 this process holds no page and no ``spider_idle`` handler scheduled a request or raised
 ``DontCloseSpider`` (handlers run in the main thread, one at a time with other spider code),
-or when all that is left belongs to hosts down past HOST_DOWN_TIMEOUT, which are then given up
-for this run (``outages``). Shutdown flows
+or when all that is left belongs to hosts down past HOST_DOWN_TIMEOUT (or the shorter
+HOST_UNREACHED_TIMEOUT, if never reached), which are then given up for this run (``outages``). Shutdown flows
 downstream: fetch threads stop and are joined, the response queue closes, parse-feed ends, the
 pool drains, parse-results ends, the item queue closes, the exporter flushes, the output is
 finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight
@@ -360,8 +360,8 @@ class Crawl:
 
     def _give_up_on_down_hosts(self) -> None:
         """With nothing left but hosts that cannot be reached, give up on those down past
-        HOST_DOWN_TIMEOUT for this run. A worker of a shared crawl stops, leaving them queued
-        for the workers that come later."""
+        HOST_DOWN_TIMEOUT (HOST_UNREACHED_TIMEOUT if never reached) for this run. A worker of
+        a shared crawl stops, leaving them queued for the workers that come later."""
         outages = self.fetch_pool.outages
         if not outages.any_down or not self._local_work_done():
             return

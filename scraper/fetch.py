@@ -84,7 +84,10 @@ def fetch_policies(
 ) -> FetchPolicies:
     """The crawl's fetch policies, from its settings."""
     outages = HostOutages(
-        settings.RETRY_BACKOFF_BASE, settings.HOST_DOWN_BACKOFF_MAX, settings.HOST_DOWN_TIMEOUT
+        settings.RETRY_BACKOFF_BASE,
+        settings.HOST_DOWN_BACKOFF_MAX,
+        settings.HOST_DOWN_TIMEOUT,
+        settings.HOST_UNREACHED_TIMEOUT,
     )
     robots = None
     if settings.ROBOTSTXT_OBEY:

@@ -8,6 +8,9 @@ each later failure, up to ``HOST_DOWN_BACKOFF_MAX``. The first failure is logged
 outage with its cause, and the end of the outage once. The engine asks ``give_up`` when
 nothing but unreachable hosts is left: a host down for ``HOST_DOWN_TIMEOUT`` is then given
 up for this run, with its requests left unfetched (kept in a job folder for the next run).
+A host that has not answered once in this run is given up after ``HOST_UNREACHED_TIMEOUT``
+instead: a mistyped address or a server not started is far likelier than an outage that
+began just before the crawl (Scrapy gives up on such a host after its retries).
 A worker of a shared crawl cannot see what else is queued, so it asks ``give_up_all``: it
 gives up once no host has answered it for that long, its requests left queued in Redis.
 """
@@ -57,10 +60,12 @@ class OutageReport:
 class HostOutages:
     """Per-host outage state, shared by the fetch threads. Thread-safe."""
 
-    def __init__(self, base: float, cap: float, timeout: float) -> None:
+    def __init__(self, base: float, cap: float, timeout: float, unreached: float) -> None:
         self._base = max(base, 0.01)
         self._cap = max(cap, self._base)
         self._timeout = timeout
+        self._unreached_timeout = min(unreached, timeout)
+        self._answered: set[str] = set()  # hosts that answered in this run
         self._down: dict[str, Outage] = {}
         self._ended: list[OutageReport] = []
         self._last_reached = -math.inf  # when any host last answered
@@ -90,6 +95,7 @@ class HostOutages:
         """A response came from ``host`` to a request begun at ``started``: its outage, if
         any, is over, unless the request began before it (an answer already on its way)."""
         self._last_reached = now
+        self._answered.add(host)
         if host not in self._down:  # unlocked peek: the common case, no outage at all
             return
         with self._lock:
@@ -109,7 +115,7 @@ class HostOutages:
 
     def give_up(self, hosts_left: Iterable[str], now: float) -> list[str]:
         """Of ``hosts_left`` (the hosts with queued requests, when nothing else is open), those
-        to give up on for this run: down past HOST_DOWN_TIMEOUT, or given up already (a request
+        to give up on for this run: down past their limit (``_limit``), or given up already (a request
         that was on its way back when the rest were taken out). None unless every one is down.
         """
         with self._lock:
@@ -119,22 +125,27 @@ class HostOutages:
             return sorted(
                 host
                 for host in left
-                if self._down[host].given_up or now - self._down[host].since >= self._timeout
+                if self._down[host].given_up or now - self._down[host].since >= self._limit(host)
             )
 
     def give_up_all(self, now: float) -> list[str]:
         """For a worker of a shared crawl, whose frontier cannot say what is left: give up on
-        every host found down if none has answered for HOST_DOWN_TIMEOUT and each has been down
-        that long (all this worker was handed in that time was theirs). Returns them."""
+        every host found down if none has answered for the longest of their limits and each has
+        been down past its own (all this worker was handed in that time was theirs). Returns
+        them."""
         with self._lock:
             hosts = sorted(self._down)
-            if not hosts or now - self._last_reached < self._timeout:
+            if not hosts or now - self._last_reached < max(map(self._limit, hosts)):
                 return []
-            if any(now - self._down[host].since < self._timeout for host in hosts):
+            if any(now - self._down[host].since < self._limit(host) for host in hosts):
                 return []
         for host in hosts:
             self.given_up(host, 0, now)
         return hosts
+
+    def _limit(self, host: str) -> float:
+        """How long ``host`` may stay down before this run gives up on it."""
+        return self._timeout if host in self._answered else self._unreached_timeout
 
     def given_up(self, host: str, left: int, now: float) -> str:
         """``left`` more requests of ``host`` are not fetched in this run; returns the cause."""

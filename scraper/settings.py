@@ -163,6 +163,15 @@ class Settings:
             "and the exit status is 3."
         ),
     )
+    HOST_UNREACHED_TIMEOUT: float = field(
+        # Its attempts at the default backoff: 0, 0.5, 1.5, 3.5 and 7.5 s.
+        default=10.0,
+        metadata=_doc(
+            "HOST_DOWN_TIMEOUT for a host that has not answered once in this run (a mistyped "
+            "address, a server not started): given up this much sooner (at most "
+            "HOST_DOWN_TIMEOUT)."
+        ),
+    )
     ROBOTSTXT_OBEY: bool = field(
         default=True,
         metadata=_doc("Fetch each host's robots.txt first and skip the URLs it disallows."),

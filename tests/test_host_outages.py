@@ -15,6 +15,7 @@ import pytest
 from conftest import TEST_SPIDERS, popen_cli, read_jsonl, run_cli
 
 from scraper.demo import DemoSite
+from scraper.outages import HostOutages
 
 pytest_plugins = ["redis_server"]  # fixtures: redis_server, crawl_name
 
@@ -23,12 +24,16 @@ TOTAL = 60  # pages per host
 QUICK_BACKOFF = ["-s", "RETRY_BACKOFF_BASE=0.05", "-s", "HOST_DOWN_BACKOFF_MAX=0.3"]
 
 
-@pytest.fixture
-def dead_site() -> str:
+def dead_address(ip: str = "127.0.0.2") -> str:
     """An address where nothing listens: a port the OS just handed out, closed again."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.2", 0))
-        return f"http://127.0.0.2:{sock.getsockname()[1]}"
+        sock.bind((ip, 0))
+        return f"http://{ip}:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def dead_site() -> str:
+    return dead_address()
 
 
 def crawl_args(site: DemoSite, *extra: str) -> list[str]:
@@ -153,6 +158,43 @@ def test_without_a_job_folder_a_host_given_up_is_in_the_failures_file(tmp_path, 
         "crawl: 2 requests of unreachable hosts (127.0.0.2) were not fetched "
         "(in out.failures.jsonl as host_unreachable)"
     ) in result.stderr
+
+
+def test_a_mistyped_host_beside_a_live_one_is_given_up_soon_and_the_live_one_crawled_whole(
+    tmp_path, demo_site
+):
+    # HOST_DOWN_TIMEOUT stays at its default (300 s): only the never-reached limit can end this.
+    site = demo_site(hosts=1, rate=0, latency=0, fanout=4, fanout_total=TOTAL)  # on 127.0.0.2
+    dead = dead_address("127.0.0.9")
+    starts = f"{site.base_urls[0]}/fanout/0,{dead}/a"
+    args = [SPIDER, "-O", "out.jsonl", "-a", f"start_urls={starts}", *QUICK_BACKOFF]
+    result = run_cli(*args, "-s", "HOST_UNREACHED_TIMEOUT=1", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert_every_page_once(tmp_path, site)
+    failures = read_jsonl(tmp_path / "out.failures.jsonl")
+    assert [(f["url"], f["reason"]) for f in failures] == [(f"{dead}/a", "host_unreachable")]
+    assert "giving up on host 127.0.0.9 for this run: unreachable for " in result.stderr
+
+
+def test_a_host_that_answered_is_waited_for_longer_than_one_that_never_did() -> None:
+    outages = HostOutages(base=0.5, cap=60, timeout=300, unreached=10)
+    outages.reached("up-then-down", started=0, now=1)
+    for host in ("up-then-down", "never-up"):
+        outages.failed(host, "ConnectError", now=2)
+    both = ["never-up", "up-then-down"]
+    assert outages.give_up(both, now=11.9) == []
+    assert outages.give_up(both, now=12) == ["never-up"]
+    assert outages.give_up(both, now=301.9) == ["never-up"]
+    assert outages.give_up(both, now=302) == both
+    # A worker of a shared crawl: the host it reached holds it for HOST_DOWN_TIMEOUT too.
+    assert outages.give_up_all(now=301.9) == [] and outages.give_up_all(now=302) == both
+    alone = HostOutages(base=0.5, cap=60, timeout=300, unreached=10)
+    alone.failed("never-up", "ConnectError", now=2)
+    assert alone.give_up_all(now=11.9) == [] and alone.give_up_all(now=12) == ["never-up"]
+    # The shorter limit never makes the longer one longer.
+    short = HostOutages(base=0.5, cap=60, timeout=3, unreached=10)
+    short.failed("never-up", "ConnectError", now=2)
+    assert short.give_up(["never-up"], now=5) == ["never-up"]
 
 
 def test_a_worker_of_a_shared_crawl_gives_up_leaving_the_requests_queued_in_redis(
