@@ -168,8 +168,7 @@ class Settings:
         default=10.0,
         metadata=_doc(
             "HOST_DOWN_TIMEOUT for a host that has not answered once in this run (a mistyped "
-            "address, a server not started): given up this much sooner (at most "
-            "HOST_DOWN_TIMEOUT)."
+            "address, a server not started); never longer than HOST_DOWN_TIMEOUT."
         ),
     )
     ROBOTSTXT_OBEY: bool = field(
