@@ -24,16 +24,16 @@ Who runs what (all started by ``Crawl.run`` and stopped by it):
   store with its new requests (write before ack: a crash never loses an item);
 - ``PARSE_WORKERS`` processes: run callbacks.
 
-The crawl ends when the store says it is finished (nothing queued, nothing open anywhere),
-this process holds no page and no ``spider_idle`` handler scheduled a request or raised
-``DontCloseSpider`` (handlers run in the main thread, one at a time with other spider code),
-or when all that is left belongs to hosts down past HOST_DOWN_TIMEOUT (or the shorter
-HOST_UNREACHED_TIMEOUT, if never reached), which are then given up for this run (``outages``). Shutdown flows
-downstream: fetch threads stop and are joined, the response queue closes, parse-feed ends, the
-pool drains, parse-results ends, the item queue closes, the exporter flushes, the output is
-finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops leasing and lets in-flight
-work reach the end of the flow, for at most SHUTDOWN_TIMEOUT seconds. A job folder that cannot
-be written (``StoreError``) stops the crawl without waiting.
+The crawl ends when the store says it is finished (nothing queued, nothing open anywhere), this
+process holds no page and no ``spider_idle`` handler scheduled a request or raised
+``DontCloseSpider`` (handlers run in the main thread, one at a time with other spider code), or
+when all that is left belongs to hosts down past HOST_DOWN_TIMEOUT (or the shorter
+HOST_UNREACHED_TIMEOUT, if never reached), which are then given up for this run (``outages``).
+Shutdown flows downstream: fetch threads stop and are joined, the response queue closes,
+parse-feed ends, the pool drains, parse-results ends, the item queue closes, the exporter
+flushes, the output is finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops
+leasing and lets in-flight work reach the end of the flow, for at most SHUTDOWN_TIMEOUT seconds.
+A job folder that cannot be written (``StoreError``) stops the crawl without waiting.
 
 Why one module of this length: starting, stopping and the end condition touch every stage, and
 the order of those steps is the point; reading them in one place is how shutdown stays right.

@@ -47,9 +47,9 @@ FAILURE_KINDS: dict[str, str] = {
     ),
     "host_unreachable": (
         "Never fetched: no connection to its host could be made (refused, DNS, TLS, connect "
-        "timeout; the detail names the cause) for HOST_DOWN_TIMEOUT seconds (HOST_UNREACHED_TIMEOUT "
-        "if it never answered in this run), nothing else was left, and there was no job folder to keep it in (with one, it stays there for the "
-        "next run)."
+        "timeout; the detail names the cause) for HOST_DOWN_TIMEOUT seconds "
+        "(HOST_UNREACHED_TIMEOUT if it never answered in this run), nothing else was left, and "
+        "there was no job folder to keep it in (with one, it stays there for the next run)."
     ),
     "robots_forbidden": "robots.txt disallows the URL.",
     "robots_unavailable": (
