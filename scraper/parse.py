@@ -354,6 +354,11 @@ def _run_batch(batch: list[tuple[int, Response]]) -> list[bytes]:
     out = []
     for job, response in batch:
         result = _run_in_worker(job, response)
+        for request in result.requests:
+            # The main process de-duplicates on it: made here, on the workers' cores, it
+            # crosses with the request. One that fails is left for the main process to report.
+            with contextlib.suppress(Exception):
+                request.fingerprint()
         try:
             out.append(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
         except Exception as exc:

@@ -170,6 +170,8 @@ class BatchSpider(Spider):
             time.sleep(60)  # interrupted by PARSE_TIMEOUT's alarm
         if response.url.endswith("/unsendable"):
             yield {"value": lambda: None}  # an item that cannot be pickled back
+        if response.url.endswith("/links"):
+            yield from response.follow_all(["/plain", "/query?b=2&a=1", "/plain#frag"])
         yield {"url": response.url, "pid": os.getpid()}
 """
 
@@ -229,6 +231,19 @@ def test_a_batchs_pages_are_freed_once_dropped_without_a_garbage_collection(batc
         assert freed() is None
     finally:
         gc.enable()
+
+
+def test_the_fingerprints_of_new_requests_are_made_in_the_worker(batch_pool):
+    """The main process de-duplicates every link on its fingerprint: the workers make them,
+    on their own cores, and they cross with the requests, the same as made here."""
+    (result,) = batch_pool.submit(_responses("links")).results()
+    assert [r.url.rsplit("/", 1)[1] for r in result.requests] == [
+        "plain", "query?b=2&a=1", "plain#frag"
+    ]  # fmt: skip
+    made_there = [r._fingerprint for r in result.requests]
+    assert None not in made_there
+    assert made_there == [Request(r.url).fingerprint() for r in result.requests]
+    assert made_there[0] == made_there[2]  # a fragment is the same page
 
 
 def test_a_callback_past_parse_timeout_in_a_batch_times_out_alone(batch_pool):
