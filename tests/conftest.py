@@ -3,6 +3,7 @@ in this process (to read its result object) or as the real ``crawl`` command."""
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import subprocess
@@ -19,6 +20,17 @@ from scraper.models import Request
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SPIDERS = Path(__file__).resolve().parent / "spiders"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Write the bytecode of the framework and the benchmark spiders once, before the test
+    processes start, as ``pip install`` does for an installed package. Where
+    PYTHONDONTWRITEBYTECODE is set (as on our machines), every crawl the suite starts, and its
+    fork server, compiled the framework again: 0.1 s of CPU each, 263 s of CPU for the whole
+    suite against 240 s with the bytecode written first."""
+    if not hasattr(config, "workerinput"):  # the controller, not each xdist worker
+        for folder in ("scraper", "benchmarks"):
+            compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
