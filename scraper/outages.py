@@ -114,10 +114,10 @@ class HostOutages:
         return bool(self._down)
 
     def give_up(self, hosts_left: Iterable[str], now: float) -> list[str]:
-        """Of ``hosts_left`` (the hosts with queued requests, when nothing else is open), those to
-        give up on for this run: down past their limit (``_limit``), or given up already
-        (a request that was on its way back when the rest were taken out). None unless
-        every one is down.
+        """Of ``hosts_left`` (the hosts with queued requests, when nothing else is open), those
+        to give up on for this run: down past their limit (``_limit``), or given up already (a
+        request that was on its way back when the rest were taken out). None unless every one
+        is down.
         """
         with self._lock:
             left = set(hosts_left)
