@@ -191,7 +191,7 @@ def test_a_host_that_answered_is_waited_for_longer_than_one_that_never_did() -> 
     alone = HostOutages(base=0.5, cap=60, timeout=300, unreached=10)
     alone.failed("never-up", "ConnectError", now=2)
     assert alone.give_up_all(now=11.9) == [] and alone.give_up_all(now=12) == ["never-up"]
-    # The shorter limit never makes the longer one longer.
+    # HOST_UNREACHED_TIMEOUT above HOST_DOWN_TIMEOUT is capped by it.
     short = HostOutages(base=0.5, cap=60, timeout=3, unreached=10)
     short.failed("never-up", "ConnectError", now=2)
     assert short.give_up(["never-up"], now=5) == ["never-up"]
