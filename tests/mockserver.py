@@ -305,6 +305,9 @@ class _HostServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without this, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every keep-alive response.
+    disable_nagle_algorithm = True
     server_version = "MockServer/1.0"
     sys_version = ""
     timeout = IDLE_TIMEOUT
@@ -318,13 +321,6 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         # The default appends the Python version: a Server header should not change with it.
         return self.server_version
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle's algorithm and the
-        # client's delayed ACK add ~40 ms to every keep-alive response.
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def parse_request(self) -> bool:
         # Called once the request line is read: the closest we get to "the request arrived".

@@ -88,7 +88,9 @@ def test_callbacks_in_the_main_process_never_run_at_once(tmp_path, demo_site, wo
     """Fetch threads run cheap callbacks themselves, one at a time, as Scrapy's single thread
     does: spider code need not be thread-safe. (With workers, the callbacks that moved to the
     main process after their warm-up.)"""
-    site = demo_site(hosts=1, rate=0, fanout=8, fanout_total=81)
+    # Enough pages that most come after the warm-up, however fast the site answers: the pages
+    # fetched while the first 20 are in the workers (a full response queue) go there too.
+    site = demo_site(hosts=1, rate=0, fanout=8, fanout_total=201)
     result = run_in_process(
         "fanout",
         tmp_path / "out.jsonl",
@@ -99,7 +101,7 @@ def test_callbacks_in_the_main_process_never_run_at_once(tmp_path, demo_site, wo
     )  # fmt: skip
     items = read_jsonl(tmp_path / "out.jsonl")
     main = [item for item in items if item["pid"] == os.getpid()]
-    assert len(items) == 81 and len(main) == result.stats.counters["parsed_inline"] >= 40
+    assert len(items) == 201 and len(main) == result.stats.counters["parsed_inline"] >= 100
     assert [item["overlap"] for item in main] == [0] * len(main)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -290,6 +292,24 @@ def test_active_counts_concurrent_requests() -> None:
     records = demo.requests()
     assert max(r.active for r in records) == 2  # the two sleeps overlapped, server-side
     assert all(r.end - r.start >= 0.3 for r in records)
+
+
+def test_kept_alive_responses_are_not_held_back_by_nagles_algorithm() -> None:
+    """Headers and body go out in two writes. With Nagle's algorithm on, the second waited for
+    the client's delayed ACK of the first: 40 ms on every response of a kept-alive connection,
+    which made a 41-page crawl of this site take 1.2 s instead of 0.4."""
+    with DemoSite(hosts=1, articles_per_host=1, rate=0) as demo:
+        host, port = urlsplit(demo.base_urls[0]).netloc.split(":")
+        client = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+        try:
+            for _ in range(2):  # the second on the same connection
+                client.request("GET", "/")
+                assert client.getresponse().read()
+            (server,) = demo._servers
+            (accepted,) = server._connections
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            client.close()
 
 
 def test_content_is_identical_across_instances() -> None:

@@ -138,7 +138,9 @@ def tunnel_proxy():
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Tunnel)
     server.daemon_threads = True
     server.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", server.seen

@@ -422,7 +422,8 @@ def public_and_private_on_one_port() -> Iterator[tuple[_CountingServer, _Countin
                 raise
     else:
         pytest.fail("no port free on both 127.0.0.2 and 127.0.0.3 in 20 tries")
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (public, private)]
+    servers = (public, private)
+    threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True) for s in servers]
     for thread in threads:
         thread.start()
     yield public, private

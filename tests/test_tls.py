@@ -47,7 +47,9 @@ def https_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     context, _ = _self_signed(tmp_path)  # writes tmp_path / "cert.pem"
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"https://127.0.0.1:{server.server_address[1]}", tmp_path / "cert.pem"
