@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks import handoff, redis_scaling
 from benchmarks import run as bench
-from benchmarks.scenarios import build
+from benchmarks.scenarios import SHAPES, build
 from benchmarks.servers import NginxServer, ServerConfig, nginx_available, read_log
 from benchmarks.sites import SiteSpec, generate
 from benchmarks.workload import heavy, heavy_lxml, heavy_numpy, light, light_soup
@@ -221,3 +221,27 @@ def test_profile_charges_a_sample_to_the_last_process_of_its_line_of_descent(tmp
     )
     s = profile.summarize(raw, pages=1)
     assert s["samples"] == {"main": 3, "worker": 7}
+
+
+def test_every_other_site_shape_is_held_to_its_base_scenarios_target(capsys) -> None:
+    # "shapes" names them all: only the name that is neither a scenario nor "shapes" is refused.
+    with pytest.raises(SystemExit):
+        bench.main(["--scenarios", "shapes,fast,nope"])
+    assert capsys.readouterr().err.strip().endswith("unknown scenario(s): nope")
+    scenarios = build(1.0)
+    assert set(SHAPES) <= set(scenarios) and len({scenarios[n].site.seed for n in SHAPES}) == 5
+    rows = []
+    for name in SHAPES:
+        for runner, pps in (("ours", 300.0), ("scrapy", 100.0)):
+            rows.append({"scenario": name, "runner": runner, "pages": 1000, "pages_per_s": pps,
+                         "peak_pss_mb": 50, "efficiency": 0.99, "efficiency_min": 0.98,
+                         "efficiency_wall": 0.97, "n429": 0})  # fmt: skip
+    checks = {c["target"]: c["met"] for c in bench.targets(rows, {})}
+    assert checks == {
+        "heavy-30k: ≥ 2.1× Scrapy pages/s": True,
+        "fast-3k: ≥ 3.0× Scrapy pages/s": True,
+        "fast-40k: ≥ 3.0× Scrapy pages/s": True,
+        "slow-40h: ≥ 2.5× Scrapy pages/s": True,
+        "polite-1: efficiency ≥ 0.97, zero 429s": True,
+        **{f"{name}: peak PSS ≤ 1.2× Scrapy's": True for name in SHAPES},
+    }
