@@ -33,7 +33,8 @@ Shutdown flows downstream: fetch threads stop and are joined, the response queue
 parse-feed ends, the pool drains, parse-results ends, the item queue closes, the exporter
 flushes, the output is finalised. A graceful ``stop()`` (first Ctrl-C, CLOSESPIDER_*) stops
 leasing and lets in-flight work reach the end of the flow, for at most SHUTDOWN_TIMEOUT seconds.
-A job folder that cannot be written (``StoreError``) stops the crawl without waiting.
+A job folder that cannot be written (``StoreError``) stops the crawl without waiting; a stage
+thread that dies of a bug stops it with an error naming the thread (``Lifecycle.guard``).
 
 Why one module of this length: starting, stopping and the end condition touch every stage, and
 the order of those steps is the point; reading them in one place is how shutdown stays right.
@@ -229,10 +230,14 @@ class Crawl:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self) -> CrawlResult:
+        stages = {
+            "parse-feed": self.parse_stage.feed,
+            "parse-results": self.parse_stage.collect,
+            "export": self.export.run,
+        }
         threads = [
-            threading.Thread(target=self.parse_stage.feed, name="parse-feed", daemon=True),
-            threading.Thread(target=self.parse_stage.collect, name="parse-results", daemon=True),
-            threading.Thread(target=self.export.run, name="export", daemon=True),
+            threading.Thread(target=self.lifecycle.guard(run, name), name=name, daemon=True)
+            for name, run in stages.items()
         ]
         try:
             self.parse_pool.start()

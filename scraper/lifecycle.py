@@ -46,6 +46,21 @@ class Lifecycle:
             self.fatal = self.fatal or message
         self.stop(reason)
 
+    def guard(self, target: Callable[[], None], name: str) -> Callable[[], None]:
+        """``target`` as a stage thread runs it: a bug that escapes it ends the crawl with an
+        error (exit status 1 from the CLI) instead of leaving the other stages waiting forever
+        on a thread that is gone. In-flight work gets SHUTDOWN_TIMEOUT, as at any stop."""
+
+        def run() -> None:
+            try:
+                target()
+            except Exception as exc:
+                log.exception("the %s thread failed", name)
+                self.fail(f"internal error in the {name} thread: {type(exc).__name__}: {exc}",
+                          "internal_error")  # fmt: skip
+
+        return run
+
     def store_failed(self, error: StoreError) -> None:
         """The job folder cannot be written: stop at once. Nothing more can be acknowledged,
         so waiting for in-flight work would only wait; a resume redoes it."""

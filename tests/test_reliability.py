@@ -422,3 +422,40 @@ def test_pages_whose_parse_a_timed_out_shutdown_cut_short_are_parsed_on_resume(t
     assert resumed.returncode == 0, resumed.stderr
     urls = sorted(item["url"] for item in read_jsonl(tmp_path / "out.jsonl"))
     assert urls == sorted(server.url(page) for page in pages)
+
+
+def test_a_bug_that_kills_a_stage_thread_ends_the_crawl_and_resume_loses_nothing(
+    tmp_path, demo_site
+):
+    """A stage thread that dies of a bug (here parse-feed, on its third batch) must not leave
+    the others waiting for it forever: the crawl ends with an error naming the thread, and the
+    pages it held are fetched again on resume."""
+    total = 40
+    site = demo_site(hosts=2, rate=0, fanout=4, fanout_total=total)
+    crawl = build_crawl(
+        SPIDER,
+        settings={
+            "CONCURRENT_REQUESTS_PER_DOMAIN": "4",
+            "PARSE_WORKERS": "2",
+            "SHUTDOWN_TIMEOUT": "2",
+        },  # fmt: skip
+        spider_args={"start_urls": ",".join(f"{base}/fanout/0" for base in site.base_urls)},
+        output=tmp_path / "out.jsonl",
+        jobdir=tmp_path / "job",
+    )
+    next_batch, calls = crawl.parse_stage._next_batch, []
+
+    def buggy() -> tuple[int, int, float]:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("a bug")
+        return next_batch()
+
+    crawl.parse_stage._next_batch = buggy  # type: ignore[method-assign]
+    result = crawl.run()
+    assert result.reason == "internal_error"
+    assert result.fatal == "internal error in the parse-feed thread: RuntimeError: a bug"
+    assert len(read_jsonl(tmp_path / "out.jsonl")) < 2 * total
+    again = run_cli(*crawl_args(site, tmp_path), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert_exactly_once(tmp_path, site, total)
