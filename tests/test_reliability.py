@@ -438,7 +438,7 @@ def test_a_bug_that_kills_a_stage_thread_ends_the_crawl_and_resume_loses_nothing
             "CONCURRENT_REQUESTS_PER_DOMAIN": "4",
             "PARSE_WORKERS": "2",
             "SHUTDOWN_TIMEOUT": "2",
-        },  # fmt: skip
+        },
         spider_args={"start_urls": ",".join(f"{base}/fanout/0" for base in site.base_urls)},
         output=tmp_path / "out.jsonl",
         jobdir=tmp_path / "job",
