@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .measure import Measured, run_measured
-from .scenarios import ALL, ORDER, SHAPES, Scenario, build
+from .scenarios import ALL, ORDER, SHAPES, Scenario, build, twins
 from .servers import ServerConfig, make_server, nginx_available, read_log
 from .sites import Site, generate
 
@@ -342,9 +342,9 @@ def targets(rows: list[dict], sites: dict[str, Site]) -> list[dict]:
 
     # Issue 13's targets: heavy at 95 % of the two-core limit, light pages 3x, slow hosts 2.5x.
     for name, need in (("heavy", 2.1), ("fast", 3.0), ("slow", 2.5)):
-        for twin in [n for n in ALL if n == name or n.startswith(f"{name}-")]:
+        for twin in twins(name):
             ratio_target(twin, need)
-    for name in [n for n in ALL if n.split("-")[0] == "polite"]:
+    for name in twins("polite"):
         if p := get.get((name, "ours")):
             ok = p["efficiency"] >= 0.97 and p["n429"] == 0
             value = (

@@ -197,7 +197,7 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
             name="fast-3k",
             site=replace(
                 fast.site, hosts=2, articles=n(6000, 6), page_bytes=3000, per_listing=50, seed=41
-            ),  # fmt: skip
+            ),
             variants={},
             note="3 KB pages on two hosts, 50 links a listing",
         ),
@@ -252,3 +252,8 @@ ORDER = ("heavy", "heavy-lxml", "heavy-numpy", "fast", "fast-soup", "slow", "slo
 SHAPES = ("heavy-30k", "fast-3k", "fast-40k", "slow-40h", "polite-1")
 # Every scenario in table order, each shape after its base scenario's twins.
 ALL = tuple(sorted((*ORDER, *SHAPES), key=lambda n: ORDER.index(n.split("-")[0])))
+
+
+def twins(base: str) -> list[str]:
+    """``base`` and every scenario held to its target (``heavy``: heavy-lxml, heavy-30k...)."""
+    return [n for n in ALL if n.split("-")[0] == base]
