@@ -4,6 +4,7 @@ failed fetches are retried at once up to ``--retries`` times. Bounded: stops aft
 ``--max-seconds`` (the result then says ``partial``) or ``--max-pages``.
 
     python -m benchmarks.naive --work light --out out.jsonl --start-urls URL,URL [--rate 5]
+        [--insecure]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--insecure", action="store_true", help="check no TLS certificate")
     parser.add_argument("--max-pages", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     callback = CALLBACKS[args.work]
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     pages = failed = 0
     partial = False
-    with httpx.Client(timeout=args.timeout) as client, open(args.out, "w") as out:
+    client = httpx.Client(timeout=args.timeout, verify=not args.insecure)
+    with client, open(args.out, "w") as out:
         while queue:
             if time.monotonic() - started > args.max_seconds or pages >= args.max_pages:
                 partial = True

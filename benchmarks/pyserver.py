@@ -15,6 +15,8 @@ per-URL faults from a JSON plan (``{"addr/uri": kind}``), each tripped on the UR
 
     python -m benchmarks.pyserver --root DIR --addrs 127.0.77.1,127.0.77.2 --port 8080 --log L
 
+With ``--cert`` and ``--key`` (PEM files) it speaks HTTPS only.
+
 Prints ``READY <port>`` once listening; stops on SIGTERM/SIGINT or after ``--max-seconds``.
 """
 
@@ -25,6 +27,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -184,10 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", default=None)
     parser.add_argument("--hang", type=float, default=5.0)
     parser.add_argument("--max-seconds", type=float, default=3600.0)
+    parser.add_argument("--cert", default=None, help="HTTPS only, with this certificate")
+    parser.add_argument("--key", default=None)
     args = parser.parse_args(argv)
     state = State(args)
     handler = make_handler(state)
     servers = [Server((addr, args.port), handler) for addr in args.addrs.split(",")]
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        for server in servers:
+            # The handshake happens on the handler's first read, in its own thread: done on
+            # accept, one slow client would hold up every other.
+            server.socket = context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
     threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True) for s in servers]
     for t in threads:
         t.start()

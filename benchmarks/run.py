@@ -145,7 +145,9 @@ def command(
 ) -> list[str]:
     py = sys.executable
     if runner.startswith("ours"):
-        settings = {**sc.ours, **sc.variants.get(runner, {})}
+        # Scrapy checks no certificate by default; ours does unless told not to.
+        insecure = {"DOWNLOAD_VERIFY": "false"} if sc.tls else {}
+        settings = {**sc.ours, **insecure, **sc.variants.get(runner, {})}
         cmd = [py, "-m", "scraper", str(HERE / "spider_ours.py"), "-O", str(out)]
         cmd += ["-a", f"start_urls={','.join(urls)}", "-a", f"work={sc.work}"]
         for k, v in settings.items():
@@ -163,6 +165,7 @@ def command(
             py, "-m", "benchmarks.naive", "--work", sc.work, "--out", str(out),
             "--start-urls", ",".join(urls), "--rate", str(sc.naive_rate),
             "--timeout", timeout, "--max-seconds", str(naive_budget),
+            *(["--insecure"] if sc.tls else []),
         ]  # fmt: skip
     raise ValueError(runner)
 
@@ -196,7 +199,7 @@ def run_one(
         faults_path.write_text(json.dumps(site.faults))
     config = ServerConfig(
         root=site.root, addrs=site.addrs, delay=sc.delay, rate=sc.rate, burst=sc.burst,
-        faults=faults_path,
+        faults=faults_path, tls=sc.tls,
     )  # fmt: skip
     server = make_server(config, rundir / "server", prefer=server_kind)
     (rundir / "server").mkdir(parents=True, exist_ok=True)

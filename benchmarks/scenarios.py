@@ -46,6 +46,7 @@ class Scenario:
     rate: float = 0.0  # server-side per-host limit (requests/s), 429 above it
     burst: int = 0
     faults: bool = False  # served by the Python fault server
+    tls: bool = False  # HTTPS only, a self-signed certificate no runner checks
     naive_rate: float = 0.0
     variants: dict[str, dict[str, str]] = field(default_factory=dict)  # extra "ours" runners
     timeout: float = 600.0
@@ -227,6 +228,22 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
             variants={},
             note="the polite site, one request a host at a time",
         ),
+        replace(
+            fast,
+            name="fast-tls",
+            site=replace(fast.site, seed=46),
+            tls=True,
+            variants={},
+            note="the fast site over HTTPS: a TLS session per connection, every page encrypted",
+        ),
+        replace(
+            slow,
+            name="slow-tls",
+            site=replace(slow.site, seed=47),
+            tls=True,
+            variants={},
+            note="the slow site over HTTPS: a handshake on each of 160 connections",
+        ),
     )
     return {
         s.name: s
@@ -249,7 +266,7 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
 ORDER = ("heavy", "heavy-lxml", "heavy-numpy", "fast", "fast-soup", "slow", "slow-soup", "polite",
          "faults", "scale")  # fmt: skip
 # Run with ``--scenarios shapes`` (not by default: the full run is long enough).
-SHAPES = ("heavy-30k", "fast-3k", "fast-40k", "slow-40h", "polite-1")
+SHAPES = ("heavy-30k", "fast-3k", "fast-40k", "slow-40h", "polite-1", "fast-tls", "slow-tls")
 # Every scenario in table order, each shape after its base scenario's twins.
 ALL = tuple(sorted((*ORDER, *SHAPES), key=lambda n: ORDER.index(n.split("-")[0])))
 

@@ -6,10 +6,16 @@ per-host rate limits (429), ``echo_sleep`` (libnginx-mod-http-echo) for latency.
 
 ``PyServer``: ``benchmarks/pyserver.py`` as a subprocess: the fault server, and the fallback when
 nginx is not installed. Both write ``$msec $server_addr $status $request_uri $request_time``.
+
+With ``ServerConfig.tls`` both speak HTTPS only, with a self-signed certificate for the site's
+addresses (``self_signed``): most real sites are HTTPS, and a handshake per connection and
+encryption per page cost the clients CPU that plain HTTP does not show.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import shutil
 import signal
@@ -43,6 +49,38 @@ class ServerConfig:
     burst: int = 0
     faults: Path | None = None  # JSON plan: only PyServer can serve faults
     hang: float = 5.0
+    tls: bool = False  # HTTPS only, with a self-signed certificate (``self_signed``)
+
+
+def self_signed(addrs: list[str], folder: Path) -> tuple[Path, Path]:
+    """A certificate for the IP addresses ``addrs``, signed by its own key, and that key (PEM
+    files in ``folder``). The clients are told not to check it (our DOWNLOAD_VERIFY=false;
+    Scrapy checks no certificate by default)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "benchmark site")])
+    now = datetime.datetime.now(datetime.UTC)
+    sans = [x509.IPAddress(ipaddress.ip_address(a)) for a in addrs]
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))  # fmt: skip
+    return cert_path, key_path
 
 
 class _Base:
@@ -81,7 +119,8 @@ class _Base:
         self.pid = None
 
     def urls(self, path: str = "/index.html") -> list[str]:
-        return [f"http://{a}:{self.port}{path}" for a in self.config.addrs]
+        scheme = "https" if self.config.tls else "http"
+        return [f"{scheme}://{a}:{self.port}{path}" for a in self.config.addrs]
 
     def cpu_seconds(self) -> float:
         """CPU time used by the server processes so far (0 if psutil is missing)."""
@@ -107,7 +146,11 @@ class NginxServer(_Base):
     def config_text(self) -> str:
         c = self.config
         w = self.workdir
-        listens = "\n".join(f"    listen {a}:{self.port};" for a in c.addrs)
+        ssl = " ssl" if c.tls else ""
+        listens = "\n".join(f"    listen {a}:{self.port}{ssl};" for a in c.addrs)
+        if c.tls:
+            cert, key = self_signed(c.addrs, w / "tls")
+            listens += f"\n    ssl_certificate {cert}; ssl_certificate_key {key};"
         limit_zone = (
             f"  limit_req_zone $server_addr zone=perhost:1m rate={c.rate:g}r/s;\n" if c.rate else ""
         )
@@ -191,6 +234,9 @@ class PyServer(_Base):
         ]  # fmt: skip
         if c.faults:
             cmd += ["--faults", str(c.faults)]
+        if c.tls:
+            cert, key = self_signed(c.addrs, self.workdir / "tls")
+            cmd += ["--cert", str(cert), "--key", str(key)]
         root = Path(__file__).resolve().parent.parent
         env = {**os.environ, "PYTHONPATH": str(root)}
         self.proc = subprocess.Popen(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import ssl
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -58,9 +59,9 @@ def runs(tiny):
     """Every (scenario, runner) of the smoke test, run at once: the crawls are mostly start-up
     and waiting, so together they take a few seconds instead of twenty."""
     scenarios, work = tiny
-    jobs = [(name, "ours") for name in SCENARIOS] + [("fast", "naive")]
+    jobs = [(name, "ours") for name in SCENARIOS] + [("fast", "naive"), ("fast-tls", "naive")]
     if bench.scrapy_available():
-        jobs.append(("fast", "scrapy"))
+        jobs += [("fast", "scrapy"), ("fast-tls", "scrapy")]
 
     def one(job: tuple[str, str]):
         name, runner = job
@@ -74,7 +75,7 @@ def runs(tiny):
         return dict(pool.map(one, jobs))
 
 
-SCENARIOS = ["heavy", "fast", "slow", "polite", "faults", "scale"]
+SCENARIOS = ["heavy", "fast", "slow", "polite", "faults", "scale", "fast-tls"]
 
 
 def test_workload_is_deterministic_and_finds_articles(tmp_path: Path) -> None:
@@ -118,6 +119,9 @@ def test_scenario_with_our_framework(tiny, runs, name: str) -> None:
         log = read_log(rundir / "server" / "access.log")
         assert set(log.faults) == {"reset", "hang", "truncate"}  # each tripped once
         assert log.status.get(500) and log.status.get(503)
+    if sc.tls:  # every page came over HTTPS, with the certificate no runner checks
+        items = [json.loads(line) for line in (rundir / "items.jsonl").read_text().splitlines()]
+        assert all(item["url"].startswith("https://") for item in items)
     if sc.delay:  # a floor the crawl beat would be no floor
         assert r.span >= sc.network_floor() > 0
     rows = bench.summarize([r], scenarios, {name: site})
@@ -160,15 +164,18 @@ def test_network_floor_counts_the_rounds_no_client_can_skip() -> None:
     assert "out of reach" in check["value"] and not check["met"]
 
 
+@pytest.mark.parametrize("name", ["fast", "fast-tls"])
 @pytest.mark.parametrize("runner", ["naive", "scrapy"])
-def test_other_runners(runs, runner: str) -> None:
+def test_other_runners(runs, runner: str, name: str) -> None:
     if runner == "scrapy" and not bench.scrapy_available():
         pytest.skip("scrapy is a bench-only dependency (pip install -e '.[bench]')")
-    sc, site, r, rundir = runs[("fast", runner)]
+    sc, site, r, rundir = runs[(name, runner)]
     assert r.returncode == 0, (rundir / "stderr.txt").read_text()
     assert r.unique_items == site.articles and r.duplicates == 0
+    assert r.pages == site.pages  # the server's own log: every page served, over TLS too
     items = [json.loads(line) for line in (rundir / "items.jsonl").read_text().splitlines()]
     assert {"url", "title", "links"} <= set(items[0])
+    assert items[0]["url"].startswith("https://" if sc.tls else "http://")
 
 
 def test_handoff_measures_each_batch_size(tmp_path: Path) -> None:
@@ -189,6 +196,21 @@ def test_nginx_config_serves_paces_and_logs(tmp_path: Path) -> None:
         assert caught.value.code == 429
     log = read_log(server.log_path)
     assert log.requests == 2 and log.n429 == 1 and log.unique_ok == 1
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx not installed (the Python server is used)")
+def test_nginx_config_serves_https_only_with_a_certificate_for_every_address(tmp_path) -> None:
+    site = generate(SiteSpec(hosts=2, articles=2, page_bytes=2_000, seed=5), tmp_path / "s")
+    server = NginxServer(ServerConfig(root=site.root, addrs=site.addrs, tls=True), tmp_path / "n")
+    with server:
+        cert = tmp_path / "n" / "tls" / "cert.pem"
+        checked = ssl.create_default_context(cafile=cert)  # the name must match each address
+        for url in server.urls():
+            assert url.startswith("https://")
+            assert urllib.request.urlopen(url, timeout=5, context=checked).status == 200
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(server.urls()[0].replace("https:", "http:"), timeout=5)
+    assert read_log(server.log_path).unique_ok == 2
 
 
 @pytest.mark.longest
@@ -229,7 +251,8 @@ def test_every_other_site_shape_is_held_to_its_base_scenarios_target(capsys) -> 
         bench.main(["--scenarios", "shapes,fast,nope"])
     assert capsys.readouterr().err.strip().endswith("unknown scenario(s): nope")
     scenarios = build(1.0)
-    assert set(SHAPES) <= set(scenarios) and len({scenarios[n].site.seed for n in SHAPES}) == 5
+    assert set(SHAPES) <= set(scenarios)
+    assert len({scenarios[n].site.seed for n in SHAPES}) == len(SHAPES)
     rows = []
     for name in SHAPES:
         for runner, pps in (("ours", 300.0), ("scrapy", 100.0)):
@@ -243,5 +266,7 @@ def test_every_other_site_shape_is_held_to_its_base_scenarios_target(capsys) -> 
         "fast-40k: ≥ 3.0× Scrapy pages/s": True,
         "slow-40h: ≥ 2.5× Scrapy pages/s": True,
         "polite-1: efficiency ≥ 0.97, zero 429s": True,
+        "fast-tls: ≥ 3.0× Scrapy pages/s": True,
+        "slow-tls: ≥ 2.5× Scrapy pages/s": True,
         **{f"{name}: peak PSS ≤ 1.2× Scrapy's": True for name in SHAPES},
     }
