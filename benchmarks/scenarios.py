@@ -138,7 +138,7 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
             per_listing=100,
             seed=15,
             fault_rate=0.01,
-        ),  # fmt: skip
+        ),
         "light",
         {**ours, "PARSE_WORKERS": "2"},
         scrapy,
@@ -228,21 +228,19 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
             variants={},
             note="the polite site, one request a host at a time",
         ),
-        replace(
-            fast,
-            name="fast-tls",
-            site=replace(fast.site, seed=46),
-            tls=True,
-            variants={},
-            note="the fast site over HTTPS: a TLS session per connection, every page encrypted",
-        ),
-        replace(
-            slow,
-            name="slow-tls",
-            site=replace(slow.site, seed=47),
-            tls=True,
-            variants={},
-            note="the slow site over HTTPS: a handshake on each of 160 connections",
+        *(
+            replace(
+                base,
+                name=f"{base.name}-tls",
+                site=replace(base.site, seed=seed),
+                tls=True,
+                variants={},
+                note=f"the {base.name} site over HTTPS: {what}",
+            )
+            for base, seed, what in (
+                (fast, 46, "a TLS session per connection, every page encrypted"),
+                (slow, 47, "a handshake on each of 160 connections"),
+            )
         ),
     )
     return {
