@@ -247,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
         "reason": result.reason,
         "output": str(output),
         "fetch_threads": settings.CONCURRENT_REQUESTS,
+        "per_host": settings.CONCURRENT_REQUESTS_PER_DOMAIN,
         "parse_workers": settings.PARSE_WORKERS,
         "queues": {"response": result.response_queue, "parsed-page": result.item_queue},
         "queued_left": result.queued_left,

@@ -197,9 +197,13 @@ class FetchPool:
                         self.frontier.wait(seconds)
                         self.stats.held_by_politeness(self.clock() - began)
                     case _:
+                        # Requests queued now wait for a host below its concurrency limit:
+                        # politeness too. Asked before the wait: a thread that waited for the
+                        # first pages to be parsed was idle, whatever is queued when it wakes.
+                        held = self.frontier.queued > 0
                         began = self.clock()
                         self.frontier.wait(IDLE_WAIT)
-                        if self.frontier.queued:
+                        if held:
                             self.stats.held_by_politeness(self.clock() - began)
         except QueueClosed:
             return

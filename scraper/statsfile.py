@@ -20,7 +20,8 @@ from .stats import QueueStatsLike, Stats
 
 def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict[str, Any]:
     """Every figure the summary shows, by name: ``figures`` are ``render_summary``'s keyword
-    arguments (reason, output, fetch_threads, parse_workers, queues, queued_left, outages) and
+    arguments (reason, output, fetch_threads, per_host, parse_workers, queues, queued_left,
+    outages) and
     ``summary`` the text it printed."""
     elapsed = stats.elapsed
     lines = summary.splitlines()
@@ -44,6 +45,8 @@ def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict
         },
         "fetch_threads": figures["fetch_threads"],
         "fetch_busy_seconds": round(stats.fetch_busy, 3),
+        # Fetch-thread time spent idle while requests were queued for hosts at their limit.
+        "polite_wait_seconds": round(stats.polite_wait, 3),
         "parse_workers": figures["parse_workers"],
         "parse_busy_seconds": round(stats.parse_busy, 3),
         "inline_busy_seconds": round(stats.inline_busy, 3),

@@ -20,12 +20,12 @@ Routes (``GET``; other methods are served the same after their body is discarded
 - ``/flaky/<code>/<n>/<key>``: ``code`` for the first ``n`` requests with that key, then a page.
 - ``/retry-after/<code>/<value>/<key>``: the first request with that key answers ``code``
   (400-599) with ``Retry-After: <value URL-decoded>``; later ones a page.
-- ``/slow/<seconds>``: a page after that delay. ``/hang[?seconds=S]``: reads the request and never
-  answers; the connection is closed after S seconds (default and cap 120) or when the client
-  hangs up. ``/trickle/<seconds>``: 2 bytes per second of declared Content-Length, one every 0.5 s.
-  ``/trickle-headers/<seconds>``: the status line, then one header line every 0.5 s for that
-  long (each read is quick, the headers never end in time), then a small page; the trickle
-  stops when the client hangs up.
+- ``/slow/<seconds>[?links=...&to=...]``: a page after that delay, with ``/page``'s links.
+  ``/hang[?seconds=S]``: reads the request and never answers; the connection is closed after S
+  seconds (default and cap 120) or when the client hangs up. ``/trickle/<seconds>``: 2 bytes
+  per second of declared Content-Length, one every 0.5 s. ``/trickle-headers/<seconds>``: the
+  status line, then one header line every 0.5 s for that long (each read is quick, the headers
+  never end in time), then a small page; the trickle stops when the client hangs up.
 - ``/reset-mid-body``: Content-Length 10000, 3000 bytes, then RST. ``/reset-before-response``:
   RST instead of an answer. ``/short-content-length``: Content-Length 10000, 4000 bytes, then a
   clean close (FIN). ``/broken-chunked``: chunked framing with a malformed chunk-size line.
@@ -510,7 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if delay is None:
                     self._send_status(400)
                 elif self._sleep(delay):
-                    self._send_page(f"slow {delay:g}")
+                    self._send_page(f"slow {delay:g}", _query_hrefs(query))
                 else:
                     self.close_connection = True
             case ["hang"]:

@@ -292,7 +292,9 @@ def test_summary_counts_agree_with_the_server_log_and_the_failures_file(tmp_path
         int, re.match(r"(\d+) \(bound (\d+)\)", figures["parsed-page queue high-water"]).groups()
     )
     assert 1 <= high <= bound == 256
-    assert re.fullmatch(r"4, busy \d+% on the network", figures["fetch threads"])
+    assert re.fullmatch(
+        r"4, busy \d+% on the network, \d+% held back by per-host limits", figures["fetch threads"]
+    )
     assert re.fullmatch(r"1 processes, busy \d+% in callbacks", figures["parse workers"])
 
 
