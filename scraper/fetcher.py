@@ -32,7 +32,7 @@ from .guard import AddressGuard
 from .models import Headers, Request, Response, split_plain
 from .proxy import Proxies
 from .settings import Settings
-from .tls import tls_context
+from .tls import TlsContext
 from .transport import HostPoolTransport, bounded_by
 
 
@@ -115,7 +115,7 @@ class Fetcher:
         """The crawl's fetcher: our connection pool (``guard`` decides which addresses it may
         connect to) unless a ``transport`` is given, the settings' headers, timeout and size
         cap, and the proxies of ``Proxies``."""
-        tls = tls_context(settings)
+        tls = TlsContext.from_settings(settings)
         return cls(
             transport or HostPoolTransport(tls, guard=guard),
             timeout=settings.DOWNLOAD_TIMEOUT,

@@ -11,7 +11,6 @@ with ``CONNECT``. Requests that need no proxy keep the per-host pool (``transpor
 
 from __future__ import annotations
 
-import ssl
 import threading
 import urllib.request
 from urllib.parse import urlsplit
@@ -19,12 +18,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from .models import Request
+from .tls import TlsContext
 
 
 class Proxies:
     """The crawl's proxies; thread-safe (transports are made once per proxy URL)."""
 
-    def __init__(self, tls: ssl.SSLContext) -> None:
+    def __init__(self, tls: TlsContext) -> None:
         # The connection pool's own context: each holds the CA bundle (1.2 MB, 20 ms to load).
         self._tls = tls
         found = urllib.request.getproxies_environment()  # HTTP_PROXY, http_proxy, NO_PROXY...
@@ -52,7 +52,7 @@ class Proxies:
             transport = self._transports.get(proxy)
             if transport is None:
                 transport = self._transports[proxy] = httpx.HTTPTransport(
-                    proxy=proxy, verify=self._tls, trust_env=False
+                    proxy=proxy, verify=self._tls.get(), trust_env=False
                 )
             return transport
 

@@ -35,6 +35,7 @@ import httpcore
 import httpx
 
 from .guard import AddressGuard
+from .tls import TlsContext
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default)
 SWEEP_EVERY = 5.0
@@ -217,11 +218,9 @@ class _Body(httpx.SyncByteStream):
 class HostPoolTransport(httpx.BaseTransport):
     """Keep-alive HTTP/1.1 connections, a stack of idle ones per (scheme, host, port)."""
 
-    def __init__(
-        self, ssl_context: ssl.SSLContext | None = None, guard: AddressGuard | None = None
-    ) -> None:
-        # Built once: loading the CA bundle takes a quarter of a second.
-        self._ssl = ssl_context or httpx.create_ssl_context()
+    def __init__(self, tls: TlsContext | None = None, guard: AddressGuard | None = None) -> None:
+        # One context for every connection, made by the first HTTPS one (tls.py).
+        self._tls = tls or TlsContext()
         self._idle: dict[Key, list[httpcore.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._next_sweep = time.monotonic() + SWEEP_EVERY
@@ -286,7 +285,7 @@ class HostPoolTransport(httpx.BaseTransport):
                 scheme, host, port = key
                 return httpcore.HTTPConnection(
                     origin=httpcore.Origin(scheme, host, port),
-                    ssl_context=self._ssl,
+                    ssl_context=self._tls.get() if scheme == b"https" else None,
                     keepalive_expiry=KEEPALIVE_EXPIRY,
                     network_backend=self._backend,
                 )

@@ -118,7 +118,8 @@ def test_a_dns_failure_is_the_cause_of_a_down_host():
 
 
 def test_the_connection_pool_and_the_proxies_share_one_tls_context(monkeypatch):
-    # Each context holds the whole CA bundle (1.2 MB, 20 ms to load): a crawl loads it once.
+    # Each context holds the whole CA bundle (1.2 MB, 20 ms to load): a crawl loads it once,
+    # when the first HTTPS connection needs it, never for plain HTTP.
     import httpx
 
     from scraper.fetcher import Fetcher
@@ -129,7 +130,34 @@ def test_the_connection_pool_and_the_proxies_share_one_tls_context(monkeypatch):
     monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: made.append(1) or create())
     fetcher = Fetcher.from_settings(Settings())
     try:
+        assert made == []
+        assert fetcher.proxies._tls is fetcher.transport._tls
+        assert fetcher.proxies._tls.get() is fetcher.transport._tls.get()
         assert len(made) == 1
-        assert fetcher.proxies._tls is fetcher.transport._ssl
     finally:
         fetcher.close()
+
+
+def test_the_tls_context_is_made_by_the_first_https_connection_only(monkeypatch, https_site):
+    import httpx
+
+    made = []
+    create = httpx.create_ssl_context
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: made.append(1) or create())
+    plain = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    thread = threading.Thread(target=plain.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    fetcher = Fetcher.from_settings(Settings(DOWNLOAD_VERIFY=False))
+    try:
+        for _ in range(2):
+            response = fetcher.fetch(Request(f"http://127.0.0.1:{plain.server_address[1]}/"))
+            assert response.status == 200 and made == []  # plain HTTP: never loaded
+        base, _ = https_site
+        for _ in range(2):
+            assert fetcher.fetch(Request(base + "/")).status == 200
+            assert made == [1]  # loaded once, by the first HTTPS connection
+    finally:
+        fetcher.close()
+        plain.shutdown()
+        plain.server_close()
+        thread.join(5)

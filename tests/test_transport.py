@@ -22,6 +22,7 @@ from scraper.errors import FetchTimeout
 from scraper.fetcher import Fetcher
 from scraper.models import Request
 from scraper.settings import Settings
+from scraper.tls import TlsContext
 from scraper.transport import HostPoolTransport
 
 
@@ -293,7 +294,7 @@ def test_the_total_deadline_ends_headers_that_trickle_in(tmp_path, scheme):
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        transport = HostPoolTransport(ssl_context=client_tls)
+        transport = HostPoolTransport(TlsContext(lambda: client_tls) if client_tls else None)
         fetcher = Fetcher(transport, max_size=1 << 20, timeout=0.5)
         try:
             with pytest.raises(FetchTimeout):
