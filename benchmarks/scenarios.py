@@ -210,6 +210,13 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
             note="40 KB light pages: batches capped by bytes, not pages",
         ),
         replace(
+            fast,
+            name="fast-links",
+            site=replace(fast.site, related=100, seed=48),
+            variants={},
+            note="100 links to other articles on every article: 500,000 links, nearly all seen",
+        ),
+        replace(
             slow,
             name="slow-40h",
             site=replace(slow.site, hosts=40, articles=n(2400, 40), seed=43),
@@ -264,7 +271,8 @@ def build(scale: float = 1.0) -> dict[str, Scenario]:
 ORDER = ("heavy", "heavy-lxml", "heavy-numpy", "fast", "fast-soup", "slow", "slow-soup", "polite",
          "faults", "scale")  # fmt: skip
 # Run with ``--scenarios shapes`` (not by default: the full run is long enough).
-SHAPES = ("heavy-30k", "fast-3k", "fast-40k", "slow-40h", "polite-1", "fast-tls", "slow-tls")
+SHAPES = ("heavy-30k", "fast-3k", "fast-40k", "fast-links", "slow-40h", "polite-1", "fast-tls",
+          "slow-tls")  # fmt: skip
 # Every scenario in table order, each shape after its base scenario's twins.
 ALL = tuple(sorted((*ORDER, *SHAPES), key=lambda n: ORDER.index(n.split("-")[0])))
 

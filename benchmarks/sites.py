@@ -5,8 +5,9 @@ Layout of every host (``root/<addr>/``):
     /index.html        links to every listing page
     /l/<n>.html        links to up to ``per_listing`` articles (and back to the index)
     /a/<n>.html        an <article> of about ``page_bytes`` bytes, linking to the index, its
-                       listing and three other articles of the same host (already-seen URLs:
-                       the crawlers' de-duplication is exercised on every page)
+                       listing and ``related`` (three) other articles of the same host
+                       (already-seen URLs: the crawlers' de-duplication is exercised on every
+                       page)
 
 The same ``(seed, sizes)`` always gives byte-identical files. A site is generated once and
 reused while its ``manifest.json`` matches the parameters. Sites are never committed.
@@ -34,6 +35,7 @@ class SiteSpec:
     per_listing: int = 100
     seed: int = 1
     fault_rate: float = 0.0  # share of articles per fault kind (faults scenario only)
+    related: int = 3  # links from each article to other articles of its host
     addr_prefix: str = "127.0.77."
 
 
@@ -158,7 +160,7 @@ def generate(spec: SiteSpec, root: Path) -> Site:
             span = range(n * spec.per_listing, min(count, (n + 1) * spec.per_listing))
             (root / addr / "l" / f"{n}.html").write_text(_listing(n, span))
         for a in range(count):
-            related = [hrng.randrange(count) for _ in range(3)]
+            related = [hrng.randrange(count) for _ in range(spec.related)]
             html = _article(hrng, vocab, cum, h, a, a // spec.per_listing, related, spec.page_bytes)
             (root / addr / "a" / f"{a}.html").write_text(html)
         pages_per_host.append(1 + listings + count)

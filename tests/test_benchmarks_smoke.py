@@ -98,6 +98,10 @@ def test_workload_is_deterministic_and_finds_articles(tmp_path: Path) -> None:
     assert nitem and nitem["title"] == item["title"] and nlinks == links
     assert nitem["words"] == xitem["words"] and sum(nitem["word_lengths"]) <= nitem["words"]
     assert len(nitem["minhash"]) == 4 and heavy_numpy("http://h/a/1.html", page)[0] == nitem
+    # fast-links' site: as many links to other articles as asked, beside the two of the nav.
+    wide = generate(SiteSpec(hosts=1, articles=3, page_bytes=2_000, related=40), tmp_path / "w")
+    page = (tmp_path / "w" / wide.addrs[0] / "a" / "1.html").read_text()
+    assert light("http://h/a/1.html", page)[0]["links"] == 2 + 40
     index = (tmp_path / "s" / site.addrs[0] / "index.html").read_text()
     assert light("http://h/index.html", index)[0] is None
     assert light_soup("http://h/index.html", index)[0] is None
@@ -264,6 +268,7 @@ def test_every_other_site_shape_is_held_to_its_base_scenarios_target(capsys) -> 
         "heavy-30k: ≥ 2.1× Scrapy pages/s": True,
         "fast-3k: ≥ 3.0× Scrapy pages/s": True,
         "fast-40k: ≥ 3.0× Scrapy pages/s": True,
+        "fast-links: ≥ 3.0× Scrapy pages/s": True,
         "slow-40h: ≥ 2.5× Scrapy pages/s": True,
         "polite-1: efficiency ≥ 0.97, zero 429s": True,
         "fast-tls: ≥ 3.0× Scrapy pages/s": True,
