@@ -231,7 +231,7 @@ class Load:
             return MAIN_BOUND
         if self.fetch + self.polite > 0.7 or self.polite > 0.5:
             # Threads idle while requests were queued: more of them would idle too. On 20 hosts
-            # taking 8 each, 160 threads waited 3 % of their time, 200 waited 19 % and 320 43 %,
+            # taking 8 each, 160 threads waited 2-3 % of their time, 200 waited 19 % and 320 43 %,
             # all three crawls equally fast (benchmarks/README.md).
             if self.polite > POLITE_SHARE:
                 return POLITENESS_BOUND

@@ -21,8 +21,7 @@ from .stats import QueueStatsLike, Stats
 def stats_record(stats: Stats, summary: str, figures: Mapping[str, Any]) -> dict[str, Any]:
     """Every figure the summary shows, by name: ``figures`` are ``render_summary``'s keyword
     arguments (reason, output, fetch_threads, per_host, parse_workers, queues, queued_left,
-    outages) and
-    ``summary`` the text it printed."""
+    outages) and ``summary`` the text it printed."""
     elapsed = stats.elapsed
     lines = summary.splitlines()
     verdict = next((line.split("verdict: ", 1)[1] for line in lines if "verdict: " in line), "")
